@@ -1,0 +1,1 @@
+"""Bundled form definitions (forms/*.toml), installed as package data."""

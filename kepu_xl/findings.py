@@ -1,0 +1,286 @@
+"""The finding model: the catalogue of codes → `Finding` → `Report`.
+
+Every problem kepuxl reports, from a bad form definition to a negative number in a returned
+form, is a `Finding` with a stable code from `Code`, a severity, a location and a Chinese
+message. Findings are data: stages collect them and go on; they raise `KepuError` only
+when they cannot go on at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from enum import Enum, StrEnum
+from typing import Any
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO  # noqa: E741
+
+
+class Code(Enum):
+    """Stable finding codes. The member name is the code; the value is (severity, title, template).
+
+    Templates are formatted with the finding's context; they say what is wrong and how to fix it.
+    """
+
+    # -- form definitions (forms/*.toml) -------------------------------------------------------
+    SPEC_TOML = (E, "定义文件语法错误", "表单定义不是合法的 TOML：{error}。请按 TOML 语法修正后再试。")
+    SPEC_MISSING = (E, "缺少必填项", "{where} 缺少“{key}”。请补充该项。")
+    SPEC_UNKNOWN_KEY = (E, "未知配置项", "{where} 含未知配置项“{key}”（可用：{allowed}）。请检查拼写。")
+    SPEC_BAD_VALUE = (E, "配置值不正确", "{where} 的“{key}”取值“{value}”不正确：{rule}。")
+    SPEC_DUPLICATE_ID = (E, "编号重复", "{where} 的编号“{id}”与前面重复。每个指标/规则的编号必须唯一。")
+    SPEC_BAD_ID = (
+        E,
+        "编号不合法",
+        "{where} 的编号“{id}”不合法：只能用小写英文字母、数字和下划线，且以字母开头。",
+    )
+    SPEC_RULE = (E, "规则表达式错误", "{where} 的表达式“{expr}”有误：{error}。")
+    SPEC_TOO_LONG = (E, "文字过长", "{where} 的“{key}”长 {length} 字，超过 Excel 上限 {limit} 字。请缩短。")
+
+    # -- campaign config and roster ------------------------------------------------------------
+    CAMPAIGN_FILE = (E, "活动配置无法读取", "活动配置文件 {path} 无法读取：{error}。")
+    CAMPAIGN_MISSING = (E, "活动配置缺项", "活动配置 [{table}] 缺少“{key}”。请在 kepuxl.toml 中补充。")
+    CAMPAIGN_BAD_VALUE = (E, "活动配置值不正确", "活动配置 [{table}] 的“{key}”取值“{value}”不正确：{rule}。")
+    ROSTER_FILE = (E, "名单无法读取", "单位名单 {path} 无法读取：{error}。")
+    ROSTER_MISSING_COLUMN = (E, "名单缺列", "单位名单缺少“{column}”列。表头应包含：{expected}。")
+    ROSTER_UNKNOWN_COLUMN = (E, "名单有未知列", "单位名单第 1 行的“{column}”不是可识别的列名（可用：{expected}）。")
+    ROSTER_EMPTY_NAME = (E, "单位名称为空", "单位名单第 {row} 行的单位名称为空。请填写或删除该行。")
+    ROSTER_DUPLICATE = (E, "单位重复", "单位名单第 {row} 行的{what}“{value}”与第 {first_row} 行重复。")
+    ROSTER_BAD_EMAIL = (W, "邮箱格式可疑", "单位名单第 {row} 行的电子邮箱“{value}”格式不正确，发送表格时将跳过该单位。")
+    ROSTER_BAD_ID = (E, "单位编码不合法", "单位名单第 {row} 行的单位编码“{value}”不合法：只能用字母、数字、-、_。")
+
+    # -- intake: files in the inbox ------------------------------------------------------------
+    READ_EMPTY = (E, "空文件", "文件为空（0 字节）。请对方重新发送。")
+    READ_WRONG_FORMAT = (
+        E,
+        "不是 Excel 文件",
+        "文件不是 Excel 工作簿（可能是 CSV、网页或文本改了扩展名）。请对方用 Excel/WPS 打开原表，另存为 .xlsx 后重发。",
+    )
+    READ_LEGACY_FORMAT = (E, "旧版格式无法读取", "旧版 .xls/.et 文件读取失败：{error}。请对方另存为 .xlsx 后重发。")
+    READ_STRICT_OOXML = (
+        E,
+        "严格 Open XML 格式",
+        "文件是“严格 Open XML”格式，无法读取。请对方另存为普通“Excel 工作簿(*.xlsx)”后重发。",
+    )
+    READ_ENCRYPTED = (E, "文件有打开密码", "文件设置了打开密码，无法读取。请对方取消打开密码后重发。")
+    READ_CORRUPT = (E, "文件已损坏", "文件已损坏或不完整（{error}）。请对方重新发送原文件。")
+    READ_ZIP_LIMITS = (E, "文件结构异常", "文件结构异常（{error}），为安全起见已跳过。请对方重新另存后发送。")
+    READ_XML_DTD = (E, "文件含不安全内容", "文件的 {part} 含 DTD/实体声明，为安全起见已跳过。请对方用 Excel/WPS 另存后重发。")
+    READ_TOO_LARGE = (E, "文件过大", "文件超出允许范围（{error}），已跳过。")
+    READ_FAILED = (E, "无法读取", "无法读取此文件（{error}）。请对方用 Excel/WPS 另存为 .xlsx 后重发。")
+    READ_CRASHED = (E, "读取崩溃", "读取此文件时解析程序崩溃（{error}），已跳过，其余文件不受影响。")
+    READ_TIMEOUT = (E, "读取超时", "读取此文件超过 {seconds} 秒，已跳过。")
+    READ_MACRO_IGNORED = (W, "含宏", "文件含宏代码，宏已忽略（不会运行）。")
+    READ_EML = (E, "邮件无法解析", "邮件无法解析（{error}），已跳过。")
+    READ_ATTACHMENT = (E, "附件损坏", "邮件附件“{name}”已损坏（{error}）。请对方重新发送。")
+    READ_ATTACHMENT_NAME = (I, "附件名已规范化", "附件名“{raw}”已规范化为“{name}”。")
+    READ_OTHER_FILE = (I, "非报表文件", "“{name}”不是统计表（{kind}），已列入其他材料。")
+    READ_SKIPPED = (I, "已跳过", "已跳过“{name}”：{why}。")
+
+    # -- identity ------------------------------------------------------------------------------
+    ID_NO_IDENTITY = (
+        W,
+        "表格身份信息缺失",
+        "表格中没有本系统生成时写入的身份信息（可能重新制作了表格），已按单位名称“{unit}”识别。请提醒该单位使用下发的表格。",
+    )
+    ID_UNKNOWN_UNIT = (E, "无法识别单位", "无法确定该表属于哪个单位（单位栏为“{unit}”，不在名单中）。请核实后让该单位使用下发的表格重报。")
+    ID_MISMATCH = (
+        E,
+        "身份信息不一致",
+        "表格的身份信息互相矛盾：{detail}。可能复制了其他单位的表格。请让该单位使用下发给本单位的表格重报。",
+    )
+    ID_BAD_TOKEN = (E, "身份校验失败", "表格的身份校验码不正确（表格被伪造或来自其他单位）。请让该单位使用下发的表格重报。")
+    ID_OTHER_CAMPAIGN = (E, "其他活动的表格", "这是“{campaign}”活动的表格，不是本次活动的。请让该单位使用本次下发的表格重报。")
+    ID_OLD_VERSION = (E, "旧版表格", "表格版本为 {version}，本次应为 {expected}（可能用了往年的模板）。请让该单位使用本次下发的表格重报。")
+    ID_NOT_A_FORM = (I, "不是本次统计表", "工作簿“{name}”中没有找到统计表“{sheet}”，已列入其他材料。")
+
+    # -- audit of one return -------------------------------------------------------------------
+    AUDIT_SHEET_MISSING = (E, "工作表缺失", "缺少工作表“{sheet}”（可能被改名或删除）。请使用下发的表格，不要修改表格结构。")
+    AUDIT_STRUCTURE = (
+        E,
+        "表格结构被改动",
+        "应为“{expected}”，实际为“{actual}”：表格结构被改动（插入/删除了行或列，或使用了旧模板）。请使用下发的表格重新填报。",
+    )
+    AUDIT_UNPROTECTED = (W, "工作表保护被取消", "工作表“{sheet}”的保护被取消。请核实表格结构和公式未被改动。")
+    AUDIT_REQUIRED = (E, "必填项为空", "“{label}”未填写。没有发生请填 0。")
+    AUDIT_UNPARSED = (E, "不是数字", "“{label}”填写的是“{raw}”，不是数字。请只填阿拉伯数字（单位：{unit}），不要带文字或范围。")
+    AUDIT_NEGATIVE = (E, "不能为负数", "“{label}”为 {value}，不能为负数。")
+    AUDIT_NOT_INTEGER = (E, "应为整数", "“{label}”为 {value}，应为整数（单位：{unit}）。")
+    AUDIT_DECIMALS = (E, "小数位过多", "“{label}”为 {value}，最多保留 {places} 位小数（单位：{unit}）。")
+    AUDIT_OUT_OF_RANGE = (E, "超出范围", "“{label}”为 {value}，超出允许范围 {low}～{high}。")
+    AUDIT_NORMALISED = (I, "格式已规范化", "“{label}”填写为“{raw}”，已识别为 {value}。")
+    AUDIT_DASH_ZERO = (I, "按 0 计", "“{label}”填写为“{raw}”，按 0 计。")
+    AUDIT_FORMULA_TEXT = (W, "公式样式文本", "“{label}”含公式样式文本“{raw}”，已按文本处理。")
+    AUDIT_CELL_ERROR = (E, "单元格为错误值", "“{label}”为错误值 {raw}。请修正后重报。")
+    AUDIT_BAD_DATE = (W, "日期无法识别", "“{label}”填写为“{raw}”，无法识别为日期。请按 2023-05-20 格式填写。")
+    AUDIT_BAD_CHOICE = (W, "选项不在列表中", "“{label}”填写为“{raw}”，不在可选项中（{choices}）。")
+    AUDIT_TOTAL_DIFFERS = (
+        I,
+        "合计已重算",
+        "“{label}”表内显示 {cached}，按各分项重算为 {value}，以重算结果为准。",
+    )
+    AUDIT_RULE = (W, "审核规则", "{message}")
+    AUDIT_COPY = (W, "数据与其他单位完全相同", "全部数据与“{other}”完全相同，可能复制了其他单位的数据。请核实。")
+    AUDIT_TEXT_TRUNCATED = (W, "文字过长已截断", "“{label}”文字超过 {limit} 字，汇总中已截断。")
+
+    # -- resolving returns to units ------------------------------------------------------------
+    RESOLVE_DUPLICATE = (I, "重复文件", "与“{kept}”内容完全相同，已忽略。")
+    RESOLVE_SUPERSEDED = (I, "已被新版本替代", "已被 {newer}（{received}）替代。")
+    RESOLVE_MISSING = (E, "未报送", "尚未收到该单位的统计表。")
+    RESOLVE_LATE = (W, "逾期报送", "报送时间 {received} 晚于截止时间 {deadline}。")
+    RESOLVE_SENDER = (I, "发件人与名单不符", "发件人 {sender} 不是名单中的邮箱 {expected}（可能由他人代发）。")
+    RESOLVE_CHANGED = (I, "重报修改", "重报后“{label}”由 {old} 改为 {new}。")
+
+    # -- outputs -------------------------------------------------------------------------------
+    OUT_LOCKED = (W, "文件被占用", "{path} 被占用（可能正在 Excel 中打开），新结果已另存为 {saved}。请关闭后再运行。")
+    OUT_WRITE_FAILED = (E, "写入失败", "写入 {path} 失败：{error}。原有文件未改动。")
+
+    @property
+    def severity(self) -> Severity:
+        return self.value[0]
+
+    @property
+    def title(self) -> str:
+        return self.value[1]
+
+    @property
+    def template(self) -> str:
+        return self.value[2]
+
+    def format(self, **context: Any) -> str:
+        return self.template.format(**context)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem, located. `cell` is in A1 form; `context` holds the template's values."""
+
+    code: Code
+    message: str
+    severity: Severity
+    unit: str = ""
+    file: str = ""
+    sheet: str = ""
+    cell: str = ""
+    context: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @classmethod
+    def make(
+        cls,
+        code: Code,
+        *,
+        unit: str = "",
+        file: str = "",
+        sheet: str = "",
+        cell: str = "",
+        severity: Severity | None = None,
+        **context: Any,
+    ) -> Finding:
+        return cls(
+            code=code,
+            message=code.format(**context),
+            severity=severity or code.severity,
+            unit=unit,
+            file=file,
+            sheet=sheet,
+            cell=cell,
+            context=context,
+        )
+
+    @property
+    def location(self) -> str:
+        if self.sheet and self.cell:
+            return f"{self.sheet}!{self.cell}"
+        return self.sheet or self.cell
+
+    def located(self, **changes: str) -> Finding:
+        """The same finding with unit/file/sheet/cell filled in by a later stage."""
+        data = {k: getattr(self, k) for k in ("code", "message", "severity", "unit", "file", "sheet", "cell")}
+        data.update({k: v for k, v in changes.items() if v and not data.get(k)})
+        return Finding(**data, context=self.context)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code.name,
+            "severity": str(self.severity),
+            "unit": self.unit,
+            "file": self.file,
+            "sheet": self.sheet,
+            "cell": self.cell,
+            "message": self.message,
+        }
+
+    def __str__(self) -> str:
+        where = " | ".join(x for x in (self.unit, self.file, self.location) if x)
+        return f"[{where}] {self.message}" if where else self.message
+
+
+class KepuError(Exception):
+    """A stage cannot go on at all; carries the findings that say why."""
+
+    def __init__(self, findings: Iterable[Finding] | Finding | str):
+        if isinstance(findings, Finding):
+            findings = [findings]
+        self.findings: list[Finding] = [] if isinstance(findings, str) else list(findings)
+        text = findings if isinstance(findings, str) else "\n".join(str(f) for f in self.findings)
+        super().__init__(text)
+
+
+@dataclass
+class Findings:
+    """A growing list of findings with the filters every stage needs."""
+
+    items: list[Finding] = field(default_factory=list)
+
+    def add(self, code: Code, **kw: Any) -> Finding:
+        finding = Finding.make(code, **kw)
+        self.items.append(finding)
+        return finding
+
+    def extend(self, more: Iterable[Finding]) -> None:
+        self.items.extend(more)
+
+    def __iter__(self) -> Iterator[Finding]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.items if f.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.items if f.severity is Severity.WARNING]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def flatten(self, keys: Iterable[str] = ("code", "cell")) -> list[list[Any]]:
+        """One list per finding, for one-line test assertions (frictionless' `flatten`)."""
+        keys = tuple(keys)
+        return [[f.code.name if k == "code" else getattr(f, k) for k in keys] for f in self.items]
+
+
+def dumps(data: Any) -> str:
+    """JSON as kepuxl writes it: UTF-8 text, Chinese kept readable, stable key order."""
+    return json.dumps(data, ensure_ascii=False, indent=2, default=_json_default)
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if isinstance(obj, Enum):
+        return obj.name
+    return asdict(obj)

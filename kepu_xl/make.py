@@ -1,0 +1,164 @@
+"""The make-forms job and `init`: campaign folder → one workbook per unit in output/forms/.
+
+Library entry points mirrored by the CLI: `init_campaign(folder)` and `make_forms(config)`.
+Both return plain data (or raise `KepuError`); the CLI renders it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import xlsxwriter
+
+from . import campaign as campaign_mod
+from . import identity, layout, spec as spec_mod
+from .campaign import Campaign, Unit
+from .files import safe_name, write_atomic
+from .findings import Code, Finding, Findings, KepuError
+from .forms_writer import Prefill, build_form
+
+Progress = Callable[[int, int, str], None]
+CONFIG_NAME = "kepuxl.toml"
+
+
+@dataclass
+class Context:
+    """Everything needed to make or read forms of one campaign, loaded once."""
+
+    campaign: Campaign
+    spec: spec_mod.FormSpec
+    cells: layout.CellMap
+    secret: bytes
+
+    @classmethod
+    def load(cls, config: Path, *, create_secret: bool = False) -> Context:
+        camp = campaign_mod.load(config)
+        spec = spec_mod.load(spec_mod.find(camp.form, camp.folder))
+        return cls(camp, spec, layout.build(spec), camp.secret(create=create_secret))
+
+    @property
+    def password(self) -> str:
+        return self.campaign.sheet_password(self.secret)
+
+    def identity(self, unit: Unit) -> identity.Identity:
+        c, s = self.campaign, self.spec
+        return identity.stamp(self.secret, c.id, s.id, s.version, unit.id, self.cells.fingerprint())
+
+    def form_bytes(self, unit: Unit, prefill: Prefill | None = None, problems: list[Finding] | None = None) -> bytes:
+        return build_form(
+            self.spec,
+            self.cells,
+            self.campaign,
+            unit,
+            self.identity(unit),
+            self.password,
+            prefill=prefill,
+            problems=problems or (),
+        )
+
+    def form_name(self, unit: Unit) -> str:
+        return f"{unit.seq:02d}_{safe_name(unit.name)}.xlsx"
+
+
+@dataclass
+class FormsReport:
+    campaign: str
+    outdir: Path
+    forms: list[dict[str, Any]] = field(default_factory=list)
+    findings: Findings = field(default_factory=Findings)
+
+    @property
+    def ok(self) -> bool:
+        return self.findings.ok
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "campaign": self.campaign,
+            "outdir": str(self.outdir),
+            "forms": self.forms,
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def make_forms(config: Path, outdir: Path | None = None, progress: Progress | None = None) -> FormsReport:
+    """Write one form per roster unit into `outdir` (default: output/forms/ of the campaign)."""
+    ctx = Context.load(Path(config), create_secret=True)
+    outdir = Path(outdir) if outdir else ctx.campaign.folder / "output" / "forms"
+    report = FormsReport(ctx.campaign.title, outdir)
+    for warning in _roster_warnings(ctx.campaign):
+        report.findings.items.append(warning)
+    total = len(ctx.campaign.units)
+    for n, unit in enumerate(ctx.campaign.units, start=1):
+        path = write_atomic(outdir / ctx.form_name(unit), ctx.form_bytes(unit))
+        report.forms.append({"unit_id": unit.id, "unit": unit.name, "category": unit.category, "file": str(path)})
+        if progress:
+            progress(n, total, unit.name)
+    return report
+
+
+def _roster_warnings(camp: Campaign) -> list[Finding]:
+    return [
+        Finding.make(Code.ROSTER_BAD_EMAIL, file=camp.roster.name, row=u.seq + 1, value=u.email)
+        for u in camp.units
+        if u.email and not campaign_mod.EMAIL_RE.match(u.email)
+    ]
+
+
+# -- init -----------------------------------------------------------------------------------------
+
+
+def samples_dir() -> Path:
+    return Path(str(resources.files("kepu_xl.samples")))
+
+
+def init_campaign(folder: Path, *, with_returns: bool = False) -> Path:
+    """Create a ready campaign folder from the bundled sample county; returns its kepuxl.toml.
+
+    `with_returns` also fills inbox/ with the sample county's returned forms.
+    """
+    folder = Path(folder)
+    config = folder / CONFIG_NAME
+    if config.exists():
+        raise KepuError(
+            Finding.make(
+                Code.CAMPAIGN_FILE, path=str(config), error="该文件夹已有活动配置，为避免覆盖未做任何改动"
+            )
+        )
+    src = samples_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src / CONFIG_NAME, config)
+    write_atomic(folder / "units.xlsx", roster_xlsx(src / "units.csv"))
+    state = folder / campaign_mod.STATE_DIR
+    state.mkdir(exist_ok=True)
+    shutil.copyfile(src / "secret", state / "secret")
+    inbox = folder / "inbox"
+    inbox.mkdir(exist_ok=True)
+    if with_returns:
+        for item in sorted((src / "inbox").iterdir()):
+            if item.is_file() and not item.name.startswith((".", "__")):
+                shutil.copy2(item, inbox / item.name)  # copy2 keeps mtimes: they order resubmissions
+    return config
+
+
+def roster_xlsx(csv_path: Path) -> bytes:
+    """The roster CSV as the .xlsx a clerk edits (header bold, columns wide, first row frozen)."""
+    rows = list(csv.reader(io.StringIO(csv_path.read_text(encoding="utf-8-sig"))))
+    buffer = io.BytesIO()
+    wb = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_numbers": False, "strings_to_urls": False})
+    ws = wb.add_worksheet("单位名单")
+    bold = wb.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1})
+    for col, width in enumerate((10, 26, 14, 10, 16, 30)):
+        ws.set_column(col, col, width)
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            ws.write_string(r, c, value, bold if r == 0 else None)
+    ws.freeze_panes(1, 0)
+    wb.close()
+    return buffer.getvalue()

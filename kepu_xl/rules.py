@@ -1,0 +1,193 @@
+"""Audit rule expressions: text → `Expr` → a value (Python) or a formula (Excel).
+
+A rule's `when` is a small expression over field ids that is true when something looks wrong,
+e.g. ``activities > 0 and staff_total == 0``. It is parsed with `ast` and only a whitelist of
+node types is accepted (never `eval`). The same tree is evaluated by collect and rendered as an
+Excel formula for the form's live self-check cells, so a unit sees the warning while filling.
+
+Grammar: numbers, field ids, ``detail_rows`` (filled rows of the detail table),
+``detail_sum(column_id)``, ``+ - * /``, comparisons (chains allowed), ``and or not``,
+``abs() min() max() sum()``. Blank inputs count as 0, as in Excel.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+FUNCTIONS = {"abs": abs, "min": min, "max": max, "sum": lambda *xs: sum(xs)}
+DETAIL_ROWS = "detail_rows"
+DETAIL_SUM = "detail_sum"
+
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+_CMPOPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "=", ast.NotEq: "<>"}
+_PYCMP: dict[type, Callable[[float, float], bool]] = {
+    ast.Lt: lambda a, b: a < b,
+    ast.LtE: lambda a, b: a <= b,
+    ast.Gt: lambda a, b: a > b,
+    ast.GtE: lambda a, b: a >= b,
+    ast.Eq: lambda a, b: abs(a - b) < 1e-9,
+    ast.NotEq: lambda a, b: abs(a - b) >= 1e-9,
+}
+
+
+class RuleError(ValueError):
+    """The expression is not in the rule language; the message is Chinese, for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class Expr:
+    """A checked expression: its source text, its tree and the names it reads, in order."""
+
+    text: str
+    tree: ast.expr
+    names: tuple[str, ...]
+    detail_columns: tuple[str, ...]
+
+    def evaluate(self, values: Mapping[str, float | None], detail: DetailStats | None = None) -> float | bool:
+        """Evaluate on numeric values (None = blank = 0). Division by zero gives 0, never raises."""
+        return _eval(self.tree, values, detail or DetailStats())
+
+    def to_excel(self, ref: Callable[[str], str], detail_ref: Callable[[str | None], str] | None = None) -> str:
+        """The expression as an Excel formula body (no leading '='), `ref(name)` giving a cell."""
+        return _excel(self.tree, ref, detail_ref)
+
+
+@dataclass(frozen=True, slots=True)
+class DetailStats:
+    """What rules may read from the detail table: the filled row count and per-column sums."""
+
+    rows: int = 0
+    sums: Mapping[str, float] = None  # type: ignore[assignment]
+
+    def sum(self, column: str) -> float:
+        return (self.sums or {}).get(column, 0.0)
+
+
+def parse(text: str, names: set[str], detail_columns: set[str] = frozenset()) -> Expr:
+    """Parse and check `text`; raise `RuleError` naming the first problem."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as exc:
+        raise RuleError(f"语法错误（第 {exc.offset or 0} 个字符附近）") from None
+    found: list[str] = []
+    columns: list[str] = []
+    _check(tree, names, detail_columns, found, columns)
+    return Expr(text=text.strip(), tree=tree, names=tuple(dict.fromkeys(found)), detail_columns=tuple(columns))
+
+
+def _check(node: ast.AST, names: set[str], columns: set[str], found: list[str], used: list[str]) -> None:
+    match node:
+        case ast.Constant(value=v) if isinstance(v, int | float) and not isinstance(v, bool):
+            return
+        case ast.Name(id="detail_rows"):
+            return
+        case ast.Name(id=name):
+            if name not in names:
+                raise RuleError(f"未知的指标编号“{name}”")
+            found.append(name)
+        case ast.Call(func=ast.Name(id="detail_sum"), args=[ast.Name(id=col)], keywords=[]):
+            if col not in columns:
+                raise RuleError(f"明细表没有列“{col}”")
+            used.append(col)
+        case ast.Call(func=ast.Name(id=fn), args=args, keywords=[]) if fn in FUNCTIONS and args:
+            for arg in args:
+                _check(arg, names, columns, found, used)
+        case ast.Call():
+            raise RuleError("只能使用函数 abs、min、max、sum、detail_sum(列编号)")
+        case ast.BinOp(op=op, left=left, right=right) if type(op) in _BINOPS:
+            _check(left, names, columns, found, used)
+            _check(right, names, columns, found, used)
+        case ast.UnaryOp(op=ast.USub() | ast.UAdd() | ast.Not(), operand=operand):
+            _check(operand, names, columns, found, used)
+        case ast.BoolOp(values=values):
+            for value in values:
+                _check(value, names, columns, found, used)
+        case ast.Compare(left=left, ops=ops, comparators=comps) if all(type(o) in _CMPOPS for o in ops):
+            for part in (left, *comps):
+                _check(part, names, columns, found, used)
+        case _:
+            raise RuleError(f"不支持的写法“{ast.unparse(node)}”")
+
+
+def _eval(node: ast.expr, values: Mapping[str, float | None], detail: DetailStats) -> float | bool:
+    match node:
+        case ast.Constant(value=v):
+            return v
+        case ast.Name(id="detail_rows"):
+            return detail.rows
+        case ast.Name(id=name):
+            return values.get(name) or 0
+        case ast.Call(func=ast.Name(id="detail_sum"), args=[ast.Name(id=col)]):
+            return detail.sum(col)
+        case ast.Call(func=ast.Name(id=fn), args=args):
+            return FUNCTIONS[fn](*(_eval(a, values, detail) for a in args))
+        case ast.BinOp(op=op, left=left, right=right):
+            a, b = _eval(left, values, detail), _eval(right, values, detail)
+            if isinstance(op, ast.Div):
+                return a / b if b else 0  # a self-check never divides by zero; Excel is guarded alike
+            return {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}[type(op)]
+        case ast.UnaryOp(op=ast.Not(), operand=operand):
+            return not _eval(operand, values, detail)
+        case ast.UnaryOp(op=op, operand=operand):
+            v = _eval(operand, values, detail)
+            return -v if isinstance(op, ast.USub) else v
+        case ast.BoolOp(op=ast.And(), values=parts):
+            return all(_eval(p, values, detail) for p in parts)
+        case ast.BoolOp(values=parts):
+            return any(_eval(p, values, detail) for p in parts)
+        case ast.Compare(left=left, ops=ops, comparators=comps):
+            a = _eval(left, values, detail)
+            for op, comp in zip(ops, comps, strict=True):
+                b = _eval(comp, values, detail)
+                if not _PYCMP[type(op)](a, b):
+                    return False
+                a = b
+            return True
+    raise RuleError(f"不支持的写法“{ast.unparse(node)}”")  # unreachable after parse()
+
+
+def _excel(node: ast.expr, ref: Callable[[str], str], detail_ref: Callable[[str | None], str] | None) -> str:
+    def sub(n: ast.expr) -> str:
+        return _excel(n, ref, detail_ref)
+
+    match node:
+        case ast.Constant(value=v):
+            return repr(v)
+        case ast.Name(id="detail_rows"):
+            return _need(detail_ref)(None)
+        case ast.Name(id=name):
+            return f"N({ref(name)})"  # N() turns a stray text entry into 0 instead of #VALUE!
+        case ast.Call(func=ast.Name(id="detail_sum"), args=[ast.Name(id=col)]):
+            return _need(detail_ref)(col)
+        case ast.Call(func=ast.Name(id=fn), args=args):
+            return f"{fn.upper()}({','.join(sub(a) for a in args)})"
+        case ast.BinOp(op=ast.Div(), left=left, right=right):
+            # IF short-circuits in Excel; AND() does not, so guard the division itself
+            return f"IF(({sub(right)})=0,0,({sub(left)})/({sub(right)}))"
+        case ast.BinOp(op=op, left=left, right=right):
+            return f"({sub(left)}{_BINOPS[type(op)]}{sub(right)})"
+        case ast.UnaryOp(op=ast.Not(), operand=operand):
+            return f"NOT({sub(operand)})"
+        case ast.UnaryOp(op=op, operand=operand):
+            return f"(-{sub(operand)})" if isinstance(op, ast.USub) else sub(operand)
+        case ast.BoolOp(op=op, values=parts):
+            # nested IFs short-circuit like Python's and/or
+            acc = sub(parts[-1])
+            for part in reversed(parts[:-1]):
+                acc = f"IF({sub(part)},{acc},FALSE)" if isinstance(op, ast.And) else f"IF({sub(part)},TRUE,{acc})"
+            return acc
+        case ast.Compare(left=left, ops=ops, comparators=comps):
+            terms, a = [], left
+            for op, b in zip(ops, comps, strict=True):
+                terms.append(f"{sub(a)}{_CMPOPS[type(op)]}{sub(b)}")
+                a = b
+            return terms[0] if len(terms) == 1 else f"AND({','.join(terms)})"
+    raise RuleError(f"不支持的写法“{ast.unparse(node)}”")
+
+
+def _need(detail_ref: Callable[[str | None], str] | None) -> Callable[[str | None], str]:
+    if detail_ref is None:
+        raise RuleError("此表没有明细表，不能使用 detail_rows / detail_sum")
+    return detail_ref

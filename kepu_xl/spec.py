@@ -1,0 +1,458 @@
+"""Form definitions: forms/<id>.toml → a frozen `FormSpec`, plus SPEC_* findings.
+
+A definition declares the numeric fields (grouped in sections, as on the paper form), the text
+fields around them (填表人, 联系电话, 填报日期, 情况说明), an optional detail table (活动明细) and
+audit rules. Loading never stops at the first problem: every problem is reported with where it
+is and how to fix it, and a spec with any error is refused as a whole.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from . import rules
+from .findings import Code, Finding, Findings, KepuError, Severity
+
+NUMERIC = ("integer", "decimal")
+INFO_TYPES = ("text", "phone", "date", "longtext")
+COLUMN_TYPES = ("text", "date", "choice", "integer", "decimal")
+ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+RESERVED = {"value", "detail_rows", "detail_sum", "abs", "min", "max", "sum"}
+EXCEL_PROMPT_LIMIT = 255  # data-validation input message; xlsxwriter refuses longer ones
+DEFAULT_MAX = {"integer": 10_000_000, "decimal": 1_000_000}
+
+_FORM_KEYS = {"id", "version", "title", "sheet", "subtitle", "instructions"}
+_SECTION_KEYS = {"id", "title", "fields", "from"}
+_FIELD_KEYS = {"id", "label", "unit", "type", "min", "max", "places", "required", "formula", "help"}
+_INFO_KEYS = {"id", "label", "type", "required", "help"}
+_DETAIL_KEYS = {"sheet", "title", "rows", "columns", "key"}
+_COLUMN_KEYS = {"id", "label", "type", "choices", "width", "min", "max", "places", "help"}
+_RULE_KEYS = {"id", "when", "severity", "message", "each"}
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """A numeric field of the statistics table."""
+
+    id: str
+    label: str
+    unit: str
+    type: str  # integer | decimal
+    section: str
+    required: bool = True
+    min: float = 0
+    max: float = DEFAULT_MAX["integer"]
+    places: int = 0
+    formula: rules.Expr | None = None  # computed fields only
+    help: str = ""
+
+    @property
+    def computed(self) -> bool:
+        return self.formula is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    id: str
+    title: str
+    fields: tuple[Field, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InfoField:
+    """A text field around the table: 填表人, 联系电话, 填报日期, 情况说明."""
+
+    id: str
+    label: str
+    type: str  # text | phone | date | longtext
+    required: bool = False
+    help: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A column of the detail table (one row per activity)."""
+
+    id: str
+    label: str
+    type: str  # text | date | choice | integer | decimal
+    choices: tuple[str, ...] = ()
+    width: float = 12
+    min: float = 0
+    max: float = DEFAULT_MAX["integer"]
+    places: int = 0
+    help: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Detail:
+    sheet: str
+    title: str
+    rows: int
+    columns: tuple[Column, ...]
+    key: str  # the column whose filling makes a row count (活动名称)
+
+    def column(self, column_id: str) -> Column:
+        return next(c for c in self.columns if c.id == column_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One audit rule instance. A rule with `each` becomes one instance per listed field."""
+
+    id: str
+    when: rules.Expr
+    severity: Severity
+    message: str  # may use {label} and {value} of `target`
+    target: str  # the field the finding points at
+
+    def text(self, spec: FormSpec, value: float | None = None) -> str:
+        target = spec.field(self.target)
+        shown = "该数" if value is None else _fmt(value)
+        return self.message.format(label=target.label, value=shown, unit=target.unit)
+
+
+@dataclass(frozen=True, slots=True)
+class FormSpec:
+    id: str
+    version: str
+    title: str
+    sheet: str
+    sections: tuple[Section, ...]
+    info: tuple[InfoField, ...]
+    detail: Detail | None
+    rules: tuple[Rule, ...]
+    instructions: tuple[str, ...] = ()
+    source: str = ""
+
+    @property
+    def fields(self) -> tuple[Field, ...]:
+        return tuple(f for s in self.sections for f in s.fields)
+
+    @property
+    def inputs(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if not f.computed)
+
+    def field(self, field_id: str) -> Field:
+        for f in self.fields:
+            if f.id == field_id:
+                return f
+        raise KeyError(field_id)
+
+    def info_field(self, info_id: str) -> InfoField | None:
+        return next((i for i in self.info if i.id == info_id), None)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.4f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
+
+
+# -- locating definitions ------------------------------------------------------------------------
+
+
+def bundled_dir() -> Path:
+    """The folder of bundled definitions (installed as the package `kepu_xl.forms`)."""
+    return Path(str(resources.files("kepu_xl.forms")))
+
+
+def bundled() -> list[Path]:
+    return sorted(bundled_dir().glob("*.toml"))
+
+
+def find(form: str, base: Path | None = None) -> Path:
+    """A form reference → its file: a path (relative to `base`) or a bundled definition's id."""
+    for candidate in ((base or Path.cwd()) / form, Path(form), bundled_dir() / f"{form}.toml"):
+        if candidate.is_file():
+            return candidate
+    raise KepuError(Finding.make(Code.SPEC_MISSING, where="活动配置 [campaign] form", key=f"表单定义“{form}”"))
+
+
+def load(path: Path) -> FormSpec:
+    """Load a definition; raise `KepuError` carrying every problem found."""
+    spec, findings = check(path)
+    if spec is None:
+        raise KepuError(findings)
+    return spec
+
+
+def check(path: Path) -> tuple[FormSpec | None, list[Finding]]:
+    """Load and check a definition: (spec or None when it has errors, all findings)."""
+    out = Findings()
+    name = path.name
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        out.add(Code.SPEC_TOML, file=name, error=str(exc))
+        return None, out.items
+    spec = _Builder(raw, name, path.parent, out).build()
+    return (spec if out.ok else None), out.items
+
+
+class _Builder:
+    """Turns the raw TOML dict into a FormSpec, adding a finding for every problem."""
+
+    def __init__(self, raw: dict[str, Any], name: str, folder: Path, out: Findings):
+        self.raw, self.name, self.folder, self.out = raw, name, folder, out
+        self.ids: set[str] = set()
+
+    def bad(self, code: Code, where: str, **kw: Any) -> None:
+        self.out.add(code, file=self.name, where=where, **kw)
+
+    def keys(self, table: dict[str, Any], allowed: set[str], where: str) -> None:
+        for key in table:
+            if key not in allowed:
+                self.bad(Code.SPEC_UNKNOWN_KEY, where, key=key, allowed="、".join(sorted(allowed)))
+
+    def need(self, table: dict[str, Any], key: str, where: str, kind: type = str) -> Any:
+        value = table.get(key)
+        if value is None or value == "":
+            self.bad(Code.SPEC_MISSING, where, key=key)
+            return None
+        if not isinstance(value, kind):
+            self.bad(Code.SPEC_BAD_VALUE, where, key=key, value=value, rule=f"应为{_KIND_ZH.get(kind, '文字')}")
+            return None
+        return value
+
+    def new_id(self, value: Any, where: str) -> str | None:
+        if not isinstance(value, str) or not ID_RE.match(value) or value in RESERVED:
+            self.bad(Code.SPEC_BAD_ID, where, id=value)
+            return None
+        if value in self.ids:
+            self.bad(Code.SPEC_DUPLICATE_ID, where, id=value)
+            return None
+        self.ids.add(value)
+        return value
+
+    def build(self) -> FormSpec | None:
+        form = self.raw.get("form")
+        if not isinstance(form, dict):
+            self.bad(Code.SPEC_MISSING, "定义文件", key="[form]")
+            return None
+        self.keys(form, _FORM_KEYS, "[form]")
+        self.keys(self.raw, {"form", "sections", "info", "detail", "rules"}, "定义文件顶层")
+        form_id = self.need(form, "id", "[form]")
+        version = str(self.need(form, "version", "[form]", (str, int)) or "")
+        title = self.need(form, "title", "[form]")
+        sheet = form.get("sheet", "统计表")
+        sections = tuple(self.sections())
+        if not sections:
+            self.bad(Code.SPEC_MISSING, "定义文件", key="[[sections]]")
+        info = tuple(self.info())
+        detail = self.detail()
+        fields = {f.id: f for s in sections for f in s.fields}
+        sections = tuple(self.formulas(sections, set(fields)))
+        spec = FormSpec(
+            id=form_id or "",
+            version=version,
+            title=title or "",
+            sheet=sheet,
+            sections=sections,
+            info=info,
+            detail=detail,
+            rules=(),
+            instructions=tuple(form.get("instructions", ())),
+            source=self.name,
+        )
+        rule_list = tuple(self.rules(spec))
+        return FormSpec(**{**{k: getattr(spec, k) for k in spec.__slots__}, "rules": rule_list})
+
+    # -- sections and fields -----------------------------------------------------------------
+
+    def sections(self) -> Iterator[Section]:
+        for n, raw in enumerate(self.raw.get("sections", ()), start=1):
+            where = f"第 {n} 个 [[sections]]"
+            if "from" in raw:
+                raw = self.borrowed(raw, where)
+                if raw is None:
+                    continue
+            self.keys(raw, _SECTION_KEYS, where)
+            title = self.need(raw, "title", where)
+            section_id = raw.get("id") or f"section{n}"
+            fields = tuple(self.field(f, section_id, f"{where} 第 {m} 个指标") for m, f in enumerate(raw.get("fields", ()), 1))
+            fields = tuple(f for f in fields if f is not None)
+            if not fields:
+                self.bad(Code.SPEC_MISSING, where, key="fields")
+            yield Section(id=section_id, title=title or "", fields=fields)
+
+    def borrowed(self, raw: dict[str, Any], where: str) -> dict[str, Any] | None:
+        """`{from = "science_week", id = "staff"}` reuses a section of another definition."""
+        other = raw.get("from")
+        path = next((p for p in (self.folder / f"{other}.toml", bundled_dir() / f"{other}.toml") if p.is_file()), None)
+        if path is None:
+            self.bad(Code.SPEC_BAD_VALUE, where, key="from", value=other, rule="找不到该表单定义")
+            return None
+        donor = tomllib.loads(path.read_text(encoding="utf-8"))
+        match = [s for s in donor.get("sections", ()) if s.get("id") == raw.get("id")]
+        if not match:
+            self.bad(Code.SPEC_BAD_VALUE, where, key="id", value=raw.get("id"), rule=f"{other} 中没有该部分")
+            return None
+        return {**match[0], **{k: v for k, v in raw.items() if k not in ("from",)}}
+
+    def field(self, raw: dict[str, Any], section: str, where: str) -> Field | None:
+        self.keys(raw, _FIELD_KEYS, where)
+        where = f"指标 {raw.get('id', where)}"
+        field_id = self.new_id(raw.get("id"), where)
+        label = self.need(raw, "label", where)
+        unit = self.need(raw, "unit", where)
+        kind = raw.get("type", "integer")
+        if kind not in NUMERIC:
+            self.bad(Code.SPEC_BAD_VALUE, where, key="type", value=kind, rule="应为 integer 或 decimal")
+            kind = "integer"
+        places = raw.get("places", 4 if kind == "decimal" else 0)
+        low, high = raw.get("min", 0), raw.get("max", DEFAULT_MAX[kind])
+        if not all(isinstance(x, int | float) for x in (low, high)) or low > high:
+            self.bad(Code.SPEC_BAD_VALUE, where, key="min/max", value=f"{low}～{high}", rule="应为数字且 min ≤ max")
+            low, high = 0, DEFAULT_MAX[kind]
+        if kind == "integer" and places:
+            self.bad(Code.SPEC_BAD_VALUE, where, key="places", value=places, rule="整数指标不能有小数位")
+        help_text = raw.get("help", "")
+        if len(help_text) > EXCEL_PROMPT_LIMIT:
+            self.bad(Code.SPEC_TOO_LONG, where, key="help", length=len(help_text), limit=EXCEL_PROMPT_LIMIT)
+        if field_id is None or label is None or unit is None:
+            return None
+        return Field(
+            id=field_id,
+            label=label,
+            unit=unit,
+            type=kind,
+            section=section,
+            required=bool(raw.get("required", True)),
+            min=low,
+            max=high,
+            places=int(places),
+            formula=raw.get("formula"),  # parsed in formulas() once all ids are known
+            help=help_text,
+        )
+
+    def formulas(self, sections: tuple[Section, ...], names: set[str]) -> Iterator[Section]:
+        for section in sections:
+            fields = []
+            for f in section.fields:
+                if isinstance(f.formula, str):
+                    try:
+                        expr = rules.parse(f.formula, names - {f.id})
+                    except rules.RuleError as exc:
+                        self.bad(Code.SPEC_RULE, f"指标 {f.id} 的 formula", expr=f.formula, error=str(exc))
+                        expr = None
+                    f = Field(**{**{k: getattr(f, k) for k in f.__slots__}, "formula": expr})
+                fields.append(f)
+            yield Section(section.id, section.title, tuple(fields))
+
+    # -- text fields and the detail table ----------------------------------------------------
+
+    def info(self) -> Iterator[InfoField]:
+        for n, raw in enumerate(self.raw.get("info", ()), start=1):
+            where = f"第 {n} 个 [[info]]"
+            self.keys(raw, _INFO_KEYS, where)
+            info_id = self.new_id(raw.get("id"), where)
+            label = self.need(raw, "label", where)
+            kind = raw.get("type", "text")
+            if kind not in INFO_TYPES:
+                self.bad(Code.SPEC_BAD_VALUE, where, key="type", value=kind, rule="应为 " + "、".join(INFO_TYPES))
+            if info_id and label:
+                yield InfoField(info_id, label, kind, bool(raw.get("required", False)), raw.get("help", ""))
+
+    def detail(self) -> Detail | None:
+        raw = self.raw.get("detail")
+        if raw is None:
+            return None
+        where = "[detail]"
+        self.keys(raw, _DETAIL_KEYS, where)
+        columns = []
+        seen: set[str] = set()
+        for n, col in enumerate(raw.get("columns", ()), start=1):
+            cw = f"[detail] 第 {n} 列"
+            self.keys(col, _COLUMN_KEYS, cw)
+            col_id, label = col.get("id"), self.need(col, "label", cw)
+            if not isinstance(col_id, str) or not ID_RE.match(col_id) or col_id in seen:
+                self.bad(Code.SPEC_BAD_ID if col_id not in seen else Code.SPEC_DUPLICATE_ID, cw, id=col_id)
+                continue
+            seen.add(col_id)
+            kind = col.get("type", "text")
+            if kind not in COLUMN_TYPES:
+                self.bad(Code.SPEC_BAD_VALUE, cw, key="type", value=kind, rule="应为 " + "、".join(COLUMN_TYPES))
+            choices = tuple(col.get("choices", ()))
+            if kind == "choice" and not choices:
+                self.bad(Code.SPEC_MISSING, cw, key="choices")
+            columns.append(
+                Column(
+                    id=col_id,
+                    label=label or "",
+                    type=kind,
+                    choices=choices,
+                    width=col.get("width", 12),
+                    min=col.get("min", 0),
+                    max=col.get("max", DEFAULT_MAX.get(kind, 0)),
+                    places=col.get("places", 4 if kind == "decimal" else 0),
+                    help=col.get("help", ""),
+                )
+            )
+        rows = raw.get("rows", 50)
+        if not isinstance(rows, int) or not 1 <= rows <= 5000:
+            self.bad(Code.SPEC_BAD_VALUE, where, key="rows", value=rows, rule="应为 1～5000 的整数")
+            rows = 50
+        key = raw.get("key", columns[0].id if columns else "")
+        if key not in seen:
+            self.bad(Code.SPEC_BAD_VALUE, where, key="key", value=key, rule="应为明细表中某一列的编号")
+        return Detail(raw.get("sheet", "活动明细"), raw.get("title", "活动明细"), rows, tuple(columns), key)
+
+    # -- rules -------------------------------------------------------------------------------
+
+    def rules(self, spec: FormSpec) -> Iterator[Rule]:
+        names = {f.id for f in spec.fields}
+        columns = {c.id for c in spec.detail.columns} if spec.detail else set()
+        rule_ids: set[str] = set()
+        for n, raw in enumerate(self.raw.get("rules", ()), start=1):
+            where = f"规则 {raw.get('id', n)}"
+            self.keys(raw, _RULE_KEYS, where)
+            rule_id = raw.get("id")
+            if not isinstance(rule_id, str) or not ID_RE.match(rule_id):
+                self.bad(Code.SPEC_BAD_ID, where, id=rule_id)
+                continue
+            if rule_id in rule_ids:
+                self.bad(Code.SPEC_DUPLICATE_ID, where, id=rule_id)
+                continue
+            rule_ids.add(rule_id)
+            when, message = self.need(raw, "when", where), self.need(raw, "message", where)
+            severity = raw.get("severity", "warning")
+            if severity not in ("error", "warning"):
+                self.bad(Code.SPEC_BAD_VALUE, where, key="severity", value=severity, rule="应为 error 或 warning")
+                continue
+            each = raw.get("each")
+            targets: list[str | None] = [None]
+            if each is not None:
+                unknown = [x for x in each if x not in names] if isinstance(each, list) else [each]
+                if unknown or not each:
+                    self.bad(Code.SPEC_BAD_VALUE, where, key="each", value=each, rule="应为指标编号的列表")
+                    continue
+                targets = list(each)
+            if when is None or message is None:
+                continue
+            for target in targets:
+                text = when if target is None else re.sub(r"\bvalue\b", target, when)
+                try:
+                    expr = rules.parse(text, names, columns)
+                    if spec.detail is None and (expr.detail_columns or rules.DETAIL_ROWS in text):
+                        raise rules.RuleError("此表没有明细表，不能使用 detail_rows / detail_sum")
+                except rules.RuleError as exc:
+                    self.bad(Code.SPEC_RULE, where, expr=when, error=str(exc))
+                    break
+                point = target or (expr.names[0] if expr.names else None)
+                if point is None:
+                    self.bad(Code.SPEC_RULE, where, expr=when, error="至少要引用一个指标")
+                    break
+                try:
+                    message.format(label="", value="", unit="")
+                except (KeyError, IndexError, ValueError):
+                    self.bad(Code.SPEC_BAD_VALUE, where, key="message", value=message, rule="只能使用 {label}、{value}、{unit}")
+                    break
+                yield Rule(rule_id, expr, Severity(severity), message, point)
+
+
+_KIND_ZH = {str: "文字", int: "整数", (str, int): "文字或整数", bool: "true/false", list: "列表"}

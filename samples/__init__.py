@@ -1,0 +1,1 @@
+"""The bundled sample county (kepuxl init), installed as package data."""
