@@ -85,7 +85,9 @@ class Campaign:
         if not path.exists():
             if not create:
                 raise KepuError(
-                    Finding.make(Code.CAMPAIGN_FILE, path=str(path), error="缺少活动密钥，请先运行 kepuxl make-forms")
+                    Finding.make(
+                        Code.CAMPAIGN_FILE, path=str(path), error="缺少活动密钥，请先运行 kepuxl make-forms"
+                    )
                 )
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_hex(32) + "\n", encoding="ascii")
@@ -187,7 +189,13 @@ def load_roster(path: Path) -> tuple[Unit, ...]:
     expected = "、".join(ROSTER_COLUMNS)
     for name in header:
         if name and name not in ROSTER_COLUMNS:
-            out.add(Code.ROSTER_UNKNOWN_COLUMN, file=path.name, cell=_a1(1, header.index(name)), column=name, expected=expected)
+            out.add(
+                Code.ROSTER_UNKNOWN_COLUMN,
+                file=path.name,
+                cell=_a1(1, header.index(name)),
+                column=name,
+                expected=expected,
+            )
     for name in REQUIRED_COLUMNS:
         if name not in header:
             out.add(Code.ROSTER_MISSING_COLUMN, file=path.name, column=name, expected=expected)
@@ -207,15 +215,26 @@ def load_roster(path: Path) -> tuple[Unit, ...]:
             continue
         unit_id = cells.get("id") or "U" + hashlib.sha256(name.encode()).hexdigest()[:6]
         if not UNIT_ID_RE.match(unit_id):
-            out.add(Code.ROSTER_BAD_ID, file=path.name, cell=_a1(rowno, index["id"]), row=rowno, value=unit_id)
+            out.add(
+                Code.ROSTER_BAD_ID, file=path.name, cell=_a1(rowno, index["id"]), row=rowno, value=unit_id
+            )
             continue
         for what, key, seen in (("单位名称", name, seen_name), ("单位编码", unit_id, seen_id)):
             if key in seen:
-                out.add(Code.ROSTER_DUPLICATE, file=path.name, row=rowno, what=what, value=key, first_row=seen[key])
+                out.add(
+                    Code.ROSTER_DUPLICATE,
+                    file=path.name,
+                    row=rowno,
+                    what=what,
+                    value=key,
+                    first_row=seen[key],
+                )
             seen.setdefault(key, rowno)
         email = cells.get("email", "")
         if email and not EMAIL_RE.match(email):
-            out.add(Code.ROSTER_BAD_EMAIL, file=path.name, cell=_a1(rowno, index["email"]), row=rowno, value=email)
+            out.add(
+                Code.ROSTER_BAD_EMAIL, file=path.name, cell=_a1(rowno, index["email"]), row=rowno, value=email
+            )
         units.append(
             Unit(
                 id=unit_id,
@@ -250,7 +269,9 @@ def _read_rows(path: Path) -> list[list[Any]]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise KepuError(Finding.make(Code.ROSTER_FILE, path=str(path), error=exc.strerror or str(exc))) from None
+        raise KepuError(
+            Finding.make(Code.ROSTER_FILE, path=str(path), error=exc.strerror or str(exc))
+        ) from None
     if path.suffix.lower() == ".csv":
         for encoding in ("utf-8-sig", "gb18030"):  # Excel on Chinese Windows saves CSV as GBK
             try:
@@ -269,4 +290,6 @@ def _read_rows(path: Path) -> list[list[Any]]:
         finally:
             wb.close()
     except Exception as exc:  # any broken workbook: report it, the user fixes the roster
-        raise KepuError(Finding.make(Code.ROSTER_FILE, path=str(path), error=f"{type(exc).__name__}: {exc}")) from None
+        raise KepuError(
+            Finding.make(Code.ROSTER_FILE, path=str(path), error=f"{type(exc).__name__}: {exc}")
+        ) from None

@@ -18,13 +18,18 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import __version__, spec as spec_mod
+from . import __version__
+from . import spec as spec_mod
 from .findings import Finding, KepuError, Severity, dumps
 from .make import CONFIG_NAME, init_campaign, make_forms
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
-SEVERITY_ZH = {Severity.ERROR: "[red]错误[/]", Severity.WARNING: "[yellow]警告[/]", Severity.INFO: "[blue]提示[/]"}
+SEVERITY_ZH = {
+    Severity.ERROR: "[red]错误[/]",
+    Severity.WARNING: "[yellow]警告[/]",
+    Severity.INFO: "[blue]提示[/]",
+}
 
 
 class Fatal(click.ClickException):
@@ -125,13 +130,17 @@ def init_cmd(folder: Path, with_returns: bool) -> None:
     with fatal_on_error():
         config = init_campaign(folder, with_returns=with_returns)
     console.print(f"已创建活动文件夹：{folder}")
-    console.print(f"  活动配置：{config}\n  单位名单：{folder / 'units.xlsx'}\n  回执收件箱：{folder / 'inbox'}")
+    console.print(
+        f"  活动配置：{config}\n  单位名单：{folder / 'units.xlsx'}\n  回执收件箱：{folder / 'inbox'}"
+    )
     console.print(f"下一步：编辑以上两个文件后，运行 [bold]kepuxl make-forms -c {config}[/]")
 
 
 @cli.command("make-forms")
 @config_option
-@click.option("-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), help="输出文件夹（默认 output/forms）")
+@click.option(
+    "-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), help="输出文件夹（默认 output/forms）"
+)
 @click.option("--json", "json_target", metavar="FILE|-", help="把结果写成 JSON（- 表示输出到屏幕）")
 @click.option("--debug", is_flag=True, hidden=True)
 def make_forms_cmd(config: Path, outdir: Path | None, json_target: str | None, debug: bool) -> None:
@@ -172,7 +181,9 @@ def forms_list() -> None:
         if spec is None:
             table.add_row(path.stem, f"[red]定义有误（{len(findings)} 处）[/]", "", "", "", str(path))
         else:
-            table.add_row(spec.id, spec.title, spec.version, str(len(spec.fields)), str(len(spec.rules)), path.name)
+            table.add_row(
+                spec.id, spec.title, spec.version, str(len(spec.fields)), str(len(spec.rules)), path.name
+            )
     console.print(table)
 
 
@@ -187,10 +198,14 @@ def forms_check(file: Path, json_target: str | None) -> None:
         kepuxl forms check forms/science_week.toml
     """
     spec, findings = spec_mod.check(file)
-    write_json(json_target, {"file": str(file), "ok": spec is not None, "findings": [f.to_dict() for f in findings]})
+    write_json(
+        json_target, {"file": str(file), "ok": spec is not None, "findings": [f.to_dict() for f in findings]}
+    )
     if json_target != "-":
         if findings:
             console.print(findings_table(findings, f"{file.name} 的问题"))
         if spec is not None:
-            console.print(f"[green]定义正确[/]：{spec.title}（{len(spec.fields)} 个指标，{len(spec.rules)} 条审核规则）")
+            console.print(
+                f"[green]定义正确[/]：{spec.title}（{len(spec.fields)} 个指标，{len(spec.rules)} 条审核规则）"
+            )
     sys.exit(0 if spec is not None else 1)

@@ -50,11 +50,23 @@ class Code(Enum):
     CAMPAIGN_BAD_VALUE = (E, "活动配置值不正确", "活动配置 [{table}] 的“{key}”取值“{value}”不正确：{rule}。")
     ROSTER_FILE = (E, "名单无法读取", "单位名单 {path} 无法读取：{error}。")
     ROSTER_MISSING_COLUMN = (E, "名单缺列", "单位名单缺少“{column}”列。表头应包含：{expected}。")
-    ROSTER_UNKNOWN_COLUMN = (E, "名单有未知列", "单位名单第 1 行的“{column}”不是可识别的列名（可用：{expected}）。")
+    ROSTER_UNKNOWN_COLUMN = (
+        E,
+        "名单有未知列",
+        "单位名单第 1 行的“{column}”不是可识别的列名（可用：{expected}）。",
+    )
     ROSTER_EMPTY_NAME = (E, "单位名称为空", "单位名单第 {row} 行的单位名称为空。请填写或删除该行。")
     ROSTER_DUPLICATE = (E, "单位重复", "单位名单第 {row} 行的{what}“{value}”与第 {first_row} 行重复。")
-    ROSTER_BAD_EMAIL = (W, "邮箱格式可疑", "单位名单第 {row} 行的电子邮箱“{value}”格式不正确，发送表格时将跳过该单位。")
-    ROSTER_BAD_ID = (E, "单位编码不合法", "单位名单第 {row} 行的单位编码“{value}”不合法：只能用字母、数字、-、_。")
+    ROSTER_BAD_EMAIL = (
+        W,
+        "邮箱格式可疑",
+        "单位名单第 {row} 行的电子邮箱“{value}”格式不正确，发送表格时将跳过该单位。",
+    )
+    ROSTER_BAD_ID = (
+        E,
+        "单位编码不合法",
+        "单位名单第 {row} 行的单位编码“{value}”不合法：只能用字母、数字、-、_。",
+    )
 
     # -- intake: files in the inbox ------------------------------------------------------------
     READ_EMPTY = (E, "空文件", "文件为空（0 字节）。请对方重新发送。")
@@ -63,7 +75,11 @@ class Code(Enum):
         "不是 Excel 文件",
         "文件不是 Excel 工作簿（可能是 CSV、网页或文本改了扩展名）。请对方用 Excel/WPS 打开原表，另存为 .xlsx 后重发。",
     )
-    READ_LEGACY_FORMAT = (E, "旧版格式无法读取", "旧版 .xls/.et 文件读取失败：{error}。请对方另存为 .xlsx 后重发。")
+    READ_LEGACY_FORMAT = (
+        E,
+        "旧版格式无法读取",
+        "旧版 .xls/.et 文件读取失败：{error}。请对方另存为 .xlsx 后重发。",
+    )
     READ_STRICT_OOXML = (
         E,
         "严格 Open XML 格式",
@@ -72,7 +88,11 @@ class Code(Enum):
     READ_ENCRYPTED = (E, "文件有打开密码", "文件设置了打开密码，无法读取。请对方取消打开密码后重发。")
     READ_CORRUPT = (E, "文件已损坏", "文件已损坏或不完整（{error}）。请对方重新发送原文件。")
     READ_ZIP_LIMITS = (E, "文件结构异常", "文件结构异常（{error}），为安全起见已跳过。请对方重新另存后发送。")
-    READ_XML_DTD = (E, "文件含不安全内容", "文件的 {part} 含 DTD/实体声明，为安全起见已跳过。请对方用 Excel/WPS 另存后重发。")
+    READ_XML_DTD = (
+        E,
+        "文件含不安全内容",
+        "文件的 {part} 含 DTD/实体声明，为安全起见已跳过。请对方用 Excel/WPS 另存后重发。",
+    )
     READ_TOO_LARGE = (E, "文件过大", "文件超出允许范围（{error}），已跳过。")
     READ_FAILED = (E, "无法读取", "无法读取此文件（{error}）。请对方用 Excel/WPS 另存为 .xlsx 后重发。")
     READ_CRASHED = (E, "读取崩溃", "读取此文件时解析程序崩溃（{error}），已跳过，其余文件不受影响。")
@@ -90,19 +110,39 @@ class Code(Enum):
         "表格身份信息缺失",
         "表格中没有本系统生成时写入的身份信息（可能重新制作了表格），已按单位名称“{unit}”识别。请提醒该单位使用下发的表格。",
     )
-    ID_UNKNOWN_UNIT = (E, "无法识别单位", "无法确定该表属于哪个单位（单位栏为“{unit}”，不在名单中）。请核实后让该单位使用下发的表格重报。")
+    ID_UNKNOWN_UNIT = (
+        E,
+        "无法识别单位",
+        "无法确定该表属于哪个单位（单位栏为“{unit}”，不在名单中）。请核实后让该单位使用下发的表格重报。",
+    )
     ID_MISMATCH = (
         E,
         "身份信息不一致",
         "表格的身份信息互相矛盾：{detail}。可能复制了其他单位的表格。请让该单位使用下发给本单位的表格重报。",
     )
-    ID_BAD_TOKEN = (E, "身份校验失败", "表格的身份校验码不正确（表格被伪造或来自其他单位）。请让该单位使用下发的表格重报。")
-    ID_OTHER_CAMPAIGN = (E, "其他活动的表格", "这是“{campaign}”活动的表格，不是本次活动的。请让该单位使用本次下发的表格重报。")
-    ID_OLD_VERSION = (E, "旧版表格", "表格版本为 {version}，本次应为 {expected}（可能用了往年的模板）。请让该单位使用本次下发的表格重报。")
+    ID_BAD_TOKEN = (
+        E,
+        "身份校验失败",
+        "表格的身份校验码不正确（表格被伪造或来自其他单位）。请让该单位使用下发的表格重报。",
+    )
+    ID_OTHER_CAMPAIGN = (
+        E,
+        "其他活动的表格",
+        "这是“{campaign}”活动的表格，不是本次活动的。请让该单位使用本次下发的表格重报。",
+    )
+    ID_OLD_VERSION = (
+        E,
+        "旧版表格",
+        "表格版本为 {version}，本次应为 {expected}（可能用了往年的模板）。请让该单位使用本次下发的表格重报。",
+    )
     ID_NOT_A_FORM = (I, "不是本次统计表", "工作簿“{name}”中没有找到统计表“{sheet}”，已列入其他材料。")
 
     # -- audit of one return -------------------------------------------------------------------
-    AUDIT_SHEET_MISSING = (E, "工作表缺失", "缺少工作表“{sheet}”（可能被改名或删除）。请使用下发的表格，不要修改表格结构。")
+    AUDIT_SHEET_MISSING = (
+        E,
+        "工作表缺失",
+        "缺少工作表“{sheet}”（可能被改名或删除）。请使用下发的表格，不要修改表格结构。",
+    )
     AUDIT_STRUCTURE = (
         E,
         "表格结构被改动",
@@ -110,7 +150,11 @@ class Code(Enum):
     )
     AUDIT_UNPROTECTED = (W, "工作表保护被取消", "工作表“{sheet}”的保护被取消。请核实表格结构和公式未被改动。")
     AUDIT_REQUIRED = (E, "必填项为空", "“{label}”未填写。没有发生请填 0。")
-    AUDIT_UNPARSED = (E, "不是数字", "“{label}”填写的是“{raw}”，不是数字。请只填阿拉伯数字（单位：{unit}），不要带文字或范围。")
+    AUDIT_UNPARSED = (
+        E,
+        "不是数字",
+        "“{label}”填写的是“{raw}”，不是数字。请只填阿拉伯数字（单位：{unit}），不要带文字或范围。",
+    )
     AUDIT_NEGATIVE = (E, "不能为负数", "“{label}”为 {value}，不能为负数。")
     AUDIT_NOT_INTEGER = (E, "应为整数", "“{label}”为 {value}，应为整数（单位：{unit}）。")
     AUDIT_DECIMALS = (E, "小数位过多", "“{label}”为 {value}，最多保留 {places} 位小数（单位：{unit}）。")
@@ -127,7 +171,11 @@ class Code(Enum):
         "“{label}”表内显示 {cached}，按各分项重算为 {value}，以重算结果为准。",
     )
     AUDIT_RULE = (W, "审核规则", "{message}")
-    AUDIT_COPY = (W, "数据与其他单位完全相同", "全部数据与“{other}”完全相同，可能复制了其他单位的数据。请核实。")
+    AUDIT_COPY = (
+        W,
+        "数据与其他单位完全相同",
+        "全部数据与“{other}”完全相同，可能复制了其他单位的数据。请核实。",
+    )
     AUDIT_TEXT_TRUNCATED = (W, "文字过长已截断", "“{label}”文字超过 {limit} 字，汇总中已截断。")
 
     # -- resolving returns to units ------------------------------------------------------------
@@ -135,11 +183,19 @@ class Code(Enum):
     RESOLVE_SUPERSEDED = (I, "已被新版本替代", "已被 {newer}（{received}）替代。")
     RESOLVE_MISSING = (E, "未报送", "尚未收到该单位的统计表。")
     RESOLVE_LATE = (W, "逾期报送", "报送时间 {received} 晚于截止时间 {deadline}。")
-    RESOLVE_SENDER = (I, "发件人与名单不符", "发件人 {sender} 不是名单中的邮箱 {expected}（可能由他人代发）。")
+    RESOLVE_SENDER = (
+        I,
+        "发件人与名单不符",
+        "发件人 {sender} 不是名单中的邮箱 {expected}（可能由他人代发）。",
+    )
     RESOLVE_CHANGED = (I, "重报修改", "重报后“{label}”由 {old} 改为 {new}。")
 
     # -- outputs -------------------------------------------------------------------------------
-    OUT_LOCKED = (W, "文件被占用", "{path} 被占用（可能正在 Excel 中打开），新结果已另存为 {saved}。请关闭后再运行。")
+    OUT_LOCKED = (
+        W,
+        "文件被占用",
+        "{path} 被占用（可能正在 Excel 中打开），新结果已另存为 {saved}。请关闭后再运行。",
+    )
     OUT_WRITE_FAILED = (E, "写入失败", "写入 {path} 失败：{error}。原有文件未改动。")
 
     @property

@@ -31,7 +31,12 @@ from .spec import Field, FormSpec, Rule
 
 OK_MARK, WARN_MARK, ERROR_MARK = "✓", "⚠ 请核实", "✗ 请修改"
 DATE_FORMAT = "yyyy-mm-dd"
-SAFE_OPTIONS = {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
+SAFE_OPTIONS = {
+    "in_memory": True,
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+    "strings_to_numbers": False,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +57,8 @@ class _Workbook(xlsxwriter.Workbook):
         super()._write_workbook_pr()
         if self.structure_password_hash:
             self._xml_empty_tag(
-                "workbookProtection", [("workbookPassword", self.structure_password_hash), ("lockStructure", 1)]
+                "workbookProtection",
+                [("workbookPassword", self.structure_password_hash), ("lockStructure", 1)],
             )
 
 
@@ -97,7 +103,9 @@ def build_form(
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # every xlsxwriter warning is a bug in the form, not a footnote
         wb = _Workbook(buffer, SAFE_OPTIONS)
-        writer = _FormWriter(wb, spec, cells, campaign, unit, identity, password, prefill or Prefill(), problems)
+        writer = _FormWriter(
+            wb, spec, cells, campaign, unit, identity, password, prefill or Prefill(), problems
+        )
         writer.write()
         wb.close()
     return buffer.getvalue()
@@ -186,7 +194,9 @@ class _FormWriter:
             ws.set_row(r, 33 if len(line) > 40 else None)
             r += 1
         r += 1
-        ws.merge_range(r, 0, r, 1, "请勿修改表格结构（不要插入/删除行列、改工作表名），否则无法自动汇总。", f["warn"])
+        ws.merge_range(
+            r, 0, r, 1, "请勿修改表格结构（不要插入/删除行列、改工作表名），否则无法自动汇总。", f["warn"]
+        )
         ws.set_paper(9)
         ws.fit_to_pages(1, 0)
         self.protect(ws)
@@ -229,7 +239,9 @@ class _FormWriter:
             ws.write_string(row, lay.UNIT_COL, fl.unit, f["center"])
             if fl.computed:
                 formula = "=" + fl.formula.to_excel(self.ref)
-                ws.write_formula(row, lay.VALUE_COL, formula, f["computed"], _num(fl.formula.evaluate(values)))
+                ws.write_formula(
+                    row, lay.VALUE_COL, formula, f["computed"], _num(fl.formula.evaluate(values))
+                )
             else:
                 self.numeric_input(ws, fl, cell)
             self.hint(ws, fl, values, stats)
@@ -248,10 +260,18 @@ class _FormWriter:
         ws.print_area(0, 0, last, lay.HINT_COL)
         ws.set_footer("&L单位（盖章）：&C填表人：&R日期：    年  月  日")
         ws.conditional_format(
-            0, lay.HINT_COL, last, lay.HINT_COL, {"type": "text", "criteria": "begins with", "value": "✗", "format": f["bad"]}
+            0,
+            lay.HINT_COL,
+            last,
+            lay.HINT_COL,
+            {"type": "text", "criteria": "begins with", "value": "✗", "format": f["bad"]},
         )
         ws.conditional_format(
-            0, lay.HINT_COL, last, lay.HINT_COL, {"type": "text", "criteria": "begins with", "value": "⚠", "format": f["warnfill"]}
+            0,
+            lay.HINT_COL,
+            last,
+            lay.HINT_COL,
+            {"type": "text", "criteria": "begins with", "value": "⚠", "format": f["warnfill"]},
         )
         self.protect(ws)
         return ws
@@ -294,8 +314,12 @@ class _FormWriter:
     def comment(self, ws: _Checked, cell: Cell) -> None:
         found = self.problems.get((cell.sheet, cell.a1))
         if found:
-            text = "\n".join(f"{'【错误】' if p.severity is Severity.ERROR else '【提醒】'}{p.message}" for p in found)
-            ws.write_comment(cell.row, cell.col, text[:2000], {"x_scale": 2.2, "y_scale": 2.2, "author": "kepuxl"})
+            text = "\n".join(
+                f"{'【错误】' if p.severity is Severity.ERROR else '【提醒】'}{p.message}" for p in found
+            )
+            ws.write_comment(
+                cell.row, cell.col, text[:2000], {"x_scale": 2.2, "y_scale": 2.2, "author": "kepuxl"}
+            )
 
     def numeric_input(self, ws: _Checked, fl: Field, cell: Cell) -> None:
         fmt = self.input_format(cell.sheet, cell, "input")
@@ -353,22 +377,35 @@ class _FormWriter:
             return
         f, first = self.fmt, self.cells.rules[0].row - 1
         ws.write_string(first, lay.SECTION_COL, "自查项目", f["header"])
-        ws.merge_range(first, lay.LABEL_COL, first, lay.VALUE_COL, "自查内容（表格根据填写的数据自动检查）", f["header"])
+        ws.merge_range(
+            first, lay.LABEL_COL, first, lay.VALUE_COL, "自查内容（表格根据填写的数据自动检查）", f["header"]
+        )
         ws.write_string(first, lay.HINT_COL, "自查结果", f["header"])
         for n, (rule, cell) in enumerate(zip(self.spec.rules, self.cells.rules, strict=True), start=1):
             level = "错误" if rule.severity is Severity.ERROR else "提醒"
             ws.write_string(cell.row, lay.SECTION_COL, f"自查{n}（{level}）", f["center"])
             ws.merge_range(cell.row, lay.LABEL_COL, cell.row, lay.VALUE_COL, "", f["wrap_locked"])
             target = self.cells.fields[rule.target].a1
-            parts = [_excel_string(p) for p in rule.message.format(label=self.spec.field(rule.target).label, value="\0", unit="").split("\0")]
+            parts = [
+                _excel_string(p)
+                for p in rule.message.format(
+                    label=self.spec.field(rule.target).label, value="\0", unit=""
+                ).split("\0")
+            ]
             text_formula = f"&N({target})&".join(parts)
             value = values.get(rule.target, 0)
-            ws.write_formula(cell.row, lay.LABEL_COL, "=" + text_formula, f["wrap_locked"], rule.text(self.spec, value))
+            ws.write_formula(
+                cell.row, lay.LABEL_COL, "=" + text_formula, f["wrap_locked"], rule.text(self.spec, value)
+            )
             ws.set_row(cell.row, 30)
             mark = ERROR_MARK if rule.severity is Severity.ERROR else WARN_MARK
             fired = bool(rule.when.evaluate(values, stats))
             ws.write_formula(
-                cell.row, cell.col, f'=IF({self.condition(rule)},"{mark}","{OK_MARK}")', f["hint"], mark if fired else OK_MARK
+                cell.row,
+                cell.col,
+                f'=IF({self.condition(rule)},"{mark}","{OK_MARK}")',
+                f["hint"],
+                mark if fired else OK_MARK,
             )
 
     # -- 活动明细 -------------------------------------------------------------------------------
@@ -380,7 +417,12 @@ class _FormWriter:
         ncol = len(d.columns)
         ws.merge_range(0, 0, 0, ncol, f"{self.campaign.year}年{d.title}（{self.unit.name}）", f["title"])
         ws.merge_range(
-            1, 0, 1, ncol, "每项活动填一行；“形式”“类别”请从下拉列表选择；日期格式如 2023-05-20。没有活动的不用填写。", f["note_text"]
+            1,
+            0,
+            1,
+            ncol,
+            "每项活动填一行；“形式”“类别”请从下拉列表选择；日期格式如 2023-05-20。没有活动的不用填写。",
+            f["note_text"],
         )
         ws.set_column(0, 0, 6)
         ws.write_string(cells.detail_header, 0, "序号", f["header"])
@@ -394,8 +436,12 @@ class _FormWriter:
             given = self.prefill.detail[i] if i < len(self.prefill.detail) else {}
             for c in d.columns:
                 cell = Cell(d.sheet, row, cells.detail_cols[c.id])
-                base = {"date": "date_input", "integer": "input", "decimal": "input"}.get(c.type, "text_input")
-                _write_value(ws, row, cell.col, given.get(c.id), self.input_format(d.sheet, cell, base), self.fmt)
+                base = {"date": "date_input", "integer": "input", "decimal": "input"}.get(
+                    c.type, "text_input"
+                )
+                _write_value(
+                    ws, row, cell.col, given.get(c.id), self.input_format(d.sheet, cell, base), self.fmt
+                )
                 self.comment(ws, cell)
         total = cells.detail_total
         ws.write_string(total, 0, "合计", f["header"])
@@ -404,11 +450,19 @@ class _FormWriter:
             first, last = cells.detail_first, cells.detail_last
             if c.type in ("integer", "decimal"):
                 rng = f"{xl_rowcol_to_cell(first, col)}:{xl_rowcol_to_cell(last, col)}"
-                cached = sum(float(r.get(c.id)) for r in self.prefill.detail if isinstance(r.get(c.id), int | float))
+                cached = sum(
+                    float(r.get(c.id)) for r in self.prefill.detail if isinstance(r.get(c.id), int | float)
+                )
                 ws.write_formula(total, col, f"=SUM({rng})", f["computed"], _num(cached))
             elif c.id == d.key:
                 rng = f"{xl_rowcol_to_cell(first, col)}:{xl_rowcol_to_cell(last, col)}"
-                ws.write_formula(total, col, f'=COUNTA({rng})&" 项"', f["computed"], f"{len([r for r in self.prefill.detail if r.get(d.key)])} 项")
+                ws.write_formula(
+                    total,
+                    col,
+                    f'=COUNTA({rng})&" 项"',
+                    f["computed"],
+                    f"{len([r for r in self.prefill.detail if r.get(d.key)])} 项",
+                )
             else:
                 ws.write_blank(total, col, None, f["computed"])
             ws.data_validation(first, col, last, col, _column_validation(c))
@@ -493,7 +547,9 @@ def _write_value(ws: _Checked, row: int, col: int, value: Any, fmt: Any, formats
     elif isinstance(value, int | float):
         ws.write_number(row, col, value, fmt)
     elif isinstance(value, datetime | date):
-        ws.write_datetime(row, col, value if isinstance(value, datetime) else datetime.combine(value, time()), fmt)
+        ws.write_datetime(
+            row, col, value if isinstance(value, datetime) else datetime.combine(value, time()), fmt
+        )
     else:
         ws.write_string(row, col, _clean_text(str(value)), fmt)
 
@@ -509,7 +565,10 @@ def _numeric_validation(fl: Field, label: str, a1: str) -> dict[str, Any]:
         rule = {"validate": "integer", "criteria": "between", "minimum": low, "maximum": high}
         what = f"整数，{low}～{high:,}"
     else:
-        rule = {"validate": "custom", "value": f"=AND(ISNUMBER({a1}),{a1}>={low},{a1}<={high},ROUND({a1},{fl.places})={a1})"}
+        rule = {
+            "validate": "custom",
+            "value": f"=AND(ISNUMBER({a1}),{a1}>={low},{a1}<={high},ROUND({a1},{fl.places})={a1})",
+        }
         what = f"数字，最多 {fl.places} 位小数，{low}～{high:,}"
     message = fl.help or f"单位：{fl.unit}。请填{what}。没有请填 0。"
     return {

@@ -18,7 +18,8 @@ from typing import Any
 import xlsxwriter
 
 from . import campaign as campaign_mod
-from . import identity, layout, spec as spec_mod
+from . import identity, layout
+from . import spec as spec_mod
 from .campaign import Campaign, Unit
 from .files import safe_name, write_atomic
 from .findings import Code, Finding, Findings, KepuError
@@ -51,7 +52,9 @@ class Context:
         c, s = self.campaign, self.spec
         return identity.stamp(self.secret, c.id, s.id, s.version, unit.id, self.cells.fingerprint())
 
-    def form_bytes(self, unit: Unit, prefill: Prefill | None = None, problems: list[Finding] | None = None) -> bytes:
+    def form_bytes(
+        self, unit: Unit, prefill: Prefill | None = None, problems: list[Finding] | None = None
+    ) -> bytes:
         return build_form(
             self.spec,
             self.cells,
@@ -97,7 +100,9 @@ def make_forms(config: Path, outdir: Path | None = None, progress: Progress | No
     total = len(ctx.campaign.units)
     for n, unit in enumerate(ctx.campaign.units, start=1):
         path = write_atomic(outdir / ctx.form_name(unit), ctx.form_bytes(unit))
-        report.forms.append({"unit_id": unit.id, "unit": unit.name, "category": unit.category, "file": str(path)})
+        report.forms.append(
+            {"unit_id": unit.id, "unit": unit.name, "category": unit.category, "file": str(path)}
+        )
         if progress:
             progress(n, total, unit.name)
     return report
@@ -151,7 +156,9 @@ def roster_xlsx(csv_path: Path) -> bytes:
     """The roster CSV as the .xlsx a clerk edits (header bold, columns wide, first row frozen)."""
     rows = list(csv.reader(io.StringIO(csv_path.read_text(encoding="utf-8-sig"))))
     buffer = io.BytesIO()
-    wb = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_numbers": False, "strings_to_urls": False})
+    wb = xlsxwriter.Workbook(
+        buffer, {"in_memory": True, "strings_to_numbers": False, "strings_to_urls": False}
+    )
     ws = wb.add_worksheet("单位名单")
     bold = wb.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1})
     for col, width in enumerate((10, 26, 14, 10, 16, 30)):

@@ -49,7 +49,9 @@ class Expr:
         """Evaluate on numeric values (None = blank = 0). Division by zero gives 0, never raises."""
         return _eval(self.tree, values, detail or DetailStats())
 
-    def to_excel(self, ref: Callable[[str], str], detail_ref: Callable[[str | None], str] | None = None) -> str:
+    def to_excel(
+        self, ref: Callable[[str], str], detail_ref: Callable[[str | None], str] | None = None
+    ) -> str:
         """The expression as an Excel formula body (no leading '='), `ref(name)` giving a cell."""
         return _excel(self.tree, ref, detail_ref)
 
@@ -74,7 +76,9 @@ def parse(text: str, names: set[str], detail_columns: set[str] = frozenset()) ->
     found: list[str] = []
     columns: list[str] = []
     _check(tree, names, detail_columns, found, columns)
-    return Expr(text=text.strip(), tree=tree, names=tuple(dict.fromkeys(found)), detail_columns=tuple(columns))
+    return Expr(
+        text=text.strip(), tree=tree, names=tuple(dict.fromkeys(found)), detail_columns=tuple(columns)
+    )
 
 
 def _check(node: ast.AST, names: set[str], columns: set[str], found: list[str], used: list[str]) -> None:
@@ -176,7 +180,11 @@ def _excel(node: ast.expr, ref: Callable[[str], str], detail_ref: Callable[[str 
             # nested IFs short-circuit like Python's and/or
             acc = sub(parts[-1])
             for part in reversed(parts[:-1]):
-                acc = f"IF({sub(part)},{acc},FALSE)" if isinstance(op, ast.And) else f"IF({sub(part)},TRUE,{acc})"
+                acc = (
+                    f"IF({sub(part)},{acc},FALSE)"
+                    if isinstance(op, ast.And)
+                    else f"IF({sub(part)},TRUE,{acc})"
+                )
             return acc
         case ast.Compare(left=left, ops=ops, comparators=comps):
             terms, a = [], left

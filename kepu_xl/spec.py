@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -170,7 +170,9 @@ def find(form: str, base: Path | None = None) -> Path:
     for candidate in ((base or Path.cwd()) / form, Path(form), bundled_dir() / f"{form}.toml"):
         if candidate.is_file():
             return candidate
-    raise KepuError(Finding.make(Code.SPEC_MISSING, where="活动配置 [campaign] form", key=f"表单定义“{form}”"))
+    raise KepuError(
+        Finding.make(Code.SPEC_MISSING, where="活动配置 [campaign] form", key=f"表单定义“{form}”")
+    )
 
 
 def load(path: Path) -> FormSpec:
@@ -215,7 +217,9 @@ class _Builder:
             self.bad(Code.SPEC_MISSING, where, key=key)
             return None
         if not isinstance(value, kind):
-            self.bad(Code.SPEC_BAD_VALUE, where, key=key, value=value, rule=f"应为{_KIND_ZH.get(kind, '文字')}")
+            self.bad(
+                Code.SPEC_BAD_VALUE, where, key=key, value=value, rule=f"应为{_KIND_ZH.get(kind, '文字')}"
+            )
             return None
         return value
 
@@ -274,7 +278,10 @@ class _Builder:
             self.keys(raw, _SECTION_KEYS, where)
             title = self.need(raw, "title", where)
             section_id = raw.get("id") or f"section{n}"
-            fields = tuple(self.field(f, section_id, f"{where} 第 {m} 个指标") for m, f in enumerate(raw.get("fields", ()), 1))
+            fields = tuple(
+                self.field(f, section_id, f"{where} 第 {m} 个指标")
+                for m, f in enumerate(raw.get("fields", ()), 1)
+            )
             fields = tuple(f for f in fields if f is not None)
             if not fields:
                 self.bad(Code.SPEC_MISSING, where, key="fields")
@@ -283,7 +290,9 @@ class _Builder:
     def borrowed(self, raw: dict[str, Any], where: str) -> dict[str, Any] | None:
         """`{from = "science_week", id = "staff"}` reuses a section of another definition."""
         other = raw.get("from")
-        path = next((p for p in (self.folder / f"{other}.toml", bundled_dir() / f"{other}.toml") if p.is_file()), None)
+        path = next(
+            (p for p in (self.folder / f"{other}.toml", bundled_dir() / f"{other}.toml") if p.is_file()), None
+        )
         if path is None:
             self.bad(Code.SPEC_BAD_VALUE, where, key="from", value=other, rule="找不到该表单定义")
             return None
@@ -307,7 +316,9 @@ class _Builder:
         places = raw.get("places", 4 if kind == "decimal" else 0)
         low, high = raw.get("min", 0), raw.get("max", DEFAULT_MAX[kind])
         if not all(isinstance(x, int | float) for x in (low, high)) or low > high:
-            self.bad(Code.SPEC_BAD_VALUE, where, key="min/max", value=f"{low}～{high}", rule="应为数字且 min ≤ max")
+            self.bad(
+                Code.SPEC_BAD_VALUE, where, key="min/max", value=f"{low}～{high}", rule="应为数字且 min ≤ max"
+            )
             low, high = 0, DEFAULT_MAX[kind]
         if kind == "integer" and places:
             self.bad(Code.SPEC_BAD_VALUE, where, key="places", value=places, rule="整数指标不能有小数位")
@@ -354,7 +365,9 @@ class _Builder:
             label = self.need(raw, "label", where)
             kind = raw.get("type", "text")
             if kind not in INFO_TYPES:
-                self.bad(Code.SPEC_BAD_VALUE, where, key="type", value=kind, rule="应为 " + "、".join(INFO_TYPES))
+                self.bad(
+                    Code.SPEC_BAD_VALUE, where, key="type", value=kind, rule="应为 " + "、".join(INFO_TYPES)
+                )
             if info_id and label:
                 yield InfoField(info_id, label, kind, bool(raw.get("required", False)), raw.get("help", ""))
 
@@ -376,7 +389,9 @@ class _Builder:
             seen.add(col_id)
             kind = col.get("type", "text")
             if kind not in COLUMN_TYPES:
-                self.bad(Code.SPEC_BAD_VALUE, cw, key="type", value=kind, rule="应为 " + "、".join(COLUMN_TYPES))
+                self.bad(
+                    Code.SPEC_BAD_VALUE, cw, key="type", value=kind, rule="应为 " + "、".join(COLUMN_TYPES)
+                )
             choices = tuple(col.get("choices", ()))
             if kind == "choice" and not choices:
                 self.bad(Code.SPEC_MISSING, cw, key="choices")
@@ -422,7 +437,9 @@ class _Builder:
             when, message = self.need(raw, "when", where), self.need(raw, "message", where)
             severity = raw.get("severity", "warning")
             if severity not in ("error", "warning"):
-                self.bad(Code.SPEC_BAD_VALUE, where, key="severity", value=severity, rule="应为 error 或 warning")
+                self.bad(
+                    Code.SPEC_BAD_VALUE, where, key="severity", value=severity, rule="应为 error 或 warning"
+                )
                 continue
             each = raw.get("each")
             targets: list[str | None] = [None]
@@ -450,7 +467,13 @@ class _Builder:
                 try:
                     message.format(label="", value="", unit="")
                 except (KeyError, IndexError, ValueError):
-                    self.bad(Code.SPEC_BAD_VALUE, where, key="message", value=message, rule="只能使用 {label}、{value}、{unit}")
+                    self.bad(
+                        Code.SPEC_BAD_VALUE,
+                        where,
+                        key="message",
+                        value=message,
+                        rule="只能使用 {label}、{value}、{unit}",
+                    )
                     break
                 yield Rule(rule_id, expr, Severity(severity), message, point)
 
