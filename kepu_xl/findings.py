@@ -108,12 +108,12 @@ class Code(Enum):
     ID_NO_IDENTITY = (
         W,
         "表格身份信息缺失",
-        "表格中没有本系统生成时写入的身份信息（可能重新制作了表格），已按单位名称“{unit}”识别。请提醒该单位使用下发的表格。",
+        "表格中没有本系统生成时写入的身份信息（可能重新制作了表格），已按单位名称“{name}”识别。请提醒该单位使用下发的表格。",
     )
     ID_UNKNOWN_UNIT = (
         E,
         "无法识别单位",
-        "无法确定该表属于哪个单位（单位栏为“{unit}”，不在名单中）。请核实后让该单位使用下发的表格重报。",
+        "无法确定该表属于哪个单位（单位栏为“{name}”，不在名单中）。请核实后让该单位使用下发的表格重报。",
     )
     ID_MISMATCH = (
         E,
@@ -135,29 +135,30 @@ class Code(Enum):
         "旧版表格",
         "表格版本为 {version}，本次应为 {expected}（可能用了往年的模板）。请让该单位使用本次下发的表格重报。",
     )
-    ID_NOT_A_FORM = (I, "不是本次统计表", "工作簿“{name}”中没有找到统计表“{sheet}”，已列入其他材料。")
+    ID_NOT_A_FORM = (I, "不是本次统计表", "工作簿“{name}”中没有找到统计表“{form_sheet}”，已列入其他材料。")
 
     # -- audit of one return -------------------------------------------------------------------
     AUDIT_SHEET_MISSING = (
         E,
         "工作表缺失",
-        "缺少工作表“{sheet}”（可能被改名或删除）。请使用下发的表格，不要修改表格结构。",
+        "缺少工作表“{name}”（可能被改名或删除）。请使用下发的表格，不要修改表格结构。",
     )
     AUDIT_STRUCTURE = (
         E,
         "表格结构被改动",
         "应为“{expected}”，实际为“{actual}”：表格结构被改动（插入/删除了行或列，或使用了旧模板）。请使用下发的表格重新填报。",
     )
-    AUDIT_UNPROTECTED = (W, "工作表保护被取消", "工作表“{sheet}”的保护被取消。请核实表格结构和公式未被改动。")
+    AUDIT_UNPROTECTED = (W, "工作表保护被取消", "工作表“{name}”的保护被取消。请核实表格结构和公式未被改动。")
     AUDIT_REQUIRED = (E, "必填项为空", "“{label}”未填写。没有发生请填 0。")
     AUDIT_UNPARSED = (
         E,
         "不是数字",
-        "“{label}”填写的是“{raw}”，不是数字。请只填阿拉伯数字（单位：{unit}），不要带文字或范围。",
+        "“{label}”填写的是“{raw}”，不是数字。请只填阿拉伯数字（单位：{measure}），不要带文字或范围。",
     )
+    AUDIT_INFO_MISSING = (W, "表头信息未填", "“{label}”未填写。请补填，便于核对联系。")
     AUDIT_NEGATIVE = (E, "不能为负数", "“{label}”为 {value}，不能为负数。")
-    AUDIT_NOT_INTEGER = (E, "应为整数", "“{label}”为 {value}，应为整数（单位：{unit}）。")
-    AUDIT_DECIMALS = (E, "小数位过多", "“{label}”为 {value}，最多保留 {places} 位小数（单位：{unit}）。")
+    AUDIT_NOT_INTEGER = (E, "应为整数", "“{label}”为 {value}，应为整数（单位：{measure}）。")
+    AUDIT_DECIMALS = (E, "小数位过多", "“{label}”为 {value}，最多保留 {places} 位小数（单位：{measure}）。")
     AUDIT_OUT_OF_RANGE = (E, "超出范围", "“{label}”为 {value}，超出允许范围 {low}～{high}。")
     AUDIT_NORMALISED = (I, "格式已规范化", "“{label}”填写为“{raw}”，已识别为 {value}。")
     AUDIT_DASH_ZERO = (I, "按 0 计", "“{label}”填写为“{raw}”，按 0 计。")

@@ -188,6 +188,7 @@ def fill(
             "src": str(src.resolve()),
             "out_dir": str(out_dir.resolve()),
             "result": str(job_dir / "result.json"),
+            "state_file": str(job_dir / "state.json"),
             "outputs": [{"format": fmt, "name": name} for fmt, name in named.items()],
             "locale": locale,
             "unprotect": _as_list(unprotect),
@@ -204,6 +205,9 @@ def fill(
         # The script has its own watchdog at `timeout`; ours, a bit later, only catches a stuck script.
         code, out, err = _run_group([SYSTEM_PYTHON, str(FILL_SCRIPT), str(job_file)], timeout + 30)
         seconds = time.monotonic() - started
+        if code is None:
+            # The script was killed, but soffice runs in a session of its own: kill that group as well.
+            _kill_stuck_fill(job_dir / "state.json")
         result_file = Path(job["result"])
         raw = json.loads(result_file.read_text(encoding="utf-8")) if result_file.exists() else None
     finally:
@@ -217,7 +221,7 @@ def fill(
     if code == EXIT_LOAD or not raw.get("loaded") or timed_out or (check and not raw.get("ok")):
         raise LibreOfficeError(
             f"LibreOffice fill of {src} failed: {'; '.join(raw.get('errors', []))}"
-            + _tail(out, raw.get("soffice", {}).get("stderr_tail", "") + err),
+            + _tail(out, raw.get("soffice", {}).get("stderr_tail", ""), err),
             raw,
         )
     paths = {o["format"]: Path(o["path"]) for o in raw.get("outputs", []) if o.get("status") == "ok"}
@@ -319,6 +323,19 @@ def _run_group(cmd: list[str], timeout: float, env: dict[str, str] | None = None
             os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
         return None, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def _kill_stuck_fill(state_file: Path) -> None:
+    """Do the killed fill script's cleanup: SIGKILL its soffice group, remove its temp dir and sockets."""
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # killed before soffice started: nothing to clean
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(int(state["pgid"]), signal.SIGKILL)
+    shutil.rmtree(state["work"], ignore_errors=True)
+    for socket in state["sockets"]:
+        Path(socket).unlink(missing_ok=True)
 
 
 def _remove_ipc_socket(profile_url: str) -> None:

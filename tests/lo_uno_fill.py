@@ -6,13 +6,14 @@ Run by Debian's /usr/bin/python3, the only interpreter here where `import uno` w
 
 Job (JSON object)::
 
-    {"src": "form.xlsx", "out_dir": "out/", "result": "result.json",
+    {"src": "form.xlsx", "out_dir": "out/", "result": "result.json",  # result: else printed
+     "state_file": "state.json",             # optional: soffice's group id, temp dir and sockets
      "outputs": [{"format": "xlsx" | "xls" | "ods" | "pdf", "name": "filled.xlsx"}],
      "locale": "zh-CN",                      # or "en-US", ..., or "system" (the LANG of the process)
      "unprotect": {"sheet": "S", "password": "pw"},          # or a list of them
      "insert_rows": [{"sheet": "S", "before_row": 5, "count": 1}],
      "delete_rows": [{"sheet": "S", "row": 5, "count": 1}],   # "before_row" accepted as an alias of "row"
-     "edits": [{"sheet": "S", "cell": "C4", "typed": "12"}],    # or "text": str, or "value": number
+     "edits": [{"sheet": "S", "cell": "C4", "typed": "12"}],  # or "text": str, or "value": number
      "reprotect": {"sheet": "S", "password": "pw"},          # or a list of them
      "recalculate": true, "timeout": 120}
 
@@ -121,8 +122,9 @@ def ipc_pipe_name(profile_url: str) -> str:
 class Office:
     """One headless soffice with a private profile, reached over a private pipe."""
 
-    def __init__(self, work: Path, locale: str) -> None:
+    def __init__(self, work: Path, locale: str, state_file: str | None = None) -> None:
         self.work = work
+        self.state_file = state_file
         self.profile = work / "profile"
         self.profile_url = self.profile.as_uri()
         self.pipe = f"kepuxl_{os.getpid()}_{secrets.token_hex(6)}"
@@ -156,6 +158,10 @@ class Office:
             self.proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True
             )
+        if self.state_file:
+            # Lets a caller whose own timeout outlives ours kill soffice and clean up if we get stuck.
+            state = {"pgid": self.proc.pid, "work": str(self.work), "sockets": self.sockets()}
+            Path(self.state_file).write_text(json.dumps(state), encoding="utf-8")
         local = uno.getComponentContext()
         resolver = local.ServiceManager.createInstanceWithContext("com.sun.star.bridge.UnoUrlResolver", local)
         url = f"uno:pipe,name={self.pipe};urp;StarOffice.ComponentContext"
@@ -195,20 +201,23 @@ class Office:
                 self.desktop.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=10)
-        kill_group(self.proc.pid)
+        kill_group(self.proc)
         self.proc.wait()
         return self.proc.returncode
 
     def kill(self) -> None:
         """Hard stop, used by the watchdog."""
         if self.proc is not None:
-            kill_group(self.proc.pid, grace=0)
+            kill_group(self.proc, grace=0)
+
+    def sockets(self) -> list[str]:
+        """The sockets soffice leaves in /tmp (a hard-coded place) for our pipe and our profile."""
+        uid = os.getuid()
+        return [f"/tmp/OSL_PIPE_{uid}_{name}" for name in (self.pipe, ipc_pipe_name(self.profile_url))]
 
     def cleanup(self) -> None:
-        """Remove the sockets soffice leaves in /tmp (a hard-coded place) for our pipe and profile."""
-        uid = os.getuid()
-        for name in (self.pipe, ipc_pipe_name(self.profile_url)):
-            Path(f"/tmp/OSL_PIPE_{uid}_{name}").unlink(missing_ok=True)
+        for socket in self.sockets():
+            Path(socket).unlink(missing_ok=True)
 
     def stderr_tail(self, limit: int = 2000) -> str:
         try:
@@ -217,17 +226,18 @@ class Office:
             return ""
 
 
-def kill_group(pgid: int, grace: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL after `grace` seconds, to one process group (the soffice we started)."""
+def kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds, to the process group of `proc` (its own session)."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
         try:
-            os.killpg(pgid, sig)
+            os.killpg(proc.pid, sig)
         except ProcessLookupError:
             return
         end = time.monotonic() + wait
         while time.monotonic() < end:
+            proc.poll()  # reap our child: an unreaped zombie would keep the group "alive"
             try:
-                os.killpg(pgid, 0)
+                os.killpg(proc.pid, 0)
             except ProcessLookupError:
                 return
             time.sleep(0.05)
@@ -446,7 +456,7 @@ def main(argv: list[str]) -> int:
 
     timeout = float(job.get("timeout", 120))
     work = Path(tempfile.mkdtemp(prefix="kepuxl_lo_"))
-    office = Office(work, str(job.get("locale", "zh-CN")))
+    office = Office(work, str(job.get("locale", "zh-CN")), job.get("state_file"))
     done = threading.Event()
     finish = threading.Lock()  # whoever takes it first (main or watchdog) cleans up and writes the result
     timed_out = threading.Event()

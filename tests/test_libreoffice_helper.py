@@ -62,7 +62,7 @@ def filled(form: Path, tmp_path_factory: pytest.TempPathFactory) -> lo.FillResul
         tmp_path_factory.mktemp("filled"),
         edits=[
             edit("C4", typed="12"),
-            edit("C5", typed="１２"),  # full-width digits: a number only under a Chinese locale
+            edit("C5", typed="\uff11\uff12"),  # full-width "12": a number only under zh-CN
             edit("C6", typed="约300"),
             edit("A4", typed="篡改"),  # locked cell: typing is refused
             edit("A9", text="t"),  # setString/setValue ignore protection

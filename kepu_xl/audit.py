@@ -1,0 +1,356 @@
+"""`ReturnedForm` + spec → who sent it, clean numbers, and findings at sheet!cell.
+
+Values are re-validated here because Excel's validation is bypassed by paste and other suites.
+Unambiguous formatting (full-width digits, thousands separators, spaces, zero-width
+characters) is normalised and recorded; anything ambiguous ("约300", "12次", "300-400") is an
+error quoting the raw text, never a silent 0. Totals are recomputed, never taken from the file.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from . import identity as identity_mod
+from .campaign import Campaign, Unit
+from .findings import Code, Finding, Severity
+from .layout import CellMap
+from .reader import Raw, ReturnedForm
+from .rules import DetailStats
+from .spec import Column, Field, FormSpec
+
+_INVISIBLE = dict.fromkeys(
+    map(ord, "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff")
+)
+_PLAIN = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)$")
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_ZERO_WORDS = {"-", "—", "–", "－", "无", "－－", "--"}
+_DATE_PATTERNS = (
+    re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
+)
+TEXT_LIMIT = 32767
+
+
+@dataclass
+class Audited:
+    """The audit's verdict on one return."""
+
+    unit: Unit | None
+    values: dict[str, float | None] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    detail: list[dict[str, Any]] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    is_form: bool = True
+
+
+# -- identity ------------------------------------------------------------------------------------
+
+
+def identify(
+    form: ReturnedForm, campaign: Campaign, spec: FormSpec, cells: CellMap, secret: bytes
+) -> tuple[Unit | None, list[Finding]]:
+    """Which roster unit sent this form, checking every identity carrier against the others."""
+    out: list[Finding] = []
+    sheet, unit_cell = cells.main, cells.unit.a1
+    ident, props = form.meta, form.props
+    if ident is None and props is None:
+        unit = campaign.unit_by_name(form.unit_text)
+        if unit is None:
+            out.append(
+                Finding.make(
+                    Code.ID_UNKNOWN_UNIT, sheet=sheet, cell=unit_cell, name=form.unit_text or "（空）"
+                )
+            )
+            return None, out
+        out.append(Finding.make(Code.ID_NO_IDENTITY, sheet=sheet, cell=unit_cell, name=unit.name))
+        return unit, out
+    if ident is None:
+        ident = props
+    elif props is not None and props != ident:
+        differ = [k for k in identity_mod.KEYS if getattr(props, k) != getattr(ident, k)]
+        detail = "文档属性与隐藏信息表的" + "、".join(differ) + "不同"
+        out.append(Finding.make(Code.ID_MISMATCH, sheet=sheet, cell=unit_cell, detail=detail))
+    unit = campaign.unit(ident.unit)
+    if ident.campaign != campaign.id:
+        out.append(Finding.make(Code.ID_OTHER_CAMPAIGN, campaign=ident.campaign))
+    elif (
+        ident.form != spec.id
+        or ident.version != spec.version
+        or (ident.layout and ident.layout != cells.fingerprint())
+    ):
+        out.append(
+            Finding.make(
+                Code.ID_OLD_VERSION,
+                version=f"{ident.form} {ident.version}",
+                expected=f"{spec.id} {spec.version}",
+            )
+        )
+    elif not identity_mod.verify(ident, secret):
+        out.append(Finding.make(Code.ID_BAD_TOKEN, sheet=sheet, cell=unit_cell))
+    if unit is None:
+        by_name = campaign.unit_by_name(form.unit_text)
+        out.append(
+            Finding.make(Code.ID_UNKNOWN_UNIT, sheet=sheet, cell=unit_cell, name=form.unit_text or ident.unit)
+        )
+        return by_name, out
+    if form.has_main and _squash(form.unit_text) != _squash(unit.name):
+        detail = f"表内单位为“{form.unit_text}”，身份信息为“{unit.name}”"
+        out.append(Finding.make(Code.ID_MISMATCH, sheet=sheet, cell=unit_cell, detail=detail))
+    return unit, out
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[\s\u3000（）()]", "", text or "")
+
+
+# -- values --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    value: float | None
+    code: Code | None = None  # a finding to record (error, or info for a normalisation)
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+def clean_text(text: str) -> str:
+    """NFKC (full-width → ASCII), invisible characters and all whitespace (NBSP, 　) removed."""
+    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+    return "".join(text.split())
+
+
+def parse_number(raw: Raw) -> Parsed:
+    """A cell → a number, or the reason it is not one. Never guesses."""
+    v, kind = raw.value, raw.kind
+    if raw.blank:
+        return Parsed(None)
+    if kind == "e":
+        return Parsed(None, Code.AUDIT_CELL_ERROR, {"raw": v})
+    if kind == "f":
+        return Parsed(None, Code.AUDIT_UNPARSED, {"raw": "=" + raw.formula.lstrip("=")})
+    if kind == "n":
+        return Parsed(float(v) + 0.0)  # -0.0 → 0.0
+    if kind in ("d", "b"):
+        return Parsed(None, Code.AUDIT_UNPARSED, {"raw": _show(v)})
+    text = str(v)
+    cleaned = clean_text(text)
+    if cleaned in _ZERO_WORDS:
+        return Parsed(0.0, Code.AUDIT_DASH_ZERO, {"raw": text})
+    if _THOUSANDS.match(cleaned):
+        cleaned = cleaned.replace(",", "")
+    if _PLAIN.match(cleaned):
+        number = float(cleaned) + 0.0
+        return Parsed(number, Code.AUDIT_NORMALISED, {"raw": text, "value": _show(number)})
+    return Parsed(None, Code.AUDIT_UNPARSED, {"raw": text.strip()[:60]})
+
+
+def check_number(number: float, f: Field | Column) -> tuple[Code, dict[str, Any]] | None:
+    if number < 0:
+        return Code.AUDIT_NEGATIVE, {"value": _show(number)}
+    if f.type == "integer" and abs(number - round(number)) > 1e-9:
+        return Code.AUDIT_NOT_INTEGER, {"value": _show(number)}
+    if f.type == "decimal" and abs(number * 10**f.places - round(number * 10**f.places)) > 1e-6:
+        return Code.AUDIT_DECIMALS, {"value": _show(number), "places": f.places}
+    if number > f.max:
+        return Code.AUDIT_OUT_OF_RANGE, {"value": _show(number), "low": _show(f.min), "high": _show(f.max)}
+    return None
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() else f"{v:.10g}"
+    if isinstance(v, datetime):
+        return v.strftime("%Y-%m-%d") if v.time() == datetime.min.time() else v.isoformat(sep=" ")
+    return str(v)
+
+
+def parse_date(raw: Raw) -> date | str | None:
+    """A date cell or text → date; None when blank; the raw text when it cannot be read."""
+    if raw.blank:
+        return None
+    if isinstance(raw.value, datetime):
+        return raw.value.date()
+    if isinstance(raw.value, date):
+        return raw.value
+    text = clean_text(str(raw.value))
+    for pattern in _DATE_PATTERNS:
+        m = pattern.match(text)
+        if m:
+            try:
+                return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            except ValueError:
+                break
+    return str(raw.value)
+
+
+# -- the audit -------------------------------------------------------------------------------------
+
+
+def audit(form: ReturnedForm, spec: FormSpec, cells: CellMap, unit: Unit | None) -> Audited:
+    """Structure, values, totals, rules and detail rows of one identified return."""
+    result = Audited(unit=unit)
+    out = result.findings
+
+    def add(code: Code, at: Raw | None = None, severity: Severity | None = None, **ctx: Any) -> None:
+        where = {"sheet": at.cell.sheet, "cell": at.cell.a1} if at is not None else {}
+        out.append(Finding.make(code, severity=severity, **where, **ctx))
+
+    if not form.has_main:
+        out.append(Finding.make(Code.AUDIT_SHEET_MISSING, sheet=cells.main, name=cells.main))
+        return result
+    if cells.detail and not form.has_detail:
+        out.append(Finding.make(Code.AUDIT_SHEET_MISSING, sheet=cells.detail, name=cells.detail))
+    if form.first_difference:
+        cell, expected, actual = form.first_difference
+        out.append(
+            Finding.make(
+                Code.AUDIT_STRUCTURE,
+                sheet=cell.sheet,
+                cell=cell.a1,
+                expected=expected,
+                actual=actual or "（空）",
+            )
+        )
+        return result  # positions are unreliable: reading on would put numbers in the wrong fields
+    for name in form.unprotected:
+        out.append(Finding.make(Code.AUDIT_UNPROTECTED, sheet=name, name=name))
+
+    values: dict[str, float | None] = {}
+    bad: set[str] = set()
+    for f in spec.inputs:
+        raw = form.fields[f.id]
+        result.raw[f.id] = raw.value
+        parsed = parse_number(raw)
+        ctx = {"label": f.label, "measure": f.unit, **parsed.context}
+        if parsed.code is not None:
+            add(parsed.code, raw, **ctx)
+        if parsed.value is None:
+            if parsed.code is None and f.required:
+                add(Code.AUDIT_REQUIRED, raw, label=f.label)
+            bad.add(f.id)
+            values[f.id] = None
+            continue
+        problem = check_number(parsed.value, f)
+        if problem:
+            add(problem[0], raw, **{**ctx, **problem[1]})
+            bad.add(f.id)
+        values[f.id] = parsed.value
+    for f in spec.fields:
+        if f.computed:
+            total = float(f.formula.evaluate(values))
+            values[f.id] = total
+            raw = form.fields[f.id]
+            cached = raw.value
+            if (
+                isinstance(cached, int | float)
+                and not isinstance(cached, bool)
+                and abs(cached - total) > 1e-6
+            ):
+                add(
+                    Code.AUDIT_TOTAL_DIFFERS,
+                    raw,
+                    label=f.label,
+                    cached=_show(float(cached)),
+                    value=_show(total),
+                )
+            if any(n in bad for n in f.formula.names):
+                bad.add(f.id)
+    result.values = values
+
+    note = ""
+    for item in spec.info:
+        raw = form.info.get(item.id)
+        if raw is None:
+            continue
+        if item.type == "date":
+            parsed_date = parse_date(raw)
+            if isinstance(parsed_date, str):
+                add(Code.AUDIT_BAD_DATE, raw, label=item.label, raw=parsed_date)
+            result.info[item.id] = parsed_date if isinstance(parsed_date, date) else (parsed_date or None)
+        else:
+            text = "" if raw.blank else _show(raw.value).strip()
+            if len(text) > TEXT_LIMIT:
+                add(Code.AUDIT_TEXT_TRUNCATED, raw, label=item.label, limit=TEXT_LIMIT)
+                text = text[:TEXT_LIMIT]
+            result.info[item.id] = text
+            if item.type == "longtext":
+                note = text
+        if item.required and raw.blank:
+            add(Code.AUDIT_INFO_MISSING, raw, label=item.label)
+
+    stats = _detail(form, spec, result, add)
+    for rule in spec.rules:
+        if any(n in bad for n in rule.when.names):
+            continue  # a rule over a wrong number would only echo the error already reported
+        if rule.when.evaluate(values, stats):
+            cell = cells.fields[rule.target]
+            message = rule.text(spec, values.get(rule.target))
+            severity = rule.severity
+            if severity is Severity.WARNING and note:
+                message = f"【已说明】{message}（单位说明：{note[:80]}）"
+                severity = Severity.INFO
+            out.append(
+                Finding(
+                    code=Code.AUDIT_RULE,
+                    message=message,
+                    severity=severity,
+                    sheet=cell.sheet,
+                    cell=cell.a1,
+                    context={"rule": rule.id, "explained": bool(note) and rule.severity is Severity.WARNING},
+                )
+            )
+    return result
+
+
+def _detail(form: ReturnedForm, spec: FormSpec, result: Audited, add: Any) -> DetailStats:
+    d = spec.detail
+    if d is None:
+        return DetailStats()
+    sums = {c.id: 0.0 for c in d.columns if c.type in ("integer", "decimal")}
+    count = 0
+    for entry in form.detail:
+        row: dict[str, Any] = {}
+        for c in d.columns:
+            raw = entry[c.id]
+            if raw.blank:
+                row[c.id] = None
+                continue
+            if c.type in ("integer", "decimal"):
+                parsed = parse_number(raw)
+                problem = check_number(parsed.value, c) if parsed.value is not None else None
+                if parsed.value is None or problem:
+                    code, ctx = (parsed.code, parsed.context) if problem is None else problem
+                    add(
+                        code, raw, severity=Severity.WARNING, label=f"{d.sheet}“{c.label}”", measure="", **ctx
+                    )
+                    row[c.id] = _show(raw.value)
+                    continue
+                row[c.id] = parsed.value
+                sums[c.id] += parsed.value
+            elif c.type == "date":
+                parsed_date = parse_date(raw)
+                if isinstance(parsed_date, str):
+                    add(Code.AUDIT_BAD_DATE, raw, label=f"{d.sheet}“{c.label}”", raw=parsed_date)
+                row[c.id] = parsed_date
+            elif c.type == "choice":
+                text = str(raw.value).strip()
+                if text not in c.choices:
+                    add(
+                        Code.AUDIT_BAD_CHOICE,
+                        raw,
+                        label=f"{d.sheet}“{c.label}”",
+                        raw=text,
+                        choices="、".join(c.choices),
+                    )
+                row[c.id] = text
+            else:
+                row[c.id] = _show(raw.value).strip()[:TEXT_LIMIT]
+        if row.get(d.key) not in (None, ""):
+            count += 1
+        result.detail.append(row)
+    return DetailStats(rows=count, sums=sums)

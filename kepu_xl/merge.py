@@ -1,0 +1,79 @@
+"""Merging the units' returns: `CollectReport` → `Frames` (pandas tables the summary workbook renders).
+
+Pure: no I/O, no Excel. Frames are keyed by field ids (and detail column ids); Chinese labels
+and units of measure are looked up in the spec when rendering. Only counted units (accepted or
+with warnings) carry values: a rejected or missing unit keeps its roster row, with NaN values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .results import CollectReport
+
+ID_COLUMNS = ("单位编码", "单位名称", "单位类别", "状态")  # 状态 holds the status key (results.STATUSES)
+DETAIL_UNIT = "单位"
+
+
+@dataclass(frozen=True)
+class Frames:
+    """The merged tables of one collect run.
+
+    units: one row per roster unit in roster order: ID_COLUMNS, then one float column per field id.
+    by_category: index 单位类别 (first-appearance order), one column per field id, sums over counted units.
+    totals: field id → county total, as resolve computed it (report.totals).
+    detail: every counted unit's detail rows: 单位 (unit name), then one column per detail column id.
+    """
+
+    units: pd.DataFrame
+    by_category: pd.DataFrame
+    totals: pd.Series
+    detail: pd.DataFrame
+
+    @property
+    def field_ids(self) -> list[str]:
+        return [c for c in self.units.columns if c not in ID_COLUMNS]
+
+    @property
+    def counted(self) -> pd.DataFrame:
+        """The rows of the units whose numbers enter the totals."""
+        return self.units[self.units["状态"].isin(("accepted", "warnings"))]
+
+
+def frames(report: CollectReport) -> Frames:
+    field_ids = [f.id for f in report.spec.fields]
+    rows = []
+    for u in report.units:
+        # values only for counted units: a rejected return's numbers must not leak into any sum
+        values = {fid: _number(u.values.get(fid)) if u.counted else float("nan") for fid in field_ids}
+        rows.append({"单位编码": u.unit.id, "单位名称": u.unit.name, "单位类别": u.unit.category,
+                     "状态": u.status, **values})  # fmt: skip
+    units = pd.DataFrame(rows, columns=[*ID_COLUMNS, *field_ids])
+    units[field_ids] = units[field_ids].astype("float64")
+
+    # groupby(sort=False) keeps first-appearance order; NaN rows of uncounted units add 0
+    by_category = units.groupby("单位类别", sort=False)[field_ids].sum(min_count=0)
+
+    extra = [k for k in report.totals if k not in field_ids]
+    totals = pd.Series(
+        {k: _number(report.totals.get(k)) for k in [*field_ids, *extra]}, dtype="float64", name="合计"
+    )
+
+    columns = [c.id for c in report.spec.detail.columns] if report.spec.detail else []
+    detail_rows = [
+        {DETAIL_UNIT: u.unit.name, **{c: row.get(c) for c in columns}}
+        for u in report.units
+        if u.counted
+        for row in u.detail
+    ]
+    detail = pd.DataFrame(detail_rows, columns=[DETAIL_UNIT, *columns], dtype=object)
+    return Frames(units=units, by_category=by_category, totals=totals, detail=detail)
+
+
+def _number(value: object) -> float:
+    """A field value as float; None (blank) → NaN."""
+    if value is None or isinstance(value, bool):
+        return float("nan")
+    return float(value)  # type: ignore[arg-type]

@@ -1,0 +1,125 @@
+"""Returned workbook bytes → `ReturnedForm`: identity carriers, raw values at their cells, structure facts.
+
+Positions come from the layout (`CellMap`), never from scanning labels; the labels the layout
+expects are read back only to detect inserted/deleted rows or an old template. Values are kept
+raw (with their kind and cell) for the audit to judge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import layout as lay
+from .book import Book, Value, Window, load_xlsx
+from .identity import PROPERTY_PREFIX, Identity
+from .layout import Cell, CellMap
+from .spec import FormSpec
+
+META_WINDOW: Window = (20, 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Raw:
+    """A cell's content as saved, with where it is."""
+
+    value: object
+    kind: str  # see book.Value; '' for an empty cell
+    cell: Cell
+    formula: str = ""
+
+    @property
+    def blank(self) -> bool:
+        return self.kind == "" or (self.kind == "s" and not str(self.value).strip())
+
+
+@dataclass
+class ReturnedForm:
+    kind: str
+    application: str = ""
+    sheets: list[str] = field(default_factory=list)
+    props: Identity | None = None  # from custom document properties
+    meta: Identity | None = None  # from the _meta sheet
+    meta_state: str = ""
+    unit_text: str = ""  # the visible unit cell
+    has_main: bool = False
+    has_detail: bool = False
+    fields: dict[str, Raw] = field(default_factory=dict)
+    info: dict[str, Raw] = field(default_factory=dict)
+    detail: list[dict[str, Raw]] = field(default_factory=list)  # rows with anything in them
+    first_difference: tuple[Cell, str, str] | None = None  # (cell, expected, actual)
+    unprotected: list[str] = field(default_factory=list)
+
+    @property
+    def identity(self) -> Identity | None:
+        return self.meta or self.props
+
+
+def windows(spec: FormSpec, cells: CellMap) -> dict[str, Window]:
+    out = {cells.main: (cells.last_row + 3, lay.HINT_COL + 2), lay.META_SHEET: META_WINDOW}
+    if cells.detail:
+        out[cells.detail] = (cells.detail_total + 2, cells.detail_width + 1)
+    return out
+
+
+def load_book(data: bytes, kind: str, spec: FormSpec, cells: CellMap) -> Book:
+    wins = windows(spec, cells)
+    if kind == "xlsx":
+        return load_xlsx(data, wins)
+    from . import book_legacy  # xlrd/odf only when such a file arrives
+
+    return book_legacy.load_xls(data, wins) if kind == "xls" else book_legacy.load_ods(data, wins)
+
+
+def read(data: bytes, kind: str, spec: FormSpec, cells: CellMap) -> ReturnedForm:
+    """Read one return; raises only on bytes the parsers cannot read at all (caller maps that)."""
+    return from_book(load_book(data, kind, spec, cells), spec, cells)
+
+
+def from_book(book: Book, spec: FormSpec, cells: CellMap) -> ReturnedForm:
+    form = ReturnedForm(kind=book.kind, application=book.application, sheets=list(book.sheets))
+    props = {
+        k.removeprefix(PROPERTY_PREFIX): v
+        for k, v in book.properties.items()
+        if k.startswith(PROPERTY_PREFIX)
+    }
+    form.props = Identity.from_mapping(props)
+    meta = book.sheets.get(lay.META_SHEET)
+    if meta is not None:
+        form.meta_state = meta.state
+        form.meta = Identity.from_mapping({meta.text(r, 0): meta.text(r, 1) for r in range(META_WINDOW[0])})
+    main = book.sheets.get(cells.main)
+    if main is None:
+        return form
+    form.has_main = True
+    form.unit_text = main.text(cells.unit.row, cells.unit.col)
+
+    def raw(c: Cell) -> Raw:
+        sheet = book.sheets.get(c.sheet)
+        v: Value | None = sheet.get(c.row, c.col) if sheet else None
+        return Raw(None, "", c) if v is None else Raw(v.value, v.kind, c, v.formula)
+
+    form.fields = {fid: raw(c) for fid, c in cells.fields.items()}
+    form.info = {iid: raw(c) for iid, c in cells.info.items()}
+    for cell, expected in cells.labels:
+        sheet = book.sheets.get(cell.sheet)
+        if sheet is None:
+            continue
+        actual = sheet.text(cell.row, cell.col)
+        if _squash(actual) != _squash(expected):
+            form.first_difference = (cell, expected, actual)
+            break
+    form.unprotected = [
+        name for name in (cells.main, cells.detail) if name in book.sheets and not book.sheets[name].protected
+    ]
+    detail = book.sheets.get(cells.detail) if cells.detail else None
+    if detail is not None:
+        form.has_detail = True
+        for row in range(cells.detail_first, cells.detail_last + 1):
+            entry = {cid: raw(Cell(detail.name, row, col)) for cid, col in cells.detail_cols.items()}
+            if any(not r.blank for r in entry.values()):
+                form.detail.append(entry)
+    return form
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split())
