@@ -101,6 +101,8 @@ def identify(
     if form.has_main and _squash(form.unit_text) != _squash(unit.name):
         detail = f"表内单位为“{form.unit_text}”，身份信息为“{unit.name}”"
         out.append(Finding.make(Code.ID_MISMATCH, sheet=sheet, cell=unit_cell, detail=detail))
+        # the visible name is who sent it: the error goes to that unit, not the form's owner
+        return campaign.unit_by_name(form.unit_text) or unit, out
     return unit, out
 
 

@@ -12,12 +12,11 @@ import io
 import re
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from lxml import etree
 from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format
-from openpyxl.utils.datetime import from_excel
+from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, from_excel
 
 NS = {
     "m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
@@ -26,7 +25,7 @@ NS = {
     "cp": "http://schemas.openxmlformats.org/officeDocument/2006/custom-properties",
     "vt": "http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes",
 }
-_M = "{%s}" % NS["m"]
+_M = "{" + NS["m"] + "}"
 _REF = re.compile(r"^([A-Z]{1,3})([0-9]{1,7})$")
 # no DTDs, no entities, no network: the pre-check already refused DTDs; this is the second lock
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
@@ -210,7 +209,10 @@ def _cell(el: Any, shared: list[str], date_styles: set[int], date1904: bool) -> 
             return Value(v, "s")
         if int(el.get("s", "0") or 0) in date_styles:
             try:
-                value, kind = from_excel(number, epoch=_EPOCH_1904 if date1904 else None), "d"
+                value, kind = (
+                    from_excel(number, epoch=CALENDAR_MAC_1904 if date1904 else CALENDAR_WINDOWS_1900),
+                    "d",
+                )
             except (ValueError, OverflowError):
                 value, kind = number, "n"
         else:
@@ -218,9 +220,6 @@ def _cell(el: Any, shared: list[str], date_styles: set[int], date1904: bool) -> 
     if f is not None:
         return Value(value, "f", formula or "(shared)")
     return Value(value, kind)
-
-
-_EPOCH_1904 = datetime(1904, 1, 1)
 
 
 def _custom_properties(z: zipfile.ZipFile, names: set[str]) -> dict[str, str]:

@@ -22,6 +22,7 @@ from . import __version__
 from . import spec as spec_mod
 from .findings import Finding, KepuError, Severity, dumps
 from .make import CONFIG_NAME, init_campaign, make_forms
+from .results import CollectReport
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -209,3 +210,96 @@ def forms_check(file: Path, json_target: str | None) -> None:
                 f"[green]定义正确[/]：{spec.title}（{len(spec.fields)} 个指标，{len(spec.rules)} 条审核规则）"
             )
     sys.exit(0 if spec is not None else 1)
+
+
+def _resolve_config(config: Path | None, inbox: Path | None = None) -> Path:
+    """-c if given; else ./kepuxl.toml; else the campaign folder the inbox sits in."""
+    if config is not None:
+        return config
+    here = Path(CONFIG_NAME)
+    if here.exists() or inbox is None:
+        return here
+    beside = inbox.resolve().parent / CONFIG_NAME
+    return beside if beside.exists() else here
+
+
+def render_collect(report: CollectReport) -> None:
+    n = report.counts
+    console.print(
+        f"[bold]{escape(report.campaign.title)}[/] 应报 {n['expected']}，已报 {n['reported']}，"
+        f"通过 [green]{n['accepted']}[/]，有警告 [yellow]{n['warnings']}[/]，退回 [red]{n['rejected']}[/]，"
+        f"未报 [red]{n['missing']}[/]，逾期 {n['late']}"
+    )
+    missing = [u.unit.name for u in report.units if u.status == "missing"]
+    if missing:
+        console.print(f"未报单位：{escape('、'.join(missing))}")
+    rejected = [u.unit.name for u in report.units if u.status == "rejected"]
+    if rejected:
+        console.print(f"退回单位：{escape('、'.join(rejected))}")
+    shown = [
+        f for f in report.findings if f.severity is not Severity.INFO and f.code.name != "RESOLVE_MISSING"
+    ]
+    if shown:
+        console.print(findings_table(shown[:60]))
+        if len(shown) > 60:
+            console.print(f"……另有 {len(shown) - 60} 条，见汇总表的“问题清单”。")
+    for key, label in (("summary", "汇总表"), ("feedback", "反馈表")):
+        if report.outputs.get(key):
+            console.print(f"{label}：{escape(report.outputs[key])}")
+
+
+@cli.command("collect")
+@click.argument("inbox", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "-c",
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="活动配置文件（默认 ./kepuxl.toml）",
+)
+@click.option(
+    "-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), help="输出文件夹（默认 output/）"
+)
+@click.option("--json", "json_target", metavar="FILE|-", help="把结果写成 JSON（- 表示输出到屏幕）")
+@click.option("--strict", is_flag=True, help="有退回或未报单位时退出码为 1")
+@click.option("--debug", is_flag=True, hidden=True)
+def collect_cmd(
+    inbox: Path, config: Path | None, outdir: Path | None, json_target: str | None, strict: bool, debug: bool
+) -> None:
+    """读取 INBOX 中的全部回执，审核、汇总，生成汇总表和反馈表。
+
+    \b
+    Example:
+        kepuxl collect inbox -c kepuxl.toml
+        kepuxl collect inbox --json report.json --strict
+    """
+    from .collect import collect
+
+    with fatal_on_error(debug), progress_bar("读取回执") as update:
+        report = collect(inbox, _resolve_config(config, inbox), outdir, progress=update)
+    write_json(json_target, report.to_dict())
+    if json_target != "-":
+        render_collect(report)
+    sys.exit(1 if strict and not report.ok else 0)
+
+
+@cli.command("demo")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default="kepuxl-示例县")
+def demo_cmd(folder: Path) -> None:
+    """用内置示例县走一遍全流程：建文件夹、生成统计表、收集示例回执并汇总。
+
+    \b
+    Example:
+        kepuxl demo
+    """
+    from .collect import collect
+
+    with fatal_on_error():
+        config = folder / CONFIG_NAME
+        if not config.exists():
+            init_campaign(folder, with_returns=True)
+        forms = make_forms(config)
+        console.print(f"① 已为 {len(forms.forms)} 个单位生成统计表 → {escape(str(forms.outdir))}")
+        with progress_bar("读取回执") as update:
+            report = collect(folder / "inbox", config, progress=update)
+    console.print(f"② 已收集示例回执 {len(report.files)} 个文件：")
+    render_collect(report)

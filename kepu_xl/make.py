@@ -146,9 +146,9 @@ def init_campaign(folder: Path, *, with_returns: bool = False) -> Path:
     inbox = folder / "inbox"
     inbox.mkdir(exist_ok=True)
     if with_returns:
-        for item in sorted((src / "inbox").iterdir()):
-            if item.is_file() and not item.name.startswith((".", "__")):
-                shutil.copy2(item, inbox / item.name)  # copy2 keeps mtimes: they order resubmissions
+        from .sample_returns import write_inbox
+
+        write_inbox(Context.load(config), inbox)
     return config
 
 

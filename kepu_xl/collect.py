@@ -1,0 +1,280 @@
+"""The collect job: inbox/ → per-file outcomes → one result per unit → summary, feedback, ledger.
+
+intake → (per file, pure: `process`) reader + identify + audit → `resolve` → merge →
+summary_writer / feedback. Inbox files are read once and never modified; a bad file yields
+findings and the batch goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from . import audit as audit_mod
+from . import intake, reader
+from .campaign import Unit
+from .files import clean_stale_temps, safe_name, write_atomic
+from .findings import Code, Finding, Severity
+from .forms_writer import Prefill
+from .ledger import Ledger
+from .make import Context
+from .results import Change, CollectReport, FileResult, UnitResult
+
+Progress = Callable[[int, int, str], None]
+FORM_KINDS = ("xlsx", "xls", "ods")
+
+
+@dataclass
+class Processed:
+    """One inbox file after the per-file stages."""
+
+    file: FileResult
+    audited: audit_mod.Audited | None = None
+    unit: Unit | None = None
+
+
+def process(cand: intake.Candidate, ctx: Context) -> Processed:
+    """One candidate file → its outcome. Pure over the bytes; never raises for a bad file."""
+    fr = FileResult(
+        path=cand.path,
+        sha256=cand.sha256,
+        kind=cand.kind,
+        received=cand.received,
+        source=cand.source,
+        sender=cand.sender,
+        findings=list(cand.findings),
+    )
+    if fr.has_error:
+        fr.outcome = "rejected"
+        return Processed(fr)
+    if cand.kind not in FORM_KINDS:
+        fr.outcome = "ignored"
+        return Processed(fr)
+    try:
+        form = reader.read(cand.data, cand.kind, ctx.spec, ctx.cells)
+    except Exception as exc:  # any parser failure on untrusted bytes is this file's problem only
+        fr.findings.append(Finding.make(Code.READ_FAILED, error=f"{type(exc).__name__}: {str(exc)[:200]}"))
+        fr.outcome = "rejected"
+        return Processed(fr)
+    if not form.has_main and form.identity is None:
+        fr.findings.append(Finding.make(Code.ID_NOT_A_FORM, name=cand.name, form_sheet=ctx.spec.sheet))
+        fr.outcome = "ignored"
+        return Processed(fr)
+    unit, found = audit_mod.identify(form, ctx.campaign, ctx.spec, ctx.cells, ctx.secret)
+    fr.findings.extend(found)
+    if unit is None:
+        fr.outcome = "unidentified"
+        return Processed(fr)
+    fr.unit_id = unit.id
+    if any(f.severity is Severity.ERROR for f in found):
+        fr.outcome = "rejected"
+        return Processed(fr, audit_mod.Audited(unit=unit), unit)
+    audited = audit_mod.audit(form, ctx.spec, ctx.cells, unit)
+    fr.findings.extend(audited.findings)
+    fr.values = audited.values
+    fr.outcome = "rejected" if fr.has_error else "used"
+    return Processed(fr, audited, unit)
+
+
+def collect(
+    inbox: Path,
+    config: Path,
+    outdir: Path | None = None,
+    *,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+    write: bool = True,
+) -> CollectReport:
+    """Run the whole job; returns the report (outputs listed in `report.outputs`)."""
+    ctx = Context.load(Path(config))
+    inbox = Path(inbox)
+    now = now or datetime.now().replace(microsecond=0)
+    processed: list[Processed] = []
+    candidates = list(intake.scan(inbox))
+    for n, cand in enumerate(candidates, start=1):
+        processed.append(process(cand, ctx))
+        if progress:
+            progress(n, len(candidates), cand.name)
+    ledger_path = ctx.campaign.state_dir / "ledger.sqlite"
+    with Ledger(ledger_path) as ledger:
+        report = resolve(ctx, processed, now, ledger)
+        if write:
+            outdir = Path(outdir) if outdir else ctx.campaign.folder / "output"
+            write_outputs(ctx, report, processed, outdir)
+            ledger.record(report.files, now, str(inbox), report.counts)
+            report.outputs["ledger"] = str(ledger_path)
+    return report
+
+
+# -- resolve ----------------------------------------------------------------------------------------
+
+
+def resolve(
+    ctx: Context, processed: list[Processed], now: datetime, ledger: Ledger | None = None
+) -> CollectReport:
+    """All returns + roster → one result per unit: duplicates, superseded, missing, late, totals."""
+    camp, spec = ctx.campaign, ctx.spec
+    seen: dict[str, str] = {}
+    by_unit: dict[str, list[Processed]] = {}
+    for p in sorted(processed, key=lambda p: p.file.path):
+        f = p.file
+        if f.sha256 in seen and f.kind in FORM_KINDS and f.outcome != "ignored":
+            f.outcome = "duplicate"
+            f.findings = [Finding.make(Code.RESOLVE_DUPLICATE, kept=seen[f.sha256])]
+            continue
+        seen.setdefault(f.sha256, f.path)
+        if f.unit_id and f.outcome in ("used", "rejected") and p.audited is not None:
+            by_unit.setdefault(f.unit_id, []).append(p)
+
+    units: list[UnitResult] = []
+    for unit in camp.units:
+        result = UnitResult(unit=unit)
+        returns = sorted(
+            by_unit.get(unit.id, []), key=lambda p: (p.file.received or datetime.min, p.file.path)
+        )
+        if not returns:
+            result.findings.append(Finding.make(Code.RESOLVE_MISSING, unit=unit.name))
+            units.append(result)
+            continue
+        chosen = returns[-1]
+        for older in returns[:-1]:
+            older.file.outcome = "superseded"
+            when = chosen.file.received.strftime("%m-%d %H:%M") if chosen.file.received else "—"
+            older.file.findings.append(
+                Finding.make(Code.RESOLVE_SUPERSEDED, newer=chosen.file.path, received=when)
+            )
+        audited = chosen.audited
+        assert audited is not None
+        result.file, result.received = chosen.file.path, chosen.file.received
+        result.values, result.info, result.detail, result.raw = (
+            audited.values,
+            audited.info,
+            audited.detail,
+            audited.raw,
+        )
+        result.findings = list(chosen.file.findings)
+        result.late = bool(result.received and result.received > camp.deadline)
+        if result.late:
+            result.findings.append(
+                Finding.make(
+                    Code.RESOLVE_LATE,
+                    received=f"{result.received:%Y-%m-%d %H:%M}",
+                    deadline=f"{camp.deadline:%Y-%m-%d %H:%M}",
+                )
+            )
+        if chosen.file.sender and unit.email and chosen.file.sender.lower() != unit.email.lower():
+            result.findings.append(
+                Finding.make(Code.RESOLVE_SENDER, sender=chosen.file.sender, expected=unit.email)
+            )
+        previous = _previous(returns, chosen, ledger, unit.id)
+        if previous is not None:
+            result.previous, old_values = previous
+            result.changes = _changes(spec, old_values, result.values)
+        units.append(result)
+
+    _copies(spec, units)
+    for u in units:
+        if u.file:
+            errors = any(
+                f.severity is Severity.ERROR for f in u.findings if not f.code.name.startswith("RESOLVE_")
+            )
+            warns = any(
+                f.severity is Severity.WARNING for f in u.findings if not f.code.name.startswith("RESOLVE_")
+            )
+            u.status = "rejected" if errors else "warnings" if warns else "accepted"
+        u.findings = [f.located(unit=u.unit.name, file=u.file) for f in u.findings]
+    totals = {f.id: sum((u.values.get(f.id) or 0.0) for u in units if u.counted) for f in spec.fields}
+    files = sorted((p.file for p in processed), key=lambda f: f.path)
+    names = {u.id: u.name for u in camp.units}
+    for f in files:
+        f.findings = [x.located(unit=names.get(f.unit_id, ""), file=f.path) for x in f.findings]
+    findings = _all_findings(units, files)
+    return CollectReport(camp, spec, ctx.cells, units, files, findings, totals, now)
+
+
+def _previous(
+    returns: list[Processed], chosen: Processed, ledger: Ledger | None, unit_id: str
+) -> tuple[str, dict[str, float | None]] | None:
+    """The version the chosen return replaces: an older file in the inbox, else the ledger's."""
+    if len(returns) > 1:
+        return returns[-2].file.path, returns[-2].file.values
+    if ledger is None:
+        return None
+    older = [
+        e
+        for e in ledger.history(unit_id)
+        if e.sha256 != chosen.file.sha256 and e.outcome in ("used", "superseded", "rejected")
+    ]
+    received = chosen.file.received or datetime.max
+    older = [e for e in older if (e.received or e.first_seen) <= received]
+    return (older[-1].path, older[-1].values) if older else None
+
+
+def _changes(spec, old: dict[str, float | None], new: dict[str, float | None]) -> list[Change]:
+    return [
+        Change(f.id, f.label, old.get(f.id), new.get(f.id))
+        for f in spec.fields
+        if old.get(f.id) != new.get(f.id)
+    ]
+
+
+def _copies(spec, units: list[UnitResult]) -> None:
+    """Two units with identical non-zero value vectors: a warning on both (copy-paste)."""
+    groups: dict[tuple, list[UnitResult]] = {}
+    for u in units:
+        if not u.file or not u.values:
+            continue
+        vector = tuple(u.values.get(f.id) for f in spec.inputs)
+        if any(v for v in vector):
+            groups.setdefault(vector, []).append(u)
+    for same in groups.values():
+        if len(same) > 1:
+            for u in same:
+                others = "、".join(o.unit.name for o in same if o is not u)
+                u.findings.append(Finding.make(Code.AUDIT_COPY, other=others))
+
+
+def _all_findings(units: Iterable[UnitResult], files: Iterable[FileResult]) -> list[Finding]:
+    out: list[Finding] = []
+    seen: set[tuple] = set()
+    for f in [*(x for u in units for x in u.findings), *(x for fr in files for x in fr.findings)]:
+        key = (f.code, f.unit, f.file, f.sheet, f.cell, f.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
+# -- outputs ----------------------------------------------------------------------------------------
+
+
+def summary_name(ctx: Context) -> str:
+    return f"{safe_name(ctx.campaign.title)}_汇总.xlsx"
+
+
+def write_outputs(ctx: Context, report: CollectReport, processed: list[Processed], outdir: Path) -> None:
+    from . import merge, summary_writer
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(outdir)
+    target = outdir / summary_name(ctx)
+    data = summary_writer.build_summary(report, merge.frames(report))
+    saved = write_atomic(target, data)
+    if saved != target:
+        report.findings.append(Finding.make(Code.OUT_LOCKED, path=str(target), saved=str(saved)))
+    report.outputs["summary"] = str(saved)
+    feedback_dir = outdir / "反馈"
+    written = []
+    for u in report.units:
+        if not u.file or u.status == "accepted":
+            continue
+        problems = [f for f in u.findings if f.severity is not Severity.INFO]
+        if not problems:
+            continue
+        prefill = Prefill(fields=u.raw, info=u.info, detail=u.detail)
+        name = f"{u.unit.seq:02d}_{safe_name(u.unit.name)}_反馈.xlsx"
+        written.append(str(write_atomic(feedback_dir / name, ctx.form_bytes(u.unit, prefill, problems))))
+    report.outputs["feedback"] = str(feedback_dir) if written else ""
+    report.outputs["feedback_files"] = written  # type: ignore[assignment]

@@ -1,0 +1,154 @@
+"""collect on the sample county's inbox: every injected problem at its cell, statuses, totals, safety."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kepu_xl.cli import cli
+from kepu_xl.collect import collect
+from kepu_xl.make import init_campaign, make_forms
+
+NOW = datetime(2023, 6, 5, 9, 0)
+
+
+@pytest.fixture(scope="module")
+def county(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("county")
+    init_campaign(folder, with_returns=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def report(county: Path):
+    return collect(county / "inbox", county / "kepuxl.toml", now=NOW, write=False)
+
+
+def _inbox_state(inbox: Path) -> dict[str, tuple[str, int]]:
+    return {
+        p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns) for p in inbox.iterdir()
+    }
+
+
+def unit_rows(report, unit_id: str) -> list[list[str]]:
+    u = next(u for u in report.units if u.unit.id == unit_id)
+    return [[f.code.name, f.cell] for f in u.findings]
+
+
+def test_statuses_of_the_sample_county(report):
+    status = {u.unit.id: u.status for u in report.units}
+    assert report.counts == {
+        "accepted": 15,
+        "warnings": 3,
+        "rejected": 6,
+        "missing": 2,
+        "expected": 26,
+        "reported": 24,
+        "late": 1,
+    }
+    assert [k for k, v in status.items() if v == "missing"] == ["D12", "D14"]
+    assert sorted(k for k, v in status.items() if v == "rejected") == [
+        "D04",
+        "D08",
+        "T03",
+        "T04",
+        "T07",
+        "T09",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("unit_id", "expected"),
+    [
+        ("T03", [["AUDIT_UNPARSED", "D7"]]),  # 约300 in fund_enterprise
+        ("T04", [["AUDIT_UNPARSED", "D5"], ["AUDIT_UNPARSED", "D17"]]),  # 12次, 三百
+        ("T05", [["AUDIT_NORMALISED", "D13"], ["AUDIT_NORMALISED", "D16"], ["AUDIT_NORMALISED", "D18"]]),
+        ("T06", [["AUDIT_RULE", "D6"]]),  # 50000 万元: the one fund cell over 500
+        ("T07", [["AUDIT_RULE", "D16"]]),  # participants with 0 activities: error at the first field named
+        ("T09", [["AUDIT_NEGATIVE", "D11"], ["AUDIT_NOT_INTEGER", "D14"]]),
+        ("T10", [["AUDIT_DASH_ZERO", "D20"], ["AUDIT_DASH_ZERO", "D21"]]),
+        ("D03", [["RESOLVE_LATE", ""]]),
+        ("D04", [["ID_MISMATCH", "B2"]]),
+        ("D07", [["AUDIT_RULE", "D19"]]),
+        ("D08", [["AUDIT_UNPARSED", "D16"]]),  # 300-400
+        ("D12", [["RESOLVE_MISSING", ""]]),
+    ],
+)
+def test_each_injected_problem_at_its_cell(report, unit_id, expected):
+    assert unit_rows(report, unit_id) == expected
+
+
+def test_messages_quote_the_raw_text_and_never_a_silent_zero(report):
+    t03 = next(u for u in report.units if u.unit.id == "T03")
+    assert "“约300”" in t03.findings[0].message
+    assert t03.values["fund_enterprise"] is None
+    assert not t03.counted
+
+
+def test_explained_warning_is_shown_as_explained(report):
+    t08 = next(u for u in report.units if u.unit.id == "T08")
+    assert t08.status == "accepted"
+    (rule,) = [f for f in t08.findings if f.code.name == "AUDIT_RULE"] or [None]
+    assert rule is None or rule.message.startswith("【已说明】")
+
+
+def test_totals_are_the_sum_over_counted_units(report):
+    counted = [u for u in report.units if u.counted]
+    assert len(counted) == 18
+    for field_id, total in report.totals.items():
+        assert total == pytest.approx(sum(u.values[field_id] or 0 for u in counted))
+    fund = report.totals
+    assert fund["fund_total"] == pytest.approx(
+        fund["fund_government"] + fund["fund_enterprise"] + fund["fund_in_kind"] + fund["fund_other"]
+    )
+
+
+def test_resubmission_duplicate_and_other_files(report):
+    outcome = {f.path: f.outcome for f in report.files}
+    assert outcome["县教育局-统计表（初稿）.xlsx"] == "superseded"
+    assert outcome["县教育局-统计表（修改后）.xlsx"] == "used"
+    assert outcome["县科协-统计表(1).xlsx"] == "duplicate"
+    assert outcome["城关街道-活动照片1.jpg"] == "ignored"
+    d01 = next(u for u in report.units if u.unit.id == "D01")
+    changed = {c.field_id: (c.old, c.new) for c in d01.changes}
+    assert changed["public_offline"][0] == 450
+    assert "fund_government" in changed
+
+
+def test_no_identity_falls_back_to_the_name_with_a_warning(report):
+    assert unit_rows(report, "D06")[0] == ["ID_NO_IDENTITY", "B2"]
+
+
+def test_idempotent_and_inbox_untouched(county: Path, report):
+    before = _inbox_state(county / "inbox")
+    again = collect(county / "inbox", county / "kepuxl.toml", now=NOW, write=False)
+    assert json.dumps(again.to_dict(), default=str) == json.dumps(report.to_dict(), default=str)
+    assert _inbox_state(county / "inbox") == before
+
+
+def test_cli_collect_writes_summary_feedback_and_json(tmp_path: Path):
+    folder = tmp_path / "c"
+    init_campaign(folder, with_returns=True)
+    make_forms(folder / "kepuxl.toml")
+    before = _inbox_state(folder / "inbox")
+    result = CliRunner().invoke(
+        cli, ["collect", str(folder / "inbox"), "-c", str(folder / "kepuxl.toml"), "--json", "-"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["counts"]["missing"] == 2
+    assert {u["status"] for u in data["units"]} == {"accepted", "warnings", "rejected", "missing"}
+    summary = Path(data["outputs"]["summary"])
+    assert summary.name == "2023年科技活动周_汇总.xlsx" and summary.stat().st_size > 0
+    assert len(data["outputs"]["feedback_files"]) == 9  # rejected + warnings units
+    assert _inbox_state(folder / "inbox") == before
+    strict = CliRunner().invoke(
+        cli, ["collect", str(folder / "inbox"), "-c", str(folder / "kepuxl.toml"), "--strict"]
+    )
+    assert strict.exit_code == 1
+    assert "未报 2" in strict.output
