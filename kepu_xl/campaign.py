@@ -67,6 +67,7 @@ class Campaign:
     folder: Path
     password: str = ""
     units: tuple[Unit, ...] = ()
+    warnings: tuple[Finding, ...] = ()  # roster problems that do not stop the job (a bad e-mail)
 
     @property
     def state_dir(self) -> Path:
@@ -136,7 +137,7 @@ def load(config: Path) -> Campaign:
     if not out.ok:
         raise KepuError(out.items)
     folder = config.resolve().parent
-    units = load_roster(folder / roster)
+    units, warnings = read_roster(folder / roster)
     return Campaign(
         id=str(campaign_id),
         title=title,
@@ -151,6 +152,7 @@ def load(config: Path) -> Campaign:
         folder=folder,
         password=c.get("password", "") or "",
         units=units,
+        warnings=warnings,
     )
 
 
@@ -161,6 +163,9 @@ def _as_date(value: Any) -> date | None:
 
 
 def _deadline(value: Any, out: Findings, file: str) -> datetime | None:
+    if value is None or value == "":
+        out.add(Code.CAMPAIGN_MISSING, file=file, table="campaign", key="deadline")
+        return None
     if isinstance(value, datetime):
         return value.replace(tzinfo=None)
     if isinstance(value, date):
@@ -181,6 +186,11 @@ def _deadline(value: Any, out: Findings, file: str) -> datetime | None:
 
 def load_roster(path: Path) -> tuple[Unit, ...]:
     """units.xlsx / .csv → units; duplicate or empty names and unknown columns are errors."""
+    return read_roster(path)[0]
+
+
+def read_roster(path: Path) -> tuple[tuple[Unit, ...], tuple[Finding, ...]]:
+    """Like `load_roster`, plus the warnings that do not stop the job (a bad e-mail)."""
     rows = _read_rows(path)
     out = Findings()
     if not rows:
@@ -248,7 +258,7 @@ def load_roster(path: Path) -> tuple[Unit, ...]:
         )
     if not out.ok:
         raise KepuError(out.items)
-    return tuple(units)
+    return tuple(units), tuple(out.items)
 
 
 def _a1(row: int, col: int) -> str:

@@ -146,7 +146,7 @@ def _walk(root: Path) -> Iterator[tuple[str, str, os.stat_result | None, str]]:
             if _hidden_attr(st):
                 continue
             # Never follow links (they can point anywhere, e.g. /etc) and never open FIFOs (they block).
-            if stat.S_ISLNK(st.st_mode) or getattr(st, "st_reparse_tag", 0):
+            if stat.S_ISLNK(st.st_mode) or getattr(st, "st_reparse_tag", 0) & _NAME_SURROGATE:
                 yield rel, full, st, "是符号链接/快捷方式，为安全起见不跟随"
             elif stat.S_ISDIR(st.st_mode):
                 stack.append((rel, full))
@@ -154,6 +154,10 @@ def _walk(root: Path) -> Iterator[tuple[str, str, os.stat_result | None, str]]:
                 yield rel, full, st, ""
             else:
                 yield rel, full, st, "不是普通文件（管道、设备等）"
+
+
+# Windows reparse tags with this bit point elsewhere (symlinks, junctions); OneDrive placeholders do not.
+_NAME_SURROGATE = 0x20000000
 
 
 def _scan_file(rel: str, full: str, st: os.stat_result | None, limits: Limits) -> Iterator[Candidate]:
@@ -321,6 +325,8 @@ def precheck(data: bytes, *, name: str = "", limits: Limits = Limits()) -> tuple
     if data.startswith(_ZIP):
         return _check_zip(data, ext, label, limits)
     kind = _binary_label(data) or _text_label(data)
+    if kind == "文本" and ext == ".csv":
+        kind = "CSV 文本"
     if kind is None:  # unrecognised binary: a broken download is likelier than a disguise
         if ext in SPREADSHEET_EXTS:
             return "rejected", [Finding.make(Code.READ_CORRUPT, error="无法识别的文件内容")]
@@ -766,12 +772,10 @@ def _from_email(data: bytes, ctx: _Ctx) -> list[Candidate]:
         msg = email.message_from_bytes(data, policy=email.policy.compat32)
     except Exception as exc:  # RecursionError on deep nesting, and whatever else
         return [_reject(ctx, data, Code.READ_EML, error=f"结构无法解析：{_tech(exc)}")]
-    ctx = replace(
-        ctx,
-        received=_date(msg) or ctx.received,
-        sender=_sender(msg),
-        seen=ctx.seen if ctx.seen is not None else set(),
-    )
+    if ctx.seen is None:  # the outermost mail: its Date and From say when and from whom it reached us
+        ctx = replace(ctx, received=_date(msg) or ctx.received, sender=_sender(msg), seen=set())
+    elif not ctx.sender:  # a mail inside an attached zip keeps the outer mail's time; fill in a sender
+        ctx = replace(ctx, sender=_sender(msg))
     try:
         out = _attachments(msg, ctx)
     except Exception as exc:  # a malformed tree must not stop the batch
@@ -794,6 +798,11 @@ def _attachments(msg: Message, ctx: _Ctx) -> list[Candidate]:
         if part.is_multipart():
             children = [c for c in part.get_payload() if isinstance(c, Message)]
             if part.get_content_maintype() == "message":  # a forwarded mail: one container deeper
+                encoded = _encoded_forward(part, children)
+                if encoded is not None:
+                    n += 1
+                    out.extend(_attachment(encoded, _filename(part), n, level, ctx, used))
+                    continue
                 if level + 1 > limits.max_depth:
                     n += 1
                     name = display_name(_filename(part), f"转发邮件-{n}")
@@ -815,6 +824,16 @@ def _attachments(msg: Message, ctx: _Ctx) -> list[Candidate]:
         ctype, disposition = part.get_content_type(), part.get_content_disposition()
         if part.get_content_maintype() == "multipart":  # a multipart with no usable boundary: no file in it
             continue
+        if any(len(value) > limits.max_header for _, value in part.raw_items()):
+            # Checked before any name decoding: 20,000 encoded-words in one name cost seconds (§3.7).
+            n += 1
+            name = f"附件-{n}"
+            sub = replace(
+                ctx, path=_unique(f"{ctx.path}{SEP}{name}", used), name=name, source="email", depth=level
+            )
+            error = f"附件头字段超过 {limits.max_header // 1024} KB"
+            out.append(_reject(sub, b"", Code.READ_ATTACHMENT, name=name, error=error))
+            continue
         raw = _filename(part)
         if not raw and disposition != "attachment" and ctype in ("text/plain", "text/html"):
             continue  # the message body, not an attachment
@@ -828,6 +847,25 @@ def _attachments(msg: Message, ctx: _Ctx) -> list[Candidate]:
     return out
 
 
+def _encoded_forward(part: Message, children: list[Message]) -> Message | None:
+    """A base64/QP-encoded message/rfc822 part (non-conforming, but some webmails send it) as a leaf.
+
+    The parser reads such a part as a header-less message whose body is the encoded text; the leaf
+    returned here decodes back to the forwarded .eml bytes, which are then routed like any attachment.
+    """
+    cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if cte not in ("base64", "quoted-printable") or len(children) != 1 or children[0].keys():
+        return None
+    body = children[0].get_payload()
+    if not isinstance(body, str):
+        return None
+    leaf = Message()
+    for key, value in part.raw_items():
+        leaf[key] = value
+    leaf.set_payload(body)
+    return leaf
+
+
 def _attachment(part: Message, raw: str, n: int, level: int, ctx: _Ctx, used: set[str]) -> list[Candidate]:
     """One MIME leaf → its candidate(s), with the name finding first."""
     name = display_name(raw, f"附件-{n}")
@@ -835,24 +873,20 @@ def _attachment(part: Message, raw: str, n: int, level: int, ctx: _Ctx, used: se
     notes = []
     if raw != name:
         notes.append(
-            Finding.make(Code.READ_ATTACHMENT_NAME, file=sub.path, raw=raw or "（无文件名）", name=name)
+            Finding.make(
+                Code.READ_ATTACHMENT_NAME, file=sub.path, raw=_short(raw) or "（无文件名）", name=name
+            )
         )
-    if any(len(v) > ctx.limits.max_header for _, v in part.raw_items()):
-        return [_reject(sub, b"", Code.READ_ATTACHMENT, name=name, error="附件头字段过长")]
     try:
         payload = part.get_payload(decode=True) or b""
     except Exception as exc:  # a broken transfer encoding is a broken attachment
-        return [_reject(sub, b"", Code.READ_ATTACHMENT, name=name, error=_tech(exc))]
+        return [_with_notes(_reject(sub, b"", Code.READ_ATTACHMENT, name=name, error=_tech(exc)), notes)]
     # get_payload() does not raise on bad base64; it records defects and returns what it could decode.
     if any(type(d).__name__ in _BASE64_DEFECTS for d in part.defects):
         if sub.seen is not None:
             sub.seen.add(hashlib.sha256(payload).hexdigest())
-        return [
-            _with_notes(
-                _reject(sub, payload, Code.READ_ATTACHMENT, name=name, error="base64 编码损坏，附件不完整"),
-                notes,
-            )
-        ]
+        broken = _reject(sub, payload, Code.READ_ATTACHMENT, name=name, error="base64 编码损坏，附件不完整")
+        return [_with_notes(broken, notes)]
     found = _route(payload, sub)
     if found:
         found[0] = _with_notes(found[0], notes)
@@ -1020,6 +1054,11 @@ def _mtime(st: os.stat_result | None) -> datetime | None:
 
 def _mb(size: int) -> str:
     return f"{size / (1 << 20):.1f} MB" if size >= 1 << 20 else f"{size} 字节"
+
+
+def _short(text: str, limit: int = 120) -> str:
+    """Text for a message: a hostile name can be kilobytes long."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _tech(exc: BaseException) -> str:

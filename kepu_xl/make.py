@@ -95,8 +95,7 @@ def make_forms(config: Path, outdir: Path | None = None, progress: Progress | No
     ctx = Context.load(Path(config), create_secret=True)
     outdir = Path(outdir) if outdir else ctx.campaign.folder / "output" / "forms"
     report = FormsReport(ctx.campaign.title, outdir)
-    for warning in _roster_warnings(ctx.campaign):
-        report.findings.items.append(warning)
+    report.findings.extend(ctx.campaign.warnings)
     total = len(ctx.campaign.units)
     for n, unit in enumerate(ctx.campaign.units, start=1):
         path = write_atomic(outdir / ctx.form_name(unit), ctx.form_bytes(unit))
@@ -106,14 +105,6 @@ def make_forms(config: Path, outdir: Path | None = None, progress: Progress | No
         if progress:
             progress(n, total, unit.name)
     return report
-
-
-def _roster_warnings(camp: Campaign) -> list[Finding]:
-    return [
-        Finding.make(Code.ROSTER_BAD_EMAIL, file=camp.roster.name, row=u.seq + 1, value=u.email)
-        for u in camp.units
-        if u.email and not campaign_mod.EMAIL_RE.match(u.email)
-    ]
 
 
 # -- init -----------------------------------------------------------------------------------------

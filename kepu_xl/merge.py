@@ -48,8 +48,15 @@ def frames(report: CollectReport) -> Frames:
     for u in report.units:
         # values only for counted units: a rejected return's numbers must not leak into any sum
         values = {fid: _number(u.values.get(fid)) if u.counted else float("nan") for fid in field_ids}
-        rows.append({"单位编码": u.unit.id, "单位名称": u.unit.name, "单位类别": u.unit.category,
-                     "状态": u.status, **values})  # fmt: skip
+        rows.append(
+            {
+                "单位编码": u.unit.id,
+                "单位名称": u.unit.name,
+                "单位类别": u.unit.category,
+                "状态": u.status,
+                **values,
+            }
+        )
     units = pd.DataFrame(rows, columns=[*ID_COLUMNS, *field_ids])
     units[field_ids] = units[field_ids].astype("float64")
 

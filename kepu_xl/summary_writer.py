@@ -1,0 +1,1002 @@
+"""The county summary workbook: (CollectReport, Frames) → xlsx bytes, built with xlsxwriter.
+
+Sheets, in order: 汇总表 (county totals laid out like the unit form, one A4 page for the stamp),
+分单位 (one row per unit, live SUM subtotals per 单位类别 and a 合计), 图表 (native Excel charts over
+a data block at the sheet's side), 上报情况, 问题清单, 活动明细, 文件清单, 说明.
+
+Text that came from units (names, notes, detail rows, file names, messages) is always written as a
+plain string: never a formula or a link, C0 control characters dropped, clipped to Excel's 32,767.
+Every xlsxwriter return code is checked and every xlsxwriter warning is an error. Output is
+deterministic: the same report gives the same bytes (created date = report.generated_at).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import numbers
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import PurePath
+from typing import Any
+
+import pandas as pd
+import xlsxwriter
+from xlsxwriter.utility import xl_rowcol_to_cell
+
+from . import layout as lay
+from .findings import Finding, KepuError, Severity
+from .merge import Frames
+from .results import OUTCOME_ZH, STATUS_ZH, CollectReport, UnitResult
+from .spec import Field, FormSpec, InfoField
+
+SHEETS = ("汇总表", "分单位", "图表", "上报情况", "问题清单", "活动明细", "文件清单", "说明")
+TOTALS, BY_UNIT, CHARTS, STATUS, FINDINGS, DETAIL, FILES, NOTES = SHEETS
+TOP_N = 30  # charts by unit show at most this many units (the largest)
+OPTIONS = {
+    "in_memory": True,
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+    "strings_to_numbers": False,
+}
+EXCEL_TEXT_LIMIT = 32_767
+LEVEL_ZH = {Severity.ERROR: "错误", Severity.WARNING: "警告", Severity.INFO: "提示"}
+STATUS_COLOURS = {  # (fill, font) per status, Excel's own "good / neutral / bad" palette
+    "accepted": ("#C6EFCE", "#006100"),
+    "warnings": ("#FFEB9C", "#9C5700"),
+    "rejected": ("#FFC7CE", "#9C0006"),
+    "missing": ("#EDEDED", "#595959"),
+}
+LEVEL_COLOURS = {
+    "错误": ("#FFC7CE", "#9C0006"),
+    "警告": ("#FFEB9C", "#9C5700"),
+    "提示": ("#DDEBF7", "#1F4E78"),
+}
+DATE_FORMAT, DATETIME_FORMAT = "yyyy-mm-dd", "yyyy-mm-dd hh:mm"
+FONT, TITLE_FONT = "宋体", "黑体"
+
+# Chart sections of the form definition: their input (non-computed) fields become chart series.
+PARTICIPANTS, FUNDING, STAFF = "public", "funding", "staff"
+ACTIVITIES = "activities"
+
+# XML 1.0 cannot carry C0 controls (except tab/newline), lone surrogates or U+FFFE/U+FFFF.
+_BAD_CHARS = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]")
+_A1 = re.compile(r"^\$?([A-Z]{1,3})\$?(\d+)")
+
+# 图表 sheet geometry: charts in columns A:K (11 × 68 px hold a 702 px chart), their data from column N.
+# Printed at a fixed 70 %: A:K then fits A4 even where Calibri is missing and columns come out 1.33×
+# wider (LibreOffice with DejaVu); PAGE_PX is the sheet height one printed page holds at that scale.
+CHART_LAST_COL, DATA_COL = 10, 13
+CHART_COL_WIDTH, CHART_WIDTH, ROW_PX = 9.0, 690, 20
+PRINT_SCALE, PAGE_PX = 70, 1300
+
+
+def build_summary(report: CollectReport, frames: Frames) -> bytes:
+    """The summary workbook of one collect run as bytes."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an xlsxwriter warning means a cell or chart silently went missing
+        wb = xlsxwriter.Workbook(buffer, OPTIONS)
+        _SummaryWriter(wb, report, frames).write()
+        wb.close()
+    return buffer.getvalue()
+
+
+def clean_text(value: Any) -> str:
+    """Text safe for a cell: control characters dropped (they corrupt the XML), Excel's length kept."""
+    return _BAD_CHARS.sub("", str(value))[:EXCEL_TEXT_LIMIT]
+
+
+def _check(rc: Any, what: str) -> Any:
+    if isinstance(rc, int) and not isinstance(rc, bool) and rc < 0:
+        raise KepuError(f"xlsxwriter {what} returned {rc}")
+    return rc
+
+
+class _Sheet:
+    """A worksheet whose calls raise instead of returning xlsxwriter's silent -1/-2, with safe writers."""
+
+    def __init__(self, ws: Any, text_format: Any):
+        self._ws = ws
+        self._text_format = text_format
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._ws, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return _check(attr(*args, **kwargs), f"{self._ws.name}.{name}{args[:2]!r}")
+
+        return call
+
+    def text(self, row: int, col: int, value: Any, fmt: Any = None) -> None:
+        """Always a string cell: '=HYPERLINK(…)' stays text, never a formula or a link."""
+        fmt = fmt or self._text_format
+        text = clean_text(value)
+        if not text:
+            self.write_blank(row, col, None, fmt)  # a truly empty cell: ISBLANK and filters see it so
+        elif text.startswith("<r>") and text.endswith("</r>"):
+            # xlsxwriter copies such a string into sharedStrings.xml as raw rich-text XML (it would
+            # corrupt the file); as a two-run rich string it is escaped like any other text
+            self.write_rich_string(row, col, fmt, text[:1], fmt, text[1:], fmt)
+        else:
+            self.write_string(row, col, text, fmt)
+
+    def value(self, row: int, col: int, value: Any, fmt: Any = None, date_fmt: Any = None) -> None:
+        """A value as what it is: number, date, text; None/NaN/±inf → blank."""
+        if value is None or value is pd.NaT or (isinstance(value, numbers.Real) and not math.isfinite(value)):
+            self.write_blank(row, col, None, fmt)
+        elif isinstance(value, bool):
+            self.text(row, col, "是" if value else "否", fmt)
+        elif isinstance(value, numbers.Real):  # numpy's int64/float64 too
+            self.write_number(row, col, float(value), fmt)
+        elif isinstance(value, datetime | date):
+            self.write_datetime(row, col, _naive(value), date_fmt or fmt)
+        else:
+            self.text(row, col, value, fmt)
+
+    def merge_text(self, r1: int, c1: int, r2: int, c2: int, text: Any, fmt: Any) -> None:
+        self.merge_range(r1, c1, r2, c2, "", fmt)
+        self.text(r1, c1, text, fmt)  # through text(): merge_range would write() it
+
+
+@dataclass
+class _Table:
+    """Where a block of chart data landed on the 图表 sheet (0-based rows, first data row to last)."""
+
+    first: int
+    last: int
+    header: int
+
+    def ref(self, col: int) -> list[Any]:
+        return [CHARTS, self.first, DATA_COL + col, self.last, DATA_COL + col]
+
+    def name(self, col: int) -> list[Any]:
+        return [CHARTS, self.header, DATA_COL + col]
+
+
+class _SummaryWriter:
+    def __init__(self, wb: xlsxwriter.Workbook, report: CollectReport, frames: Frames):
+        self.wb, self.report, self.frames, self.spec = wb, report, frames, report.spec
+        self.f = _formats(wb)
+        self._numbers: dict[tuple[int, str], Any] = {}
+        self.names = {u.unit.id: u.unit.name for u in report.units}
+        self.order = {u.unit.id: n for n, u in enumerate(report.units)}
+        self.order.update({u.unit.name: n for n, u in enumerate(report.units)})
+        # the 图表 sheet's cursors: next data-block row, next chart row, pixels used on the page, breaks
+        self.chart_ws: _Sheet | None = None
+        self.data_row = self.chart_row = 2
+        self.page_used = 0
+        self.breaks: list[int] = []
+
+    # -- shared helpers ---------------------------------------------------------------------------
+
+    def sheet(self, name: str) -> _Sheet:
+        return _Sheet(self.wb.add_worksheet(name), self.f["cell"])
+
+    def number_format(self, fl: Field, variant: str = "cell") -> Any:
+        """A cell format for a field's numbers: '#,##0' or '#,##0.0000' (its places) on a row style."""
+        key = (fl.places if fl.type == "decimal" else 0, variant)
+        if key not in self._numbers:
+            places = key[0]
+            pattern = "#,##0" + ("." + "0" * places if places else "")
+            self._numbers[key] = self.wb.add_format(
+                {**_STYLES[variant], "num_format": pattern, "align": "right", "indent": 1}
+            )
+        return self._numbers[key]
+
+    def title(self) -> str:
+        return f"{self.report.campaign.year}年{self.spec.title}"
+
+    def unit_name(self, key: str) -> str:
+        return self.names.get(key, key)
+
+    def counts_line(self) -> str:
+        n = self.report.counts
+        return f"汇总单位数：{n['accepted'] + n['warnings']}（通过 {n['accepted']}，有警告 {n['warnings']}）"
+
+    def header_row(self, ws: _Sheet, row: int, headers: Sequence[str], widths: Sequence[float]) -> None:
+        for col, (text, width) in enumerate(zip(headers, widths, strict=True)):
+            ws.set_column(col, col, width)
+            ws.text(row, col, text, self.f["header"])
+
+    def list_page(
+        self, ws: _Sheet, header: int, last_row: int, last_col: int, landscape: bool = True, paper: int = 9
+    ) -> None:
+        """Print set-up shared by the list sheets: A4 (9) or A3 (8), one page wide, header repeated."""
+        ws.set_paper(paper)
+        if landscape:
+            ws.set_landscape()
+        ws.fit_to_pages(1, 0)
+        ws.repeat_rows(header)
+        ws.print_area(0, 0, max(last_row, header), last_col)
+        ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+        ws.set_footer("&C第 &P 页，共 &N 页")
+
+    # -- the workbook -----------------------------------------------------------------------------
+
+    def write(self) -> None:
+        c = self.report.campaign
+        self.wb.set_properties(
+            {
+                "title": f"{self.title()}汇总",
+                "subject": self.spec.title,
+                "author": c.organizer,
+                "company": c.organizer,
+                "comments": "由 kepuxl collect 生成。",
+                "created": _naive(self.report.generated_at),  # fixed: same report, same bytes
+            }
+        )
+        self.totals_sheet()
+        self.by_unit_sheet()
+        self.charts_sheet()
+        self.status_sheet()
+        self.findings_sheet()
+        self.detail_sheet()
+        self.files_sheet()
+        self.notes_sheet()
+
+    # -- 汇总表 ------------------------------------------------------------------------------------
+
+    def totals_sheet(self) -> None:
+        """The county totals on the unit form's layout (same rows, same merged section cells)."""
+        spec, cells, f = self.spec, self.report.cells, self.f
+        ws = self.sheet(TOTALS)
+        for col, width in enumerate((24, 44, 10, 18)):
+            ws.set_column(col, col, width)
+        ws.merge_text(0, 0, 0, lay.VALUE_COL, f"{self.title()}（汇总）", f["title"])
+        ws.set_row(0, 34)
+        for cell, text in cells.labels:
+            if cell.sheet == spec.sheet and cell.row < cells.header_row:
+                ws.text(cell.row, cell.col, text, f["key"])
+        ws.text(cells.unit.row, cells.unit.col, self.report.campaign.organizer, f["unit"])
+        for item in spec.info:
+            if item.type != "longtext":
+                ws.value(
+                    cells.info[item.id].row,
+                    cells.info[item.id].col,
+                    self.info_value(item),
+                    f["unit"],
+                    f["date_key"],
+                )
+        for row in range(1, cells.header_row):
+            ws.set_row(row, 24)
+        for col, text in enumerate(lay.COLUMNS[: lay.VALUE_COL + 1]):
+            ws.text(cells.header_row, col, text, f["header"])
+        ws.set_row(cells.header_row, 22)
+
+        for first, last, title in cells.sections:
+            if first != last:
+                ws.merge_text(first, lay.SECTION_COL, last, lay.SECTION_COL, title, f["section"])
+        for fl in spec.fields:
+            row = cells.fields[fl.id].row
+            first, last, title = next(s for s in cells.sections if s[0] <= row <= s[1])
+            if first == last and fl.label == title:  # one-field section: the title is the field
+                ws.merge_text(row, lay.SECTION_COL, row, lay.LABEL_COL, fl.label, f["section"])
+            elif first == last:
+                ws.text(row, lay.SECTION_COL, title, f["section"])
+                ws.text(row, lay.LABEL_COL, fl.label, f["label"])
+            else:
+                ws.text(row, lay.LABEL_COL, fl.label, f["label"])
+            ws.text(row, lay.UNIT_COL, fl.unit, f["center"])
+            ws.value(
+                row, lay.VALUE_COL, _float(self.frames.totals.get(fl.id)), self.number_format(fl, "bold")
+            )
+            ws.set_row(row, 26)  # the table fills the A4 page the bureau stamps
+
+        n = self.report.counts
+        line = (
+            f"{self.counts_line()}\n应报 {n['expected']} 个单位，退回 {n['rejected']} 个、未报 {n['missing']} 个"
+            "（均未计入合计）。"
+        )
+        longtexts = [i for i in spec.info if i.type == "longtext"]
+        last = max(c.row for c in cells.fields.values())
+        for k, item in enumerate(longtexts):
+            row = cells.info[item.id].row
+            ws.text(row, lay.SECTION_COL, item.label, f["section"])
+            ws.merge_text(row, lay.LABEL_COL, row, lay.VALUE_COL, line if k == 0 else "", f["note"])
+            ws.set_row(row, 48)
+            last = max(last, row)
+        if not longtexts:  # a form without 情况说明: the line goes below the table
+            last += 1
+            ws.merge_text(last, lay.SECTION_COL, last, lay.VALUE_COL, line, f["note"])
+            ws.set_row(last, 48)
+
+        ws.set_paper(9)
+        ws.set_portrait()
+        ws.fit_to_pages(1, 1)
+        ws.center_horizontally()
+        ws.set_margins(left=0.6, right=0.6, top=0.7, bottom=0.8)
+        ws.print_area(0, 0, last, lay.VALUE_COL)
+        ws.set_footer("&L填报单位（盖章）：&C审核人：&R日期：    年  月  日")
+        ws.activate()
+
+    def info_value(self, item: InfoField) -> Any:
+        """What the county fills in the form's header fields: the bureau's contact and today's date."""
+        c = self.report.campaign
+        if item.type == "date":
+            return _naive(self.report.generated_at).date()
+        if item.type == "phone":
+            return c.contact.phone
+        if item.id == "preparer" or "填表人" in item.label:
+            return c.contact.name
+        return None
+
+    # -- 分单位 ------------------------------------------------------------------------------------
+
+    def by_unit_sheet(self) -> None:
+        """One row per roster unit grouped by 单位类别, live SUM subtotals per group and a 合计 row."""
+        spec, f, units = self.spec, self.f, self.frames.units
+        ws = self.sheet(BY_UNIT)
+        fields = list(spec.fields)
+        first_field = 4
+        last_col = first_field + len(fields) - 1
+        header = 2
+        ws.merge_text(0, 0, 0, last_col, f"{self.title()} 分单位汇总", f["title"])
+        ws.set_row(0, 30)
+        ws.merge_text(
+            1,
+            0,
+            1,
+            last_col,
+            "灰色行为退回或未报单位：不填数值，不计入小计与合计。小计、合计为公式。",
+            f["hint"],
+        )
+        headers = ["单位编码", "单位名称", "单位类别", "状态", *(f"{fl.label}（{fl.unit}）" for fl in fields)]
+        self.header_row(ws, header, headers, [10, 22, 12, 8, *(13 for _ in fields)])
+        ws.set_row(header, 84)
+
+        row = header + 1
+        subtotal_rows: list[int] = []
+        sums = {fl.id: 0.0 for fl in fields}
+        for category, group in units.groupby("单位类别", sort=False):
+            first = row
+            for _, unit in group.iterrows():
+                counted = unit["状态"] in ("accepted", "warnings")
+                style = "cell" if counted else "grey"
+                ws.text(row, 0, unit["单位编码"], f["center" if counted else "grey_center"])
+                ws.text(row, 1, unit["单位名称"], f[style])
+                ws.text(row, 2, unit["单位类别"], f[style])
+                ws.text(
+                    row,
+                    3,
+                    STATUS_ZH.get(unit["状态"], unit["状态"]),
+                    f["center" if counted else "grey_center"],
+                )
+                for k, fl in enumerate(fields):
+                    ws.value(row, first_field + k, _float(unit[fl.id]), self.number_format(fl, style))
+                row += 1
+            n_counted = int(group["状态"].isin(("accepted", "warnings")).sum())
+            ws.text(row, 0, "", f["sub"])
+            ws.text(row, 1, f"{category} 小计", f["sub"])
+            ws.text(row, 2, category, f["sub"])
+            ws.text(row, 3, f"计入 {n_counted}", f["sub_center"])
+            for k, fl in enumerate(fields):
+                col = first_field + k
+                cached = _round(group[fl.id].sum(min_count=0))
+                sums[fl.id] += cached
+                rng = f"{xl_rowcol_to_cell(first, col)}:{xl_rowcol_to_cell(row - 1, col)}"
+                ws.write_formula(row, col, f"=SUM({rng})", self.number_format(fl, "sub"), cached)
+            subtotal_rows.append(row)
+            row += 1
+
+        total = row
+        counted_all = int(units["状态"].isin(("accepted", "warnings")).sum())
+        ws.text(total, 0, "", f["total"])
+        ws.text(total, 1, "合计", f["total"])
+        ws.text(total, 2, "", f["total"])
+        ws.text(total, 3, f"计入 {counted_all}", f["total_center"])
+        for k, fl in enumerate(fields):
+            col = first_field + k
+            refs = [xl_rowcol_to_cell(r, col) for r in subtotal_rows]
+            ws.write_formula(
+                total, col, "=" + _sum_of(refs), self.number_format(fl, "total"), _round(sums[fl.id])
+            )
+        ws.freeze_panes(header + 1, 2)
+        ws.autofilter(header, 0, max(total - 1, header), last_col)  # 合计 stays outside: always visible
+        # ~26 columns: A3 landscape keeps the figures readable on one page width
+        self.list_page(ws, header, total, last_col, paper=8 if last_col > 12 else 9)
+        ws.repeat_columns(0, 1)
+
+    # -- 图表 --------------------------------------------------------------------------------------
+
+    def charts_sheet(self) -> None:
+        """Native charts (sorted, top 30 when there are many units) over a data block from column N."""
+        ws = self.chart_ws = self.sheet(CHARTS)
+        f = self.f
+        ws.merge_text(0, 0, 0, CHART_LAST_COL, f"{self.title()} 图表", f["title"])
+        ws.set_row(0, 30)
+        ws.merge_text(
+            1,
+            0,
+            1,
+            CHART_LAST_COL,
+            "只统计通过审核（含有警告）的单位；退回、未报单位不计入。图表数据见本表 N 列起（不打印）。",
+            f["hint"],
+        )
+        ws.set_column(0, CHART_LAST_COL, CHART_COL_WIDTH)  # explicit: default widths differ between apps
+        ws.set_column(DATA_COL, DATA_COL, 22)
+        ws.set_column(DATA_COL + 1, DATA_COL + 3, 14)
+
+        counted = self.frames.counted
+        many = len(counted) > TOP_N
+        suffix = f"（前{TOP_N}名）" if many else ""
+        activity = self.activity_field()
+        if activity is not None:
+            self.units_chart(
+                counted, [activity], f"各单位{activity.label}{suffix}", activity.unit, stacked=False
+            )
+        people = self.section_inputs(PARTICIPANTS)
+        if people:
+            title = _short(next(s.title for s in self.spec.sections if s.id == PARTICIPANTS))
+            self.units_chart(
+                counted, people, f"各单位{title}（{people[0].unit}）{suffix}", people[0].unit, stacked=True
+            )
+        for section, colour in ((FUNDING, "#ED7D31"), (STAFF, "#70AD47")):
+            inputs = self.section_inputs(section)
+            if inputs:
+                self.totals_chart(section, inputs, colour)
+        if many:
+            self.category_chart(activity, people)
+        ws.set_h_pagebreaks(self.breaks)
+        ws.set_paper(9)
+        ws.set_portrait()
+        ws.set_print_scale(PRINT_SCALE)  # not fit-to-page: Excel ignores manual page breaks under fit-to-page
+        ws.center_horizontally()
+        ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
+        ws.print_area(0, 0, max(self.chart_row, 2), CHART_LAST_COL)
+        ws.set_footer("&C第 &P 页，共 &N 页")
+
+    def activity_field(self) -> Field | None:
+        inputs = self.spec.inputs
+        return next((fl for fl in inputs if fl.id == ACTIVITIES), inputs[0] if inputs else None)
+
+    def section_inputs(self, section_id: str) -> list[Field]:
+        section = next((s for s in self.spec.sections if s.id == section_id), None)
+        return [fl for fl in section.fields if not fl.computed] if section else []
+
+    def data_table(
+        self, title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]], formats: Sequence[Any]
+    ) -> _Table:
+        """Write one block of chart data below the previous one; never empty (charts need a range)."""
+        ws, f = self.chart_ws, self.f
+        if not rows:
+            rows = [("（无计入单位）", *(0 for _ in headers[1:]))]
+        top = self.data_row
+        ws.text(top, DATA_COL, title, f["heading"])
+        for k, text in enumerate(headers):
+            ws.text(top + 1, DATA_COL + k, text, f["header"])
+        for n, values in enumerate(rows):
+            ws.text(top + 2 + n, DATA_COL, values[0], f["cell"])
+            for k, v in enumerate(values[1:], start=1):
+                ws.value(top + 2 + n, DATA_COL + k, v, formats[k - 1])
+        self.data_row = top + 2 + len(rows) + 1
+        return _Table(first=top + 2, last=top + 1 + len(rows), header=top + 1)
+
+    def place(self, chart: Any, height: int) -> None:
+        """Insert below the previous chart; start a new printed page when this one would not fit."""
+        chart.set_size({"width": CHART_WIDTH, "height": height})
+        if self.page_used and self.page_used + height > PAGE_PX:
+            self.breaks.append(self.chart_row)
+            self.page_used = 0
+        # anchored to cells (move and size with them): every app then fits the chart in columns A:K
+        self.chart_ws.insert_chart(self.chart_row, 0, chart, {"x_offset": 12, "y_offset": 6})
+        rows = math.ceil((height + 6) / ROW_PX) + 1
+        self.chart_row += rows
+        self.page_used += rows * ROW_PX
+
+    def units_chart(
+        self, counted: pd.DataFrame, fields: list[Field], title: str, unit: str, stacked: bool
+    ) -> None:
+        """Units as horizontal bars, largest first (top TOP_N); stacked when there are several fields."""
+        ids = [fl.id for fl in fields]
+        data = counted[["单位名称", *ids]].copy()
+        data[ids] = data[ids].fillna(0.0)
+        data["_sum"] = data[ids].sum(axis=1)
+        data = data.sort_values("_sum", ascending=False, kind="stable").head(TOP_N)
+        rows = [(r["单位名称"], *(_round(r[i]) for i in ids)) for _, r in data.iterrows()]
+        table = self.data_table(
+            title, ["单位", *(fl.label for fl in fields)], rows, [self.number_format(fl) for fl in fields]
+        )
+        chart = self.wb.add_chart({"type": "bar", "subtype": "stacked"} if stacked else {"type": "bar"})
+        colours = ("#4472C4", "#A5A5A5", "#FFC000", "#5B9BD5")
+        for k in range(len(fields)):
+            series: dict[str, Any] = {
+                "name": table.name(k + 1),
+                "categories": table.ref(0),
+                "values": table.ref(k + 1),
+                "fill": {"color": colours[k % len(colours)]},
+                "gap": 60,
+            }
+            if not stacked:
+                series["data_labels"] = {"value": True, "num_format": "#,##0", "font": {"size": 8}}
+            chart.add_series(series)
+        chart.set_title({"name": title, "name_font": {"size": 12, "bold": True}})
+        chart.set_x_axis(
+            {
+                "name": unit,
+                "min": 0,  # LibreOffice otherwise starts a narrow range at e.g. 32: bars would mislead
+                "num_format": "#,##0",
+                "num_font": {"size": 8},
+                "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
+            }
+        )
+        # bar charts draw the first category at the bottom: reverse so the largest is on top
+        chart.set_y_axis(
+            {"name": "单位", "reverse": True, "num_font": {"size": 8}, "crossing": "max", "interval_unit": 1}
+        )
+        chart.set_legend({"position": "top"} if stacked else {"none": True})
+        self.place(chart, max(320, 110 + 20 * len(rows)))  # 20 px a bar: every unit name fits
+
+    def totals_chart(self, section_id: str, fields: list[Field], colour: str) -> None:
+        """County totals of one section's inputs by source/type, as columns with their values."""
+        section = next(s for s in self.spec.sections if s.id == section_id)
+        unit = fields[0].unit
+        title = f"{_short(section.title)}（按{'来源' if section_id == FUNDING else '类型'}，{unit}）"
+        rows = [(_short(fl.label), _round(_float(self.frames.totals.get(fl.id)) or 0.0)) for fl in fields]
+        table = self.data_table(title, ["项目", f"合计（{unit}）"], rows, [self.number_format(fields[0])])
+        chart = self.wb.add_chart({"type": "column"})
+        decimals = fields[0].type == "decimal"
+        chart.add_series(
+            {
+                "name": table.name(1),
+                "categories": table.ref(0),
+                "values": table.ref(1),
+                "fill": {"color": colour},
+                "gap": 80,
+                "data_labels": {"value": True, "num_format": "#,##0.00" if decimals else "#,##0"},
+            }
+        )
+        chart.set_title({"name": title, "name_font": {"size": 12, "bold": True}})
+        chart.set_x_axis({"name": "来源" if section_id == FUNDING else "人员类型", "num_font": {"size": 9}})
+        chart.set_y_axis(
+            {
+                "name": unit,
+                "min": 0,
+                "num_format": "#,##0" if not decimals else "#,##0.0",
+                "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
+            }
+        )
+        chart.set_legend({"none": True})
+        self.place(chart, 340)
+
+    def category_chart(self, activity: Field | None, people: list[Field]) -> None:
+        """Totals by 单位类别 (only when the unit charts had to be cut to the top TOP_N)."""
+        by_cat = self.frames.by_category
+        cols: list[tuple[str, str, list[str]]] = []
+        if activity is not None:
+            cols.append((f"{activity.label}（{activity.unit}）", activity.unit, [activity.id]))
+        if people:
+            cols.append((f"群众参与数量（{people[0].unit}）", people[0].unit, [fl.id for fl in people]))
+        if not cols:
+            return
+        rows = [
+            (str(cat), *(_round(float(by_cat.loc[cat, ids].sum())) for _, _, ids in cols))
+            for cat in by_cat.index
+        ]
+        integer = self.f["int"]
+        table = self.data_table(
+            "各类别单位合计", ["单位类别", *(c[0] for c in cols)], rows, [integer for _ in cols]
+        )
+        chart = self.wb.add_chart({"type": "column"})
+        chart.add_series(
+            {
+                "name": table.name(1),
+                "categories": table.ref(0),
+                "values": table.ref(1),
+                "fill": {"color": "#4472C4"},
+                "gap": 80,
+                # inside the bar: outside labels would collide with the line's markers
+                "data_labels": {
+                    "value": True,
+                    "num_format": "#,##0",
+                    "position": "inside_end",
+                    "font": {"color": "#FFFFFF", "bold": True},
+                },
+            }
+        )
+        chart.set_y_axis(
+            {
+                "name": cols[0][1],
+                "min": 0,
+                "num_format": "#,##0",
+                "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
+            }
+        )
+        if len(cols) > 1:  # participants are ~1000× activities: their own axis on the right
+            line = self.wb.add_chart({"type": "line"})
+            line.add_series(
+                {
+                    "name": table.name(2),
+                    "categories": table.ref(0),
+                    "values": table.ref(2),
+                    "y2_axis": True,
+                    "line": {"color": "#ED7D31", "width": 2.25},
+                    "marker": {
+                        "type": "circle",
+                        "size": 6,
+                        "fill": {"color": "#ED7D31"},
+                        "border": {"color": "#ED7D31"},
+                    },
+                }
+            )
+            line.set_y2_axis({"name": cols[1][1], "min": 0, "num_format": "#,##0"})
+            chart.combine(line)
+        title = "各类别单位" + "与".join(c[0].split("（")[0] for c in cols)
+        chart.set_title({"name": title, "name_font": {"size": 12, "bold": True}})
+        chart.set_x_axis({"name": "单位类别"})
+        chart.set_legend({"position": "top"})
+        self.place(chart, 360)
+
+    # -- 上报情况 ----------------------------------------------------------------------------------
+
+    def status_sheet(self) -> None:
+        """Every roster unit: status, file, timing, problem counts, changes, and what it wrote around the table."""
+        f = self.f
+        ws = self.sheet(STATUS)
+        headers = [
+            "单位编码",
+            "单位",
+            "类别",
+            "状态",
+            "文件",
+            "收到时间",
+            "是否逾期",
+            "错误数",
+            "警告数",
+            "修改情况",
+        ]
+        widths = [10, 22, 12, 8, 36, 17, 9, 7, 7, 40]
+        # 填表人/联系电话 to call back, 情况说明 to judge a warning: the unit's own words, as text
+        infos = list(self.spec.info)
+        headers += [i.label for i in infos]
+        widths += [50 if i.type == "longtext" else 12 if i.type == "date" else 14 for i in infos]
+        last_col = len(headers) - 1
+        ws.merge_text(0, 0, 0, last_col, f"{self.title()} 上报情况", f["title"])
+        ws.set_row(0, 30)
+        self.header_row(ws, 1, headers, widths)
+        row = 2
+        for u in self.report.units:
+            ws.text(row, 0, u.unit.id, f["center"])
+            ws.text(row, 1, u.unit.name)
+            ws.text(row, 2, u.unit.category)
+            ws.text(row, 3, STATUS_ZH.get(u.status, u.status), f["center"])
+            ws.text(row, 4, u.file)
+            ws.value(row, 5, u.received, f["datetime"])
+            ws.text(row, 6, "是" if u.late else "否", f["center"])
+            ws.write_number(row, 7, u.count(Severity.ERROR), f["int"])
+            ws.write_number(row, 8, u.count(Severity.WARNING), f["int"])
+            ws.text(row, 9, self.changes_text(u), f["wrap"])
+            for k, item in enumerate(infos, start=10):
+                ws.value(
+                    row,
+                    k,
+                    u.info.get(item.id),
+                    f["wrap"] if item.type == "longtext" else f["cell"],
+                    f["date"],
+                )
+            row += 1
+        last = row - 1
+        if last >= 2:
+            for status, (fill, font) in STATUS_COLOURS.items():
+                fmt = self.wb.add_format({"bg_color": fill, "font_color": font})
+                ws.conditional_format(
+                    2,
+                    3,
+                    last,
+                    3,
+                    {"type": "cell", "criteria": "==", "value": f'"{STATUS_ZH[status]}"', "format": fmt},
+                )
+            ws.conditional_format(
+                2,
+                6,
+                last,
+                6,
+                {
+                    "type": "cell",
+                    "criteria": "==",
+                    "value": '"是"',
+                    "format": self.wb.add_format({"font_color": "#C00000", "bold": True}),
+                },
+            )
+        ws.freeze_panes(2, 2)
+        ws.autofilter(1, 0, max(last, 1), last_col)
+        self.list_page(ws, 1, last, last_col)
+
+    def changes_text(self, u: UnitResult) -> str:
+        """`label：old→new` per changed field, from the resubmission that replaced an earlier return."""
+        parts = []
+        for c in u.changes:
+            label = c.label or _label(self.spec, c.field_id)
+            parts.append(f"{label}：{_show(c.old)}→{_show(c.new)}")
+        return "；".join(parts)
+
+    # -- 问题清单 ----------------------------------------------------------------------------------
+
+    def findings_sheet(self) -> None:
+        f = self.f
+        ws = self.sheet(FINDINGS)
+        headers = ["序号", "级别", "代码", "单位", "文件", "位置", "说明"]
+        last_col = len(headers) - 1
+        ws.merge_text(0, 0, 0, last_col, f"{self.title()} 问题清单", f["title"])
+        ws.set_row(0, 30)
+        self.header_row(ws, 1, headers, [6, 7, 20, 18, 30, 16, 80])
+        row = 2
+        for n, item in enumerate(sorted(self.report.findings, key=self.finding_key), start=1):
+            ws.write_number(row, 0, n, f["int_center"])
+            ws.text(row, 1, LEVEL_ZH.get(item.severity, str(item.severity)), f["center"])
+            ws.text(row, 2, item.code.name)
+            ws.text(row, 3, self.unit_name(item.unit))
+            ws.text(row, 4, item.file)
+            ws.text(row, 5, item.location)
+            ws.text(row, 6, item.message, f["wrap"])
+            row += 1
+        last = row - 1
+        if last >= 2:
+            for level, (fill, font) in LEVEL_COLOURS.items():
+                fmt = self.wb.add_format({"bg_color": fill, "font_color": font})
+                ws.conditional_format(
+                    2, 1, last, 1, {"type": "cell", "criteria": "==", "value": f'"{level}"', "format": fmt}
+                )
+        else:
+            ws.merge_text(2, 0, 2, last_col, "没有发现问题。", f["hint"])
+        ws.freeze_panes(2, 0)
+        ws.autofilter(1, 0, max(last, 1), last_col)
+        self.list_page(ws, 1, max(last, 2), last_col)
+
+    def finding_key(self, item: Finding) -> tuple[Any, ...]:
+        """Roster order of the unit (unit-less findings last), then file, then sheet and cell (A2 < A10)."""
+        unit = self.order.get(item.unit, len(self.order)) if item.unit else len(self.order) + 1
+        m = _A1.match(item.cell or "")
+        cell = (0, _col_number(m.group(1)), int(m.group(2)), "") if m else (1, 0, 0, item.cell or "")
+        return (unit, item.file, item.sheet, cell[0], cell[2], cell[1], cell[3])
+
+    # -- 活动明细 ----------------------------------------------------------------------------------
+
+    def detail_sheet(self) -> None:
+        f, d = self.f, self.spec.detail
+        ws = self.sheet(DETAIL)
+        if d is None:
+            ws.set_column(0, 0, 60)
+            ws.text(0, 0, "本表单没有活动明细。", f["hint"])
+            return
+        columns = list(d.columns)
+        last_col = len(columns)
+        ws.merge_text(0, 0, 0, last_col, f"{self.report.campaign.year}年{d.title}（汇总）", f["title"])
+        ws.set_row(0, 30)
+        self.header_row(ws, 1, ["单位", *(c.label for c in columns)], [18, *(c.width for c in columns)])
+        formats = []
+        for c in columns:
+            if c.type in ("integer", "decimal"):
+                places = c.places if c.type == "decimal" else 0
+                formats.append(self.number_format(Field(c.id, c.label, "", c.type, "", places=places)))
+            else:
+                formats.append(f["center"] if c.type in ("date", "choice") else f["cell"])
+        row = 2
+        for record in self.frames.detail.itertuples(index=False):
+            ws.text(row, 0, record[0])
+            for k, value in enumerate(record[1:], start=1):
+                ws.value(row, k, value, formats[k - 1], f["date"])
+            row += 1
+        last = row - 1
+        if last < 2:
+            ws.merge_text(2, 0, 2, last_col, "计入汇总的单位没有填写活动明细。", f["hint"])
+        ws.freeze_panes(2, 1)
+        ws.autofilter(1, 0, max(last, 1), last_col)
+        self.list_page(ws, 1, max(last, 2), last_col)
+
+    # -- 文件清单 ----------------------------------------------------------------------------------
+
+    def files_sheet(self) -> None:
+        f = self.f
+        ws = self.sheet(FILES)
+        headers = ["序号", "文件", "SHA-256（前12位）", "单位", "处理结果", "收到时间", "发件人"]
+        last_col = len(headers) - 1
+        ws.merge_text(0, 0, 0, last_col, f"{self.title()} 收到的文件", f["title"])
+        ws.set_row(0, 30)
+        self.header_row(ws, 1, headers, [6, 44, 16, 18, 10, 17, 28])
+        row = 2
+        for n, fr in enumerate(self.report.files, start=1):
+            ws.write_number(row, 0, n, f["int_center"])
+            ws.text(row, 1, fr.path)
+            ws.text(row, 2, fr.sha256[:12], f["mono"])
+            ws.text(row, 3, self.unit_name(fr.unit_id) if fr.unit_id else "")
+            ws.text(row, 4, OUTCOME_ZH.get(fr.outcome, fr.outcome), f["center"])
+            ws.value(row, 5, fr.received, f["datetime"])
+            ws.text(row, 6, fr.sender)
+            row += 1
+        last = row - 1
+        if last < 2:
+            ws.merge_text(2, 0, 2, last_col, "收件箱中没有文件。", f["hint"])
+        ws.freeze_panes(2, 0)
+        ws.autofilter(1, 0, max(last, 1), last_col)
+        self.list_page(ws, 1, max(last, 2), last_col)
+
+    # -- 说明 --------------------------------------------------------------------------------------
+
+    def notes_sheet(self) -> None:
+        f, c, n = self.f, self.report.campaign, self.report.counts
+        ws = self.sheet(NOTES)
+        for col, width in enumerate((12, 22, 10, 40, 17, 40)):
+            ws.set_column(col, col, width)
+        ws.merge_text(0, 0, 0, 5, f"{self.title()} 汇总说明", f["title"])
+        ws.set_row(0, 30)
+        facts: list[tuple[str, Any]] = [
+            ("活动", c.title),
+            ("表单", f"{self.spec.title}（{self.spec.id} 版本 {self.spec.version}）"),
+            ("组织单位", c.organizer),
+            ("报送截止", c.deadline),
+            ("生成时间", self.report.generated_at),
+        ]
+        row = 2
+        for key, value in facts:
+            ws.text(row, 0, key, f["key"])
+            ws.merge_range(row, 1, row, 3, "", f["cell_left"])
+            ws.value(row, 1, value, f["cell_left"], f["datetime_left"])
+            row += 1
+        row += 1
+        ws.text(row, 0, "报送情况", f["heading"])
+        row += 1
+        counts = [
+            ("应报", "expected"),
+            ("已报", "reported"),
+            ("通过", "accepted"),
+            ("有警告", "warnings"),
+            ("退回", "rejected"),
+            ("未报", "missing"),
+            ("逾期", "late"),
+        ]
+        for key, name in counts:
+            ws.text(row, 0, key, f["key"])
+            ws.write_number(row, 1, n[name], f["int_left"])
+            row += 1
+        row += 1
+        ws.merge_text(
+            row,
+            0,
+            row,
+            5,
+            f"退回和未报单位的数据不计入汇总表、分单位的小计与合计以及图表；{self.counts_line()}。",
+            f["warn"],
+        )
+        ws.set_row(row, 30)
+        row += 2
+        ws.text(row, 0, "各单位数据来源", f["heading"])
+        row += 1
+        self.header_row(
+            ws, row, ["单位编码", "单位", "状态", "采用的文件", "收到时间", "说明"], [12, 22, 10, 40, 17, 40]
+        )
+        header = row
+        for u in self.report.units:
+            row += 1
+            ws.text(row, 0, u.unit.id, f["center"])
+            ws.text(row, 1, u.unit.name)
+            ws.text(row, 2, STATUS_ZH.get(u.status, u.status), f["center"])
+            ws.text(row, 3, u.file if u.counted else "")
+            ws.value(row, 4, u.received if u.counted else None, f["datetime"])
+            ws.text(row, 5, self.source_note(u), f["wrap"])
+        self.list_page(ws, header, row, 5, landscape=False)
+
+    def source_note(self, u: UnitResult) -> str:
+        if u.status == "missing":
+            return "未收到，未计入合计"
+        if not u.counted:
+            return f"退回，未计入合计（文件：{_name(u.file)}）" if u.file else "退回，未计入合计"
+        note = "已计入合计"
+        return f"{note}；替代了 {_name(u.previous)}" if u.previous else note
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+_BASE = {"font_name": FONT, "font_size": 11, "valign": "vcenter", "border": 1, "border_color": "#808080"}
+_STYLES: dict[str, dict[str, Any]] = {
+    "cell": _BASE,
+    "bold": {**_BASE, "bold": True},
+    "grey": {**_BASE, "font_color": "#8C8C8C", "bg_color": "#F2F2F2"},
+    "sub": {**_BASE, "bold": True, "bg_color": "#EDF3FA"},
+    "total": {**_BASE, "bold": True, "bg_color": "#D9E1F2", "top": 2},
+}
+
+
+def _formats(wb: xlsxwriter.Workbook) -> dict[str, Any]:
+    title = {"font_name": TITLE_FONT, "font_size": 16, "bold": True, "align": "center", "valign": "vcenter"}
+    specs: dict[str, dict[str, Any]] = {
+        "title": title,
+        "heading": {"font_name": FONT, "font_size": 12, "bold": True, "valign": "vcenter"},
+        "hint": {
+            "font_name": FONT,
+            "font_size": 10,
+            "font_color": "#595959",
+            "text_wrap": True,
+            "valign": "vcenter",
+        },
+        "warn": {
+            "font_name": FONT,
+            "bold": True,
+            "font_color": "#C00000",
+            "text_wrap": True,
+            "valign": "vcenter",
+        },
+        "header": {**_BASE, "bold": True, "align": "center", "bg_color": "#D9E1F2", "text_wrap": True},
+        "key": {**_BASE, "bold": True, "align": "center", "bg_color": "#F2F2F2", "text_wrap": True},
+        "unit": {**_BASE, "bold": True, "text_wrap": True, "align": "left", "indent": 1},
+        "date_key": {**_BASE, "bold": True, "num_format": DATE_FORMAT, "align": "left", "indent": 1},
+        "section": {**_BASE, "bold": True, "align": "center", "text_wrap": True},
+        "label": {**_BASE, "text_wrap": True, "align": "left", "indent": 1},
+        "note": {**_BASE, "text_wrap": True, "valign": "top", "align": "left", "indent": 1},
+        "center": {**_BASE, "align": "center"},
+        "cell_left": {**_BASE, "align": "left"},
+        "wrap": {**_BASE, "text_wrap": True},
+        "grey_center": {**_STYLES["grey"], "align": "center"},
+        "sub_center": {**_STYLES["sub"], "align": "center"},
+        "total_center": {**_STYLES["total"], "align": "center"},
+        "int": {**_BASE, "num_format": "#,##0"},
+        "int_center": {**_BASE, "num_format": "0", "align": "center"},
+        "int_left": {**_BASE, "num_format": "#,##0", "align": "left"},
+        "date": {**_BASE, "num_format": DATE_FORMAT, "align": "center"},
+        "datetime": {**_BASE, "num_format": DATETIME_FORMAT, "align": "center"},
+        "datetime_left": {**_BASE, "num_format": DATETIME_FORMAT, "align": "left"},
+        "mono": {**_BASE, "font_name": "Consolas"},
+    }
+    return {name: wb.add_format(props) for name, props in {**_STYLES, **specs}.items()}
+
+
+def _naive(value: datetime | date) -> datetime:
+    """Excel has no time zones: keep the wall-clock time as given (no machine-dependent conversion)."""
+    if not isinstance(value, datetime):
+        return datetime.combine(value, time())
+    return value.replace(tzinfo=None)
+
+
+def _float(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _round(value: Any) -> float:
+    """Cached sums without binary noise (0.1 + 0.2 → 0.3): fields have at most a few decimals."""
+    value = float(value)
+    return round(value, 8) if math.isfinite(value) else 0.0
+
+
+def _sum_of(refs: list[str]) -> str:
+    """SUM over scattered cells; Excel allows 255 arguments per function, so chunk them."""
+    if not refs:
+        return "0"
+    chunks = [refs[i : i + 250] for i in range(0, len(refs), 250)]
+    return "+".join(f"SUM({','.join(chunk)})" for chunk in chunks)
+
+
+def _short(label: str) -> str:
+    """A chart-sized label: parenthesised remarks dropped (县级(单位)财政经费… → 县级财政经费…)."""
+    return re.sub(r"[（(][^）)]*[）)]", "", label).strip() or label
+
+
+def _label(spec: FormSpec, field_id: str) -> str:
+    try:
+        return spec.field(field_id).label
+    except KeyError:
+        return field_id
+
+
+def _show(value: float | None) -> str:
+    if value is None:
+        return "空"
+    return str(int(value)) if float(value).is_integer() else f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+def _name(path: str) -> str:
+    return PurePath(path).name if path else ""
+
+
+def _col_number(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n

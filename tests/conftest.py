@@ -1,0 +1,68 @@
+"""Shared fixtures: a fresh sample campaign (kepuxl init), its Context, and one unit's generated form.
+
+`pytest --update-golden` rewrites tests/golden/*.xlsx from the current code; review the diff (and open
+the files in Excel and WPS) before committing them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kepu_xl import make
+from kepu_xl.campaign import Unit
+
+GOLDEN_DIR = Path(__file__).with_name("golden")
+UNIT_NAME = "县教育局"  # roster row 14, code D01: the unit every form test looks at
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite tests/golden/*.xlsx from the current code instead of comparing against them",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))
+
+
+@pytest.fixture
+def campaign_dir(tmp_path: Path) -> Path:
+    """A campaign folder made by `init_campaign`: sample config, units.xlsx, inbox/ and the sample secret."""
+    folder = tmp_path / "青溪县科技活动周"
+    make.init_campaign(folder)
+    return folder
+
+
+@pytest.fixture
+def config(campaign_dir: Path) -> Path:
+    return campaign_dir / make.CONFIG_NAME
+
+
+@pytest.fixture
+def ctx(config: Path) -> make.Context:
+    return make.Context.load(config)
+
+
+@pytest.fixture
+def unit(ctx: make.Context) -> Unit:
+    found = ctx.campaign.unit_by_name(UNIT_NAME)
+    assert found is not None, f"the sample roster has no {UNIT_NAME}"
+    return found
+
+
+@pytest.fixture
+def form_bytes(ctx: make.Context, unit: Unit) -> bytes:
+    return ctx.form_bytes(unit)
+
+
+@pytest.fixture
+def form_path(tmp_path: Path, form_bytes: bytes) -> Path:
+    path = tmp_path / f"science_week_{UNIT_NAME}.xlsx"
+    path.write_bytes(form_bytes)
+    return path

@@ -1,0 +1,100 @@
+"""Test helpers: compare two xlsx files part by part; point a sample campaign at another roster or form.
+
+`compare_xlsx` is modelled on XlsxWriter's own comparator (`_compare_xlsx_files` in its test suite,
+which is not shipped in the wheel): the zip member lists must match, each XML part is compared as a list
+of tags once volatile content is removed, and binary parts byte for byte.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+# docProps/core.xml carries the save time; everything else kepuxl writes is a pure function of its inputs.
+VOLATILE = {
+    "docProps/core.xml": [
+        re.compile(r"<dcterms:created\b[^>]*>[^<]*</dcterms:created>"),
+        re.compile(r"<dcterms:modified\b[^>]*>[^<]*</dcterms:modified>"),
+    ],
+}
+XML_SUFFIXES = (".xml", ".rels", ".vml")
+
+
+def compare_xlsx(got: Path | bytes, expected: Path | bytes) -> list[str]:
+    """Human-readable differences between two xlsx files; empty when they are equivalent."""
+    with _zip(got) as g, _zip(expected) as e:
+        got_names, exp_names = set(g.namelist()), set(e.namelist())
+        diffs = []
+        if got_names != exp_names:
+            diffs.append(
+                f"zip members differ: only in got {sorted(got_names - exp_names)}, "
+                f"only in expected {sorted(exp_names - got_names)}"
+            )
+        for name in sorted(got_names & exp_names):
+            got_data, exp_data = g.read(name), e.read(name)
+            if not name.endswith(XML_SUFFIXES):
+                if got_data != exp_data:
+                    diffs.append(f"{name}: binary part differs ({len(got_data)} vs {len(exp_data)} bytes)")
+                continue
+            got_tags, exp_tags = _tags(name, got_data), _tags(name, exp_data)
+            if got_tags != exp_tags:
+                diffs.append(_first_difference(name, got_tags, exp_tags))
+        return diffs
+
+
+def _zip(source: Path | bytes) -> zipfile.ZipFile:
+    return zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else Path(source))
+
+
+def _tags(name: str, data: bytes) -> list[str]:
+    """An XML part as a list of tags, like XlsxWriter's `_xml_to_list`, volatile bits removed."""
+    text = data.decode("utf-8").replace("\r", "")
+    for pattern in VOLATILE.get(name, ()):
+        text = pattern.sub("", text)
+    tags = [t if t.startswith("<") else "<" + t for t in re.split(r">\s*<", text.strip())]
+    tags = [t if t.endswith(">") else t + ">" for t in tags]
+    # The order of relationships and content-type entries carries no meaning.
+    if name.endswith(".rels") or name == "[Content_Types].xml":
+        tags = tags[:2] + sorted(tags[2:-1]) + tags[-1:]
+    return tags
+
+
+def _first_difference(name: str, got: list[str], expected: list[str]) -> str:
+    at = next((i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b), None)
+    if at is None:
+        return f"{name}: {len(got)} tags vs {len(expected)} expected (one is a prefix of the other)"
+    return f"{name}: tag {at} differs\n    got:      {got[at][:300]}\n    expected: {expected[at][:300]}"
+
+
+# -- campaign variants ---------------------------------------------------------------------------------
+
+ROSTER_HEADER = ("单位编码", "单位名称", "单位类别", "联系人", "联系电话", "电子邮箱")
+
+
+def write_csv(path: Path, rows: Iterable[Sequence[str]], encoding: str = "utf-8") -> Path:
+    """Rows as a CSV file (the header row included by the caller)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    path.write_bytes(buffer.getvalue().encode(encoding))
+    return path
+
+
+def use_roster(config: Path, rows: Iterable[Sequence[str]], name: str = "units.csv") -> Path:
+    """Point the campaign at a CSV roster made of `rows` (header first); returns the roster path."""
+    roster = write_csv(config.parent / name, rows)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(re.sub(r'(?m)^roster = "[^"]*"', f'roster = "{name}"', text), encoding="utf-8")
+    return roster
+
+
+def use_form(config: Path, toml_text: str, name: str = "custom_form.toml") -> Path:
+    """Point the campaign at a form definition file holding `toml_text`; returns its path."""
+    path = config.parent / name
+    path.write_text(toml_text, encoding="utf-8")
+    text = config.read_text(encoding="utf-8")
+    config.write_text(re.sub(r'(?m)^form = "[^"]*"', f'form = "{name}"', text), encoding="utf-8")
+    return path

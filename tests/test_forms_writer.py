@@ -1,0 +1,497 @@
+"""The generated form (kepu_xl/forms_writer.py), opened with openpyxl exactly as a unit would receive it.
+
+Assertions are on the real workbook: sheets, protection, which cells take input and how they are
+validated, the formulas behind totals and self-checks, the identity stamps, print setup, determinism
+and file names; then the whole file against tests/golden/ (`pytest --update-golden` rewrites it).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+from conftest import GOLDEN_DIR, UNIT_NAME
+from helpers import ROSTER_HEADER, compare_xlsx, use_roster
+from openpyxl.cell.cell import Cell as XlCell
+from openpyxl.utils.protection import hash_password
+from openpyxl.workbook.workbook import Workbook
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet
+
+from kepu_xl import identity, layout, make, spec
+from kepu_xl.campaign import Unit
+from kepu_xl.forms_writer import build_form
+from kepu_xl.identity import Identity
+from kepu_xl.layout import Cell
+
+MAIN, DETAIL, INFO, META = "统计表", "活动明细", "填报说明", "_meta"
+REF = re.compile(r"\$?\b([A-Z]{1,3})\$?(\d+)\b")
+
+
+def load(data: bytes, data_only: bool = False) -> Workbook:
+    return openpyxl.load_workbook(io.BytesIO(data), data_only=data_only)
+
+
+# The tests here only read, so one campaign, one form and one parsed workbook serve the whole module
+# (these override the function-scoped fixtures of conftest.py).
+
+
+@pytest.fixture(scope="module")
+def campaign_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("writer") / "青溪县科技活动周"
+    make.init_campaign(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def config(campaign_dir: Path) -> Path:
+    return campaign_dir / make.CONFIG_NAME
+
+
+@pytest.fixture(scope="module")
+def ctx(config: Path) -> make.Context:
+    return make.Context.load(config)
+
+
+@pytest.fixture(scope="module")
+def unit(ctx: make.Context) -> Unit:
+    return ctx.campaign.unit_by_name(UNIT_NAME)
+
+
+@pytest.fixture(scope="module")
+def form_bytes(ctx: make.Context, unit: Unit) -> bytes:
+    return ctx.form_bytes(unit)
+
+
+@pytest.fixture(scope="module")
+def wb(form_bytes: bytes) -> Workbook:
+    return load(form_bytes)
+
+
+@pytest.fixture(scope="module")
+def main(wb: Workbook) -> Worksheet:
+    return wb[MAIN]
+
+
+def at(ws: Worksheet, cell: Cell) -> XlCell:
+    assert cell.sheet == ws.title
+    return ws[cell.a1]
+
+
+def validation_of(ws: Worksheet, a1: str) -> DataValidation:
+    found = [dv for dv in ws.data_validations.dataValidation if a1 in dv.sqref]
+    assert len(found) == 1, f"{ws.title}!{a1} has {len(found)} data validations"
+    return found[0]
+
+
+def refs(formula: str) -> set[str]:
+    return {f"{col}{row}" for col, row in REF.findall(formula)}
+
+
+def fit(value: object) -> int:
+    return 1 if value is None else int(value)  # OOXML leaves out fitToWidth/fitToHeight when they are 1
+
+
+# -- sheets and protection --------------------------------------------------------------------------------------
+
+
+def test_sheet_names_and_order(wb: Workbook) -> None:
+    assert wb.sheetnames == [INFO, MAIN, DETAIL, META]
+    assert wb.active.title == MAIN  # the form opens on the table to fill
+
+
+def test_meta_is_very_hidden_and_the_rest_visible(wb: Workbook) -> None:
+    assert {ws.title: ws.sheet_state for ws in wb.worksheets} == {
+        INFO: "visible",
+        MAIN: "visible",
+        DETAIL: "visible",
+        META: "veryHidden",
+    }
+
+
+def test_every_sheet_is_protected_with_the_campaign_password(wb: Workbook, ctx: make.Context) -> None:
+    for ws in wb.worksheets:
+        assert ws.protection.sheet, ws.title
+        assert ws.protection.password == hash_password(ctx.password), ws.title
+        # Rows and columns cannot be inserted, deleted or resized: the reader relies on positions.
+        assert ws.protection.insertRows and ws.protection.deleteRows and ws.protection.formatColumns, ws.title
+
+
+def test_workbook_structure_is_locked(wb: Workbook, ctx: make.Context) -> None:
+    assert wb.security is not None
+    assert wb.security.lockStructure
+    assert wb.security.workbookPassword == hash_password(ctx.password)
+
+
+# -- the statistics table ------------------------------------------------------------------------------------------
+
+
+def test_numeric_inputs_are_unlocked_and_validated(main: Worksheet, ctx: make.Context) -> None:
+    assert len(ctx.spec.inputs) == 16
+    for field in ctx.spec.inputs:
+        cell = ctx.cells.fields[field.id]
+        assert at(main, cell).protection.locked is False, field.id
+        assert at(main, cell).value is None, field.id
+        dv = validation_of(main, cell.a1)
+        if field.type == "integer":
+            assert (dv.type, dv.operator or "between") == ("whole", "between"), field.id
+            assert (dv.formula1, dv.formula2) == ("0", str(int(field.max))), field.id
+        else:
+            assert dv.type == "custom", field.id
+            assert f"ROUND({cell.a1},{field.places})={cell.a1}" in dv.formula1, field.id
+            assert f"ISNUMBER({cell.a1})" in dv.formula1 and f"{cell.a1}>=0" in dv.formula1, field.id
+        assert dv.showInputMessage and dv.showErrorMessage, field.id
+        assert dv.errorStyle in (None, "stop"), field.id
+        assert dv.promptTitle == field.label[:32], field.id
+        assert dv.prompt.startswith(f"单位：{field.unit}。请填") and dv.prompt.endswith("没有请填 0。"), field.id
+        assert field.label in dv.error and "不要带文字" in dv.error, field.id
+
+
+def test_decimal_prompt_says_how_many_places(main: Worksheet, ctx: make.Context) -> None:
+    dv = validation_of(main, ctx.cells.fields["fund_government"].a1)
+    assert dv.prompt == "单位：万元。请填数字，最多 4 位小数，0～100,000。没有请填 0。"
+    dv = validation_of(main, ctx.cells.fields["activities"].a1)
+    assert dv.prompt == "单位：次。请填整数，0～100,000。没有请填 0。"
+
+
+def test_only_the_inputs_are_unlocked(main: Worksheet, ctx: make.Context) -> None:
+    inputs = {ctx.cells.fields[f.id].a1 for f in ctx.spec.inputs} | {c.a1 for c in ctx.cells.info.values()}
+    # a merged input (情况说明) spans its row: the whole merge is writable
+    for rng in main.merged_cells.ranges:
+        if rng.coord.split(":")[0] in inputs:
+            inputs |= {c.coordinate for row in main[rng.coord] for c in row}
+    unlocked = {c.coordinate for row in main.iter_rows() for c in row if not c.protection.locked}
+    assert unlocked == inputs
+
+
+def test_computed_totals_are_locked_formulas_over_exactly_their_inputs(main: Worksheet, ctx: make.Context) -> None:
+    parts = {
+        "fund_total": ["fund_government", "fund_enterprise", "fund_in_kind", "fund_other"],
+        "staff_total": ["staff_fulltime", "staff_scientists", "staff_volunteers", "staff_other"],
+    }
+    for total, fields in parts.items():
+        cell = at(main, ctx.cells.fields[total])
+        assert isinstance(cell.value, str) and cell.value.startswith("="), total
+        assert refs(cell.value) == {ctx.cells.fields[f].a1 for f in fields}, total
+        assert cell.protection.locked is True, total
+        assert not any(cell.coordinate in dv.sqref for dv in main.data_validations.dataValidation)
+    assert main["D10"].value == "=(((N(D6)+N(D7))+N(D8))+N(D9))"  # the layout as published
+
+
+def test_unit_name_is_in_the_locked_unit_cell(main: Worksheet, ctx: make.Context, unit: Unit) -> None:
+    cell = at(main, ctx.cells.unit)
+    assert cell.coordinate == "B2" and cell.value == UNIT_NAME
+    assert cell.protection.locked is True
+    assert main["A2"].value == layout.UNIT_LABEL
+
+
+def test_labels_are_where_the_cell_map_says(wb: Workbook, ctx: make.Context) -> None:
+    for cell, text in ctx.cells.labels:
+        got = wb[cell.sheet][cell.a1]
+        assert got.value == text, f"{cell}: {got.value!r} != {text!r}"
+        assert got.protection.locked is True, str(cell)
+
+
+def test_info_inputs_are_validated(main: Worksheet, ctx: make.Context) -> None:
+    kinds = {i.id: validation_of(main, ctx.cells.info[i.id].a1).type for i in ctx.spec.info}
+    assert kinds == {"preparer": "textLength", "phone": "textLength", "fill_date": "date", "note": "textLength"}
+
+
+def test_rule_cells_hold_live_self_checks(main: Worksheet, ctx: make.Context) -> None:
+    detail_key = ctx.cells.detail_range(ctx.spec.detail.key)
+    assert len(ctx.cells.rules) == len(ctx.spec.rules) == 9
+
+    def ref(name: str) -> str:
+        return ctx.cells.fields[name].a1
+
+    def detail_ref(column: str | None) -> str:
+        return f"COUNTA({detail_key})" if column is None else f"SUM({ctx.cells.detail_range(column)})"
+
+    for rule, cell in zip(ctx.spec.rules, ctx.cells.rules, strict=True):
+        mark = "✗ 请修改" if rule.severity == "error" else "⚠ 请核实"
+        condition = rule.when.to_excel(ref, detail_ref)
+        got = at(main, cell)
+        assert got.value == f'=IF({condition},"{mark}","✓")', rule.id
+        assert got.protection.locked is True
+        assert {ref(n) for n in rule.when.names} <= refs(got.value)
+    assert main["E34"].value == "=IF(COUNTA('活动明细'!$B$4:$B$53)<>N(D5),\"⚠ 请核实\",\"✓\")"
+
+
+def test_rule_texts_show_the_live_value(main: Worksheet, ctx: make.Context) -> None:
+    cell = ctx.cells.rules[3]  # fund_in_yuan for fund_government
+    text = main.cell(row=cell.row + 1, column=layout.LABEL_COL + 1).value
+    assert text == '="“县级(单位)财政经费投入情况”为 "&N(D6)&" 万元，超过 500 万元，可能把“元”当成了“万元”。请核实。"'
+
+
+def test_hints_flag_text_and_negative_entries(main: Worksheet, ctx: make.Context) -> None:
+    for field in ctx.spec.inputs:
+        hint, a1 = at(main, ctx.cells.hints[field.id]).value, ctx.cells.fields[field.id].a1
+        assert hint.startswith(f'=IF(AND({a1}<>"",NOT(ISNUMBER({a1}))),"✗ 请填数字",IF(N({a1})<0,"✗ 不能为负",')
+    assert at(main, ctx.cells.hints["public_offline"]).value.count("✗ 请修改") == 1  # its error rule
+
+
+def test_cached_values_of_a_blank_form(form_bytes: bytes, ctx: make.Context) -> None:
+    # What a viewer that does not recalculate (a phone preview) shows for an empty form.
+    ws = load(form_bytes, data_only=True)[MAIN]
+    assert [at(ws, c).value for c in ctx.cells.rules] == ["✓"] * 9
+    assert at(ws, ctx.cells.fields["fund_total"]).value == 0
+    assert {at(ws, c).value for c in ctx.cells.hints.values()} <= {None, ""}  # an empty string reads as None
+
+
+def test_main_sheet_prints_on_one_a4_portrait_page_for_the_stamp(main: Worksheet, ctx: make.Context) -> None:
+    ps = main.page_setup
+    assert (str(ps.paperSize), ps.orientation) == ("9", "portrait")
+    assert main.sheet_properties.pageSetUpPr.fitToPage
+    assert (fit(ps.fitToWidth), fit(ps.fitToHeight)) == (1, 1)
+    assert main.print_area == f"'{MAIN}'!$A$1:$E${ctx.cells.last_row + 1}"
+    assert ctx.cells.rules[-1].row == ctx.cells.last_row  # the self-checks are printed too
+    assert "单位（盖章）" in main.oddFooter.left.text
+    assert "填表人" in main.oddFooter.center.text and "日期" in main.oddFooter.right.text
+
+
+def test_other_sheets_print_on_a4(wb: Workbook) -> None:
+    for name, orientation in ((INFO, "portrait"), (DETAIL, "landscape")):
+        ps = wb[name].page_setup
+        assert str(ps.paperSize) == "9", name
+        assert ps.orientation == orientation, name
+        assert (fit(ps.fitToWidth), fit(ps.fitToHeight)) == (1, 0), name  # as wide as the page, as long as needed
+    assert wb[DETAIL].print_title_rows == "$3:$3"
+    assert "单位（盖章）" in wb[DETAIL].oddFooter.left.text
+
+
+# -- the detail sheet ----------------------------------------------------------------------------------------------
+
+
+def test_detail_sheet_has_50_unlocked_input_rows(wb: Workbook, ctx: make.Context) -> None:
+    ws, cells = wb[DETAIL], ctx.cells
+    rows = range(cells.detail_first + 1, cells.detail_last + 2)  # 1-based
+    assert len(rows) >= 50
+    columns = sorted(cells.detail_cols.values())
+    unlocked = {c.coordinate for row in ws.iter_rows() for c in row if not c.protection.locked}
+    assert unlocked == {ws.cell(row=r, column=c + 1).coordinate for r in rows for c in columns}
+    assert [ws.cell(row=r, column=1).value for r in rows] == list(range(1, len(rows) + 1))
+    total = cells.detail_total + 1
+    assert ws.cell(row=total, column=1).value == "合计"
+    assert ws.cell(row=total, column=cells.detail_cols["offline"] + 1).value == f"=SUM(H{rows[0]}:H{rows[-1]})"
+
+
+def test_detail_choice_columns_have_dropdown_lists(wb: Workbook, ctx: make.Context) -> None:
+    ws, cells, detail = wb[DETAIL], ctx.cells, ctx.spec.detail
+    labels = {c.label: c for c in detail.columns}
+    for label in ("形式", "类别"):
+        column = labels[label]
+        a1 = ws.cell(row=cells.detail_first + 1, column=cells.detail_cols[column.id] + 1).coordinate
+        dv = validation_of(ws, a1)
+        assert dv.type == "list"
+        assert dv.formula1 == '"' + ",".join(column.choices) + '"'
+        col = a1.rstrip("0123456789")
+        assert str(dv.sqref) == f"{col}{cells.detail_first + 1}:{col}{cells.detail_last + 1}"
+        assert dv.showDropDown in (None, False)  # (sic) in OOXML, True would hide the arrow
+    assert labels["形式"].choices == ("线下", "线上", "线上线下结合")
+
+
+def test_every_detail_column_is_validated(wb: Workbook, ctx: make.Context) -> None:
+    ws = wb[DETAIL]
+    kinds = {
+        c.id: validation_of(ws, ws.cell(row=ctx.cells.detail_first + 1, column=ctx.cells.detail_cols[c.id] + 1).coordinate).type
+        for c in ctx.spec.detail.columns
+    }
+    assert kinds == {
+        "name": "textLength",
+        "start": "date",
+        "end": "date",
+        "place": "textLength",
+        "mode": "list",
+        "category": "list",
+        "offline": "whole",
+        "online": "whole",
+        "reports": "whole",
+    }
+
+
+# -- identity ---------------------------------------------------------------------------------------------------------
+
+
+def stamps(wb: Workbook) -> tuple[dict[str, str], dict[str, str]]:
+    props = {
+        p.name.removeprefix(identity.PROPERTY_PREFIX): p.value
+        for p in wb.custom_doc_props.props
+        if p.name.startswith(identity.PROPERTY_PREFIX)
+    }
+    meta = {row[0].value: row[1].value for row in wb[META].iter_rows(max_col=2)}
+    return props, meta
+
+
+def test_identity_is_stamped_in_properties_meta_and_unit_cell(wb: Workbook, ctx: make.Context, unit: Unit) -> None:
+    props, meta = stamps(wb)
+    expected = dict(ctx.identity(unit).as_pairs())
+    assert props == meta == expected
+    assert list(meta) == list(identity.KEYS)
+    assert meta["unit"] == "D01" and meta["campaign"] == ctx.campaign.id
+    assert (meta["form"], meta["version"]) == ("science_week", "2023.1")
+    assert meta["layout"] == ctx.cells.fingerprint()
+    # the visible unit cell names the same roster unit
+    assert ctx.campaign.unit_by_name(wb[MAIN][ctx.cells.unit.a1].value).id == meta["unit"]
+
+
+def test_token_verifies_only_for_this_campaign_and_unit(wb: Workbook, ctx: make.Context) -> None:
+    _, meta = stamps(wb)
+    stamped = Identity.from_mapping(meta)
+    assert stamped is not None and len(stamped.token) == identity.TOKEN_LENGTH
+    assert identity.verify(stamped, ctx.secret)
+    assert not identity.verify(stamped, b"another campaign's secret")
+    forged = Identity(**{**dict(stamped.as_pairs()), "unit": "D02"})
+    assert not identity.verify(forged, ctx.secret)
+
+
+def test_a_different_unit_gets_a_different_token(ctx: make.Context, unit: Unit, form_bytes: bytes) -> None:
+    other = ctx.campaign.unit("D02")
+    other_book = load(ctx.form_bytes(other))
+    _, mine = stamps(load(form_bytes))
+    _, theirs = stamps(other_book)
+    assert theirs["unit"] == "D02" and theirs["token"] != mine["token"]
+    assert {k for k in mine if mine[k] != theirs[k]} == {"unit", "token"}
+    assert identity.verify(Identity.from_mapping(theirs), ctx.secret)
+    assert other_book[MAIN]["B2"].value == "县科协"
+
+
+def test_document_properties(wb: Workbook, ctx: make.Context) -> None:
+    p = wb.properties
+    assert p.title == f"2023年科技活动周开展情况统计表（{UNIT_NAME}）"
+    assert p.creator == ctx.campaign.organizer == "青溪县科学技术局"
+    assert str(p.created) == "2023-05-20 08:00:00"  # fixed: the campaign's start, so output is reproducible
+
+
+def test_fingerprint_changes_with_the_layout(ctx: make.Context, tmp_path: Path) -> None:
+    text = (spec.bundled_dir() / "science_week.toml").read_text(encoding="utf-8")
+    renamed = tmp_path / "science_week.toml"
+    renamed.write_text(text.replace('label = "其他经费情况"', 'label = "其他经费"'), encoding="utf-8")
+    assert layout.build(spec.load(renamed)).fingerprint() != ctx.cells.fingerprint()
+    assert layout.build(spec.load(spec.bundled_dir() / "science_week.toml")).fingerprint() == ctx.cells.fingerprint()
+
+
+# -- determinism and files --------------------------------------------------------------------------------------------
+
+
+def test_building_twice_gives_identical_bytes(ctx: make.Context, unit: Unit, form_bytes: bytes) -> None:
+    assert ctx.form_bytes(unit) == form_bytes
+
+
+def test_the_campaign_folder_does_not_leak_into_the_form(form_bytes: bytes, tmp_path: Path) -> None:
+    elsewhere = make.init_campaign(tmp_path / "另一个文件夹")
+    other = make.Context.load(elsewhere)
+    assert other.form_bytes(other.campaign.unit("D01")) == form_bytes
+
+
+def test_zip_members_are_dated_1980(form_bytes: bytes) -> None:
+    with zipfile.ZipFile(io.BytesIO(form_bytes)) as z:
+        assert {i.date_time for i in z.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+
+
+def test_make_forms_writes_one_form_per_unit(config: Path, tmp_path: Path, form_bytes: bytes) -> None:
+    outdir = tmp_path / "forms"
+    report = make.make_forms(config, outdir)
+    assert report.ok and report.findings.items == []
+    files = sorted(outdir.iterdir())
+    assert len(files) == len(report.forms) == 26
+    assert [Path(f["file"]) for f in report.forms] == sorted(files, key=lambda p: p.name)
+    assert report.forms[12] == {
+        "unit_id": "D01",
+        "unit": UNIT_NAME,
+        "category": "县级部门",
+        "file": str(outdir / "13_县教育局.xlsx"),
+    }
+    assert (outdir / "13_县教育局.xlsx").read_bytes() == form_bytes
+    seen = []
+    again = make.make_forms(config, outdir, progress=lambda done, total, name: seen.append((done, total, name)))
+    assert again.to_dict() == report.to_dict()
+    assert [p.name for p in sorted(outdir.iterdir())] == [p.name for p in files]  # no temp files left
+    assert seen[0] == (1, 26, "城关街道") and seen[-1] == (26, 26, "团县委") and len(seen) == 26
+
+
+WINDOWS_BAD = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+WINDOWS_RESERVED = re.compile(r"^(CON|PRN|AUX|NUL|COM\d|LPT\d)(\..*)?$", re.IGNORECASE)
+
+
+def test_file_names_are_windows_safe(tmp_path: Path) -> None:
+    names = ['a/b:c*?"<>|', "CON", "..", "县科协 ", "..\\..\\evil", "县卫生健康委" * 20]
+    config = make.init_campaign(tmp_path / "campaign")
+    use_roster(config, [ROSTER_HEADER[:2], *[(f"X{n}", name) for n, name in enumerate(names)]])
+    outdir = tmp_path / "forms"
+    report = make.make_forms(config, outdir)
+    files = [Path(f["file"]) for f in report.forms]
+    assert len(files) == len(set(files)) == len(names)
+    for path in files:
+        assert path.parent == outdir and path.is_file(), path
+        assert not WINDOWS_BAD.search(path.name), path.name
+        assert not WINDOWS_RESERVED.match(path.stem) and not path.name.endswith((" ", ".")), path.name
+        assert len(path.name.encode("utf-8")) <= 255
+    assert files[0].name == "01_a_b_c______.xlsx"
+    assert sorted(p.name for p in outdir.iterdir()) == sorted(p.name for p in files)  # nothing escaped outdir
+    # inside the workbook the unit keeps its real name
+    assert load(files[0].read_bytes())[MAIN]["B2"].value == 'a/b:c*?"<>|'
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: {unit} in a rule message is replaced by an empty string in the live Excel text")
+def test_rule_message_unit_placeholder_reaches_the_form(ctx: make.Context, unit: Unit, tmp_path: Path) -> None:
+    text = (spec.bundled_dir() / "science_week.toml").read_text(encoding="utf-8")
+    path = tmp_path / "science_week.toml"
+    path.write_text(text.replace("为 {value} 万元，超过", "为 {value} {unit}，超过"), encoding="utf-8")
+    form = spec.load(path)
+    cells = layout.build(form)
+    assert form.rules[3].text(form, 600) .startswith("“县级(单位)财政经费投入情况”为 600 万元，")
+    data = build_form(form, cells, ctx.campaign, unit, ctx.identity(unit), ctx.password)
+    rule_cell = cells.rules[3]
+    text_formula = load(data)[MAIN].cell(row=rule_cell.row + 1, column=layout.LABEL_COL + 1).value
+    assert '&N(D6)&" 万元，超过' in text_formula
+
+
+# -- golden file --------------------------------------------------------------------------------------------------------
+
+GOLDEN = GOLDEN_DIR / f"science_week_{UNIT_NAME}.xlsx"
+
+
+def test_form_matches_the_golden_file(form_bytes: bytes, update_golden: bool) -> None:
+    if update_golden:
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_bytes(form_bytes)
+    assert GOLDEN.exists(), "no golden file yet: run `python3 -m pytest --update-golden` and review it"
+    assert compare_xlsx(form_bytes, GOLDEN) == []
+
+
+def test_compare_xlsx_finds_real_differences(ctx: make.Context, form_bytes: bytes) -> None:
+    other = ctx.form_bytes(ctx.campaign.unit("D02"))
+    diffs = compare_xlsx(other, form_bytes)
+    parts = {d.split(":")[0] for d in diffs}
+    assert {"docProps/custom.xml", "docProps/core.xml", "xl/sharedStrings.xml"} <= parts
+    assert all("\n    got:" in d for d in diffs)
+
+
+def test_compare_xlsx_ignores_only_the_save_time(form_bytes: bytes) -> None:
+    def rewrite(data: bytes, part: str, old: bytes, new: bytes) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+            for info in src.infolist():
+                body = src.read(info)
+                dst.writestr(info, body.replace(old, new) if info.filename == part else body)
+        return out.getvalue()
+
+    resaved = rewrite(form_bytes, "docProps/core.xml", b"2023-05-20T08:00:00Z", b"2024-01-02T03:04:05Z")
+    assert resaved != form_bytes and compare_xlsx(resaved, form_bytes) == []
+    retitled = rewrite(form_bytes, "docProps/core.xml", "县教育局".encode(), "县科协".encode())
+    assert [d.split(":")[0] for d in compare_xlsx(retitled, form_bytes)] == ["docProps/core.xml"]
+    assert compare_xlsx(form_bytes, form_bytes) == []
+
+
+def test_compare_xlsx_reports_missing_parts(form_bytes: bytes) -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(form_bytes)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            if info.filename != "docProps/custom.xml":
+                dst.writestr(info, src.read(info))
+    (diff, *_) = compare_xlsx(out.getvalue(), form_bytes)
+    assert diff.startswith("zip members differ: only in got [], only in expected ['docProps/custom.xml']")
