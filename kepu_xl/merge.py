@@ -43,6 +43,7 @@ class Frames:
 
 
 def frames(report: CollectReport) -> Frames:
+    """The report's units, category sums, totals and detail rows as DataFrames keyed by field id."""
     field_ids = [f.id for f in report.spec.fields]
     rows = []
     for u in report.units:

@@ -16,6 +16,7 @@ import io
 import math
 import numbers
 import re
+import unicodedata
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,6 +80,9 @@ def build_summary(report: CollectReport, frames: Frames) -> bytes:
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an xlsxwriter warning means a cell or chart silently went missing
+        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+            # a library's notice of a future change is not a broken summary: don't fail collect over it
+            warnings.simplefilter("default", category)
         wb = xlsxwriter.Workbook(buffer, OPTIONS)
         _SummaryWriter(wb, report, frames).write()
         wb.close()
@@ -679,6 +683,11 @@ class _SummaryWriter:
                     f["wrap"] if item.type == "longtext" else f["cell"],
                     f["date"],
                 )
+            wrapped = [(self.changes_text(u), widths[9])]
+            wrapped += [
+                (u.info.get(i.id), widths[k]) for k, i in enumerate(infos, start=10) if i.type == "longtext"
+            ]
+            _fit_row(ws, row, wrapped)
             row += 1
         last = row - 1
         if last >= 2:
@@ -705,7 +714,7 @@ class _SummaryWriter:
             )
         ws.freeze_panes(2, 2)
         ws.autofilter(1, 0, max(last, 1), last_col)
-        self.list_page(ws, 1, last, last_col)
+        self.list_page(ws, 1, last, last_col, paper=8)  # ~15 columns: A3 landscape
 
     def changes_text(self, u: UnitResult) -> str:
         """`label：old→new` per changed field, from the resubmission that replaced an earlier return."""
@@ -734,6 +743,7 @@ class _SummaryWriter:
             ws.text(row, 4, item.file)
             ws.text(row, 5, item.location)
             ws.text(row, 6, item.message, f["wrap"])
+            _fit_row(ws, row, [(item.message, 80)])
             row += 1
         last = row - 1
         if last >= 2:
@@ -879,6 +889,7 @@ class _SummaryWriter:
             ws.text(row, 3, u.file if u.counted else "")
             ws.value(row, 4, u.received if u.counted else None, f["datetime"])
             ws.text(row, 5, self.source_note(u), f["wrap"])
+            _fit_row(ws, row, [(self.source_note(u), 40)])
         self.list_page(ws, header, row, 5, landscape=False)
 
     def source_note(self, u: UnitResult) -> str:
@@ -943,6 +954,23 @@ def _formats(wb: xlsxwriter.Workbook) -> dict[str, Any]:
         "mono": {**_BASE, "font_name": "Consolas"},
     }
     return {name: wb.add_format(props) for name, props in {**_STYLES, **specs}.items()}
+
+
+def _fit_row(ws: _Sheet, row: int, texts: Sequence[tuple[Any, float]]) -> None:
+    """Give a row with wrapped text the height it needs: neither Excel nor LibreOffice re-measures
+    the rows of a generated file on opening, so long messages would spill over the next row."""
+    lines = max((_lines(clean_text(t), w) for t, w in texts if t not in (None, "")), default=1)
+    if lines > 1:
+        ws.set_row(row, min(409, 15 * lines))  # 409 pt: Excel's tallest row
+
+
+def _lines(text: str, width: float) -> int:
+    """Lines a wrapped text takes in a column `width` characters wide (a CJK character counts 2)."""
+    usable = max(1.0, width * 0.9)  # cells lose a little width to padding
+    return sum(
+        max(1, math.ceil(sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in part) / usable))
+        for part in text.split("\n")
+    )
 
 
 def _naive(value: datetime | date) -> datetime:

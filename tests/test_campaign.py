@@ -54,6 +54,7 @@ def test_sheet_password_is_stable_and_comes_from_the_secret(config: Path) -> Non
 
 
 def test_missing_secret_is_made_by_make_forms_and_then_kept(config: Path, tmp_path: Path) -> None:
+    use_roster(config, [ROSTER_HEADER, ("D01", "县教育局")])
     (config.parent / ".kepuxl" / "secret").unlink()
     with pytest.raises(KepuError) as info:
         campaign.load(config).secret()
@@ -62,7 +63,7 @@ def test_missing_secret_is_made_by_make_forms_and_then_kept(config: Path, tmp_pa
     secret = (config.parent / ".kepuxl" / "secret").read_bytes()
     make.make_forms(config, tmp_path / "second")
     assert (config.parent / ".kepuxl" / "secret").read_bytes() == secret
-    assert (tmp_path / "first" / "13_县教育局.xlsx").read_bytes() == (tmp_path / "second" / "13_县教育局.xlsx").read_bytes()
+    assert (tmp_path / "first" / "01_县教育局.xlsx").read_bytes() == (tmp_path / "second" / "01_县教育局.xlsx").read_bytes()
 
 
 # -- roster: the good cases -------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from helpers import ROSTER_HEADER, use_roster
 
 from kepu_xl import make, spec
 from kepu_xl.cli import cli
@@ -69,12 +70,6 @@ def test_init_creates_a_campaign_folder(run, tmp_path: Path) -> None:
     assert result.stderr == ""
 
 
-def test_init_with_returns_fills_the_inbox(run, tmp_path: Path) -> None:
-    result = run("init", "示例县", "--with-returns")
-    assert result.exit_code == 0, result.output
-    assert any((tmp_path / "示例县" / "inbox").iterdir())
-
-
 def test_init_refuses_to_overwrite(run, tmp_path: Path) -> None:
     assert run("init", "青溪县").exit_code == 0
     config = tmp_path / "青溪县" / "kepuxl.toml"
@@ -98,6 +93,14 @@ def config(run, tmp_path: Path) -> Path:
     return Path("青溪县") / "kepuxl.toml"
 
 
+@pytest.fixture
+def small_config(config: Path) -> Path:
+    """Three units, one with a bad e-mail, so that the report has forms and findings (and runs fast)."""
+    rows = [ROSTER_HEADER, ("T01", "城关街道"), ("T02", "青山镇", "", "", "", "qingshan-at-example.org"), ("D01", "县教育局")]
+    use_roster(config, rows)
+    return config
+
+
 def test_make_forms(run, config: Path, tmp_path: Path) -> None:
     result = run("make-forms", "-c", config, "-o", "forms")
     assert result.exit_code == 0, result.output
@@ -107,38 +110,35 @@ def test_make_forms(run, config: Path, tmp_path: Path) -> None:
     assert result.stderr == ""
 
 
-def test_make_forms_default_outdir_and_config(run, config: Path, tmp_path: Path, monkeypatch) -> None:
+def test_make_forms_default_outdir_and_config(run, small_config: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path / "青溪县")
     result = run("make-forms")
     assert result.exit_code == 0, result.output
-    assert len(list((tmp_path / "青溪县" / "output" / "forms").glob("*.xlsx"))) == 26
+    assert len(list((tmp_path / "青溪县" / "output" / "forms").glob("*.xlsx"))) == 3
 
 
-def test_make_forms_json_equals_the_library_result(run, config: Path) -> None:
-    result = run("make-forms", "-c", config, "-o", "forms", "--json", "-")
+def test_make_forms_json_equals_the_library_result(run, small_config: Path) -> None:
+    result = run("make-forms", "-c", small_config, "-o", "forms", "--json", "-")
     assert result.exit_code == 0, result.output
-    library = make.make_forms(config, Path("forms")).to_dict()
+    library = make.make_forms(small_config, Path("forms")).to_dict()
+    assert len(library["forms"]) == 3 and len(library["findings"]) == 1
     assert json.loads(result.stdout) == json.loads(dumps(library))
     assert result.stdout == dumps(library) + "\n"  # and nothing else on stdout
 
 
-def test_make_forms_json_to_a_file(run, config: Path, tmp_path: Path) -> None:
-    result = run("make-forms", "-c", config, "-o", "forms", "--json", "report.json")
+def test_make_forms_json_to_a_file(run, small_config: Path, tmp_path: Path) -> None:
+    result = run("make-forms", "-c", small_config, "-o", "forms", "--json", "report.json")
     assert result.exit_code == 0, result.output
     written = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
-    assert written == json.loads(dumps(make.make_forms(config, Path("forms")).to_dict()))
-    assert squash("已为 26 个单位生成统计表") in squash(result.stdout)
+    assert written == json.loads(dumps(make.make_forms(small_config, Path("forms")).to_dict()))
+    assert squash("已为 3 个单位生成统计表") in squash(result.stdout)
 
 
-def test_make_forms_lists_roster_warnings(run, config: Path) -> None:
-    roster = config.parent / "units.csv"
-    roster.write_text("单位编码,单位名称,电子邮箱\nT01,青山镇,qingshan-at-example.org\n", encoding="utf-8")
-    text = config.read_text(encoding="utf-8").replace('roster = "units.xlsx"', 'roster = "units.csv"')
-    config.write_text(text, encoding="utf-8")
-    result = run("make-forms", "-c", config, "-o", "forms")
+def test_make_forms_lists_roster_warnings(run, small_config: Path) -> None:
+    result = run("make-forms", "-c", small_config, "-o", "forms")
     assert result.exit_code == 0, result.output
     assert "名单提示" in result.stdout and "ROSTER_BAD_EMAIL" in result.stdout
-    assert squash(Code.ROSTER_BAD_EMAIL.format(row=2, value="qingshan-at-example.org")) in squash(result.stdout)
+    assert squash(Code.ROSTER_BAD_EMAIL.format(row=3, value="qingshan-at-example.org")) in squash(result.stdout)
 
 
 def test_missing_config_cannot_proceed(run) -> None:
@@ -149,10 +149,7 @@ def test_missing_config_cannot_proceed(run) -> None:
 
 
 def test_roster_errors_cannot_proceed(run, config: Path) -> None:
-    roster = config.parent / "units.csv"
-    roster.write_text("单位编码,单位名称\nT01,\n", encoding="utf-8")
-    text = config.read_text(encoding="utf-8").replace('roster = "units.xlsx"', 'roster = "units.csv"')
-    config.write_text(text, encoding="utf-8")
+    use_roster(config, [("单位编码", "单位名称"), ("T01", "")])
     result = run("make-forms", "-c", config, "-o", "forms")
     assert result.exit_code == 3
     assert squash(result.stderr) == squash(f"无法继续：[units.csv | B2] {Code.ROSTER_EMPTY_NAME.format(row=2)}")

@@ -443,7 +443,7 @@ def test_rule_message_unit_placeholder_reaches_the_form(ctx: make.Context, unit:
     path.write_text(text.replace("为 {value} 万元，超过", "为 {value} {unit}，超过"), encoding="utf-8")
     form = spec.load(path)
     cells = layout.build(form)
-    assert form.rules[3].text(form, 600) .startswith("“县级(单位)财政经费投入情况”为 600 万元，")
+    assert form.rules[3].text(form, 600).startswith("“县级(单位)财政经费投入情况”为 600 万元，")
     data = build_form(form, cells, ctx.campaign, unit, ctx.identity(unit), ctx.password)
     rule_cell = cells.rules[3]
     text_formula = load(data)[MAIN].cell(row=rule_cell.row + 1, column=layout.LABEL_COL + 1).value
@@ -455,12 +455,12 @@ def test_rule_message_unit_placeholder_reaches_the_form(ctx: make.Context, unit:
 GOLDEN = GOLDEN_DIR / f"science_week_{UNIT_NAME}.xlsx"
 
 
-def test_form_matches_the_golden_file(form_bytes: bytes, update_golden: bool) -> None:
+def test_form_matches_the_golden_file(form_path: Path, update_golden: bool) -> None:
     if update_golden:
         GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_bytes(form_bytes)
+        GOLDEN.write_bytes(form_path.read_bytes())
     assert GOLDEN.exists(), "no golden file yet: run `python3 -m pytest --update-golden` and review it"
-    assert compare_xlsx(form_bytes, GOLDEN) == []
+    assert compare_xlsx(form_path, GOLDEN) == []
 
 
 def test_compare_xlsx_finds_real_differences(ctx: make.Context, form_bytes: bytes) -> None:

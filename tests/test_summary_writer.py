@@ -48,6 +48,14 @@ def camp(tmp_path_factory: pytest.TempPathFactory) -> Campaign:
     return campaign_mod.load(init_campaign(tmp_path_factory.mktemp("campaign") / "c"))
 
 
+def status_of(i: int) -> str:
+    if i in MISSING:
+        return "missing"
+    if i in REJECTED:
+        return "rejected"
+    return "warnings" if i % 3 == 2 else "accepted"
+
+
 def make_report(camp: Campaign, spec: spec_mod.FormSpec, n_units: int = 26) -> CollectReport:
     """A collect result as resolve would hand it over: varied values, statuses, findings and files."""
     units = list(camp.units)
@@ -60,15 +68,7 @@ def make_report(camp: Campaign, spec: spec_mod.FormSpec, n_units: int = 26) -> C
     files: list[FileResult] = []
     start = datetime(2023, 5, 26, 9, 0)
     for i, unit in enumerate(units[:n_units]):
-        status = (
-            "missing"
-            if i in MISSING
-            else "rejected"
-            if i in REJECTED
-            else "warnings"
-            if i % 3 == 2
-            else "accepted"
-        )
+        status = status_of(i)
         r = UnitResult(unit=unit, status=status)
         if status == "missing":
             r.findings.append(Finding.make(Code.RESOLVE_MISSING, unit=unit.name))
@@ -458,6 +458,13 @@ def test_xlsxwriter_errors_raise() -> None:
     with pytest.raises(KepuError, match="returned -1"):
         ws.write_string(2_000_000, 0, "beyond the last row")
     assert summary_writer.clean_text("a\x00b\x1fc\td\ne" + "z" * 40_000) == "abc\td\ne" + "z" * 32_760
+
+
+def test_xlsxwriter_warnings_are_errors(report: CollectReport, monkeypatch: pytest.MonkeyPatch) -> None:
+    # xlsxwriter only warns about merging a single cell and writes on: the summary must fail instead
+    monkeypatch.setattr(summary_writer, "CHART_LAST_COL", 0)
+    with pytest.raises(UserWarning, match="single cell"):
+        summary_writer.build_summary(report, merge.frames(report))
 
 
 def test_300_units_top_30_charts(camp: Campaign, spec: spec_mod.FormSpec, record_property) -> None:
