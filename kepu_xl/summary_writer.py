@@ -30,6 +30,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 
 from . import layout as lay
 from .findings import Finding, KepuError, Severity
+from .forms_writer import _Checked
 from .merge import Frames
 from .results import OUTCOME_ZH, STATUS_ZH, CollectReport, UnitResult
 from .spec import Field, FormSpec, InfoField
@@ -100,22 +101,12 @@ def _check(rc: Any, what: str) -> Any:
     return rc
 
 
-class _Sheet:
-    """A worksheet whose calls raise instead of returning xlsxwriter's silent -1/-2, with safe writers."""
+class _Sheet(_Checked):
+    """A checked worksheet (xlsxwriter's silent -1/-2 raise) with safe text writers."""
 
     def __init__(self, ws: Any, text_format: Any):
-        self._ws = ws
+        super().__init__(ws)
         self._text_format = text_format
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._ws, name)
-        if not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return _check(attr(*args, **kwargs), f"{self._ws.name}.{name}{args[:2]!r}")
-
-        return call
 
     def text(self, row: int, col: int, value: Any, fmt: Any = None) -> None:
         """Always a string cell: '=HYPERLINK(…)' stays text, never a formula or a link."""
