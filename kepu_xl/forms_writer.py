@@ -23,11 +23,12 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 
 from . import layout as lay
 from .campaign import Campaign, Unit
-from .findings import Finding, KepuError, Severity
+from .findings import Finding, Severity
 from .identity import PROPERTY_PREFIX, Identity
 from .layout import Cell, CellMap
 from .rules import DetailStats
 from .spec import Field, FormSpec, Rule
+from .xlsx_out import CheckedSheet, check
 
 OK_MARK, WARN_MARK, ERROR_MARK = "✓", "⚠ 请核实", "✗ 请修改"
 DATE_FORMAT = "yyyy-mm-dd"
@@ -60,26 +61,6 @@ class _Workbook(xlsxwriter.Workbook):
                 "workbookProtection",
                 [("workbookPassword", self.structure_password_hash), ("lockStructure", 1)],
             )
-
-
-class _Checked:
-    """A worksheet whose calls raise instead of returning xlsxwriter's silent -1/-2."""
-
-    def __init__(self, ws: Any):
-        self._ws = ws
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._ws, name)
-        if not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            rc = attr(*args, **kwargs)
-            if isinstance(rc, int) and not isinstance(rc, bool) and rc < 0:
-                raise KepuError(f"xlsxwriter {self._ws.name}.{name}{args[:2]!r} returned {rc}")
-            return rc
-
-        return call
 
 
 def created_at(campaign: Campaign) -> datetime:
@@ -148,7 +129,7 @@ class _FormWriter:
             }
         )
         for key, value in self.identity.as_pairs():
-            _rc(wb.set_custom_property(PROPERTY_PREFIX + key, value, "text"), "custom property")
+            check(wb.set_custom_property(PROPERTY_PREFIX + key, value, "text"), "custom property")
         wb.structure_password_hash = _legacy_hash(self.password)
         self.info_sheet()
         main = self.main_sheet()
@@ -162,14 +143,14 @@ class _FormWriter:
     def title(self) -> str:
         return f"{self.campaign.year}年{self.spec.title}"
 
-    def protect(self, ws: _Checked) -> None:
+    def protect(self, ws: CheckedSheet) -> None:
         ws.protect(self.password, {"format_columns": False, "format_rows": False, "insert_rows": False})
 
     # -- 填报说明 -------------------------------------------------------------------------------
 
     def info_sheet(self) -> None:
         c, f = self.campaign, self.fmt
-        ws = _Checked(self.wb.add_worksheet(lay.INFO_SHEET))
+        ws = CheckedSheet(self.wb.add_worksheet(lay.INFO_SHEET))
         ws.set_column(0, 0, 16)
         ws.set_column(1, 1, 80)
         ws.merge_range(0, 0, 0, 1, f"{self.title()} 填报说明", f["title"])
@@ -185,7 +166,7 @@ class _FormWriter:
         r = 2
         for key, value in rows:
             ws.write_string(r, 0, key, f["key"])
-            ws.write_string(r, 1, value, f["text"])
+            ws.text(r, 1, value, f["text"])
             r += 1
         r += 1
         ws.write_string(r, 0, "填写要求", f["key"])
@@ -203,9 +184,9 @@ class _FormWriter:
 
     # -- 统计表 ---------------------------------------------------------------------------------
 
-    def main_sheet(self) -> _Checked:
+    def main_sheet(self) -> CheckedSheet:
         spec, cells, f = self.spec, self.cells, self.fmt
-        ws = _Checked(self.wb.add_worksheet(spec.sheet))
+        ws = CheckedSheet(self.wb.add_worksheet(spec.sheet))
         for col, width in enumerate((22, 44, 10, 15, 14)):
             ws.set_column(col, col, width)
         ws.merge_range(0, 0, 0, lay.HINT_COL, self.title(), f["title"])
@@ -213,7 +194,7 @@ class _FormWriter:
         for cell, text in cells.labels:
             if cell.sheet == spec.sheet and cell.row < cells.header_row:
                 ws.write_string(cell.row, cell.col, text, f["key"])
-        ws.write_string(cells.unit.row, cells.unit.col, self.unit.name, f["unit"])
+        ws.text(cells.unit.row, cells.unit.col, self.unit.name, f["unit"])
         for item in spec.info:
             self.info_input(ws, item.id, item.type, item.label, item.help)
         for col, text in enumerate(lay.COLUMNS):
@@ -311,7 +292,7 @@ class _FormWriter:
     def input_format(self, sheet: str, cell: Cell, base: str) -> Any:
         return self.fmt[base + "_bad"] if (sheet, cell.a1) in self.problems else self.fmt[base]
 
-    def comment(self, ws: _Checked, cell: Cell) -> None:
+    def comment(self, ws: CheckedSheet, cell: Cell) -> None:
         found = self.problems.get((cell.sheet, cell.a1))
         if found:
             text = "\n".join(
@@ -321,14 +302,14 @@ class _FormWriter:
                 cell.row, cell.col, text[:2000], {"x_scale": 2.2, "y_scale": 2.2, "author": "kepuxl"}
             )
 
-    def numeric_input(self, ws: _Checked, fl: Field, cell: Cell) -> None:
+    def numeric_input(self, ws: CheckedSheet, fl: Field, cell: Cell) -> None:
         fmt = self.input_format(cell.sheet, cell, "input")
         raw = self.prefill.fields.get(fl.id)
         _write_value(ws, cell.row, cell.col, raw, fmt, self.fmt)
         ws.data_validation(cell.row, cell.col, cell.row, cell.col, _numeric_validation(fl, fl.label, cell.a1))
         self.comment(ws, cell)
 
-    def info_input(self, ws: _Checked, info_id: str, kind: str, label: str, help_text: str) -> None:
+    def info_input(self, ws: CheckedSheet, info_id: str, kind: str, label: str, help_text: str) -> None:
         cell = self.cells.info[info_id]
         raw = self.prefill.info.get(info_id)
         if kind == "longtext":
@@ -341,7 +322,7 @@ class _FormWriter:
         ws.data_validation(cell.row, cell.col, cell.row, cell.col, validation)
         self.comment(ws, cell)
 
-    def hint(self, ws: _Checked, fl: Field, values: Mapping[str, float], stats: DetailStats) -> None:
+    def hint(self, ws: CheckedSheet, fl: Field, values: Mapping[str, float], stats: DetailStats) -> None:
         """The 自查提示 cell of a field: not a number → ✗, else the worst rule pointing at it."""
         cell = self.cells.hints[fl.id]
         ref = self.cells.fields[fl.id].a1
@@ -372,7 +353,7 @@ class _FormWriter:
     def condition(self, rule: Rule) -> str:
         return rule.when.to_excel(self.ref, self.detail_ref if self.spec.detail else None)
 
-    def rule_block(self, ws: _Checked, values: Mapping[str, float], stats: DetailStats) -> None:
+    def rule_block(self, ws: CheckedSheet, values: Mapping[str, float], stats: DetailStats) -> None:
         if not self.spec.rules:
             return
         f, first = self.fmt, self.cells.rules[0].row - 1
@@ -413,7 +394,7 @@ class _FormWriter:
     def detail_sheet(self) -> None:
         d, cells, f = self.spec.detail, self.cells, self.fmt
         assert d is not None
-        ws = _Checked(self.wb.add_worksheet(d.sheet))
+        ws = CheckedSheet(self.wb.add_worksheet(d.sheet))
         ncol = len(d.columns)
         ws.merge_range(0, 0, 0, ncol, f"{self.campaign.year}年{d.title}（{self.unit.name}）", f["title"])
         ws.merge_range(
@@ -479,7 +460,7 @@ class _FormWriter:
 
     def problem_sheet(self) -> None:
         f = self.fmt
-        ws = _Checked(self.wb.add_worksheet(lay.FEEDBACK_SHEET))
+        ws = CheckedSheet(self.wb.add_worksheet(lay.FEEDBACK_SHEET))
         for col, width in enumerate((6, 10, 16, 90)):
             ws.set_column(col, col, width)
         ws.merge_range(0, 0, 0, 3, f"{self.unit.name}：报送数据审核问题（请修改后重新报送本表）", f["title"])
@@ -495,7 +476,7 @@ class _FormWriter:
         self.protect(ws)
 
     def meta_sheet(self) -> None:
-        ws = _Checked(self.wb.add_worksheet(lay.META_SHEET))
+        ws = CheckedSheet(self.wb.add_worksheet(lay.META_SHEET))
         for row, (key, value) in enumerate(self.identity.as_pairs()):
             ws.write_string(row, 0, key)
             ws.write_string(row, 1, value)
@@ -538,7 +519,9 @@ def _formats(wb: xlsxwriter.Workbook) -> dict[str, Any]:
     return {name: wb.add_format(props) for name, props in specs.items()}
 
 
-def _write_value(ws: _Checked, row: int, col: int, value: Any, fmt: Any, formats: Mapping[str, Any]) -> None:
+def _write_value(
+    ws: CheckedSheet, row: int, col: int, value: Any, fmt: Any, formats: Mapping[str, Any]
+) -> None:
     """Write a prefilled value as what it is; text stays text (never a formula or link)."""
     if value is None or value == "":
         ws.write_blank(row, col, None, fmt)
@@ -551,12 +534,7 @@ def _write_value(ws: _Checked, row: int, col: int, value: Any, fmt: Any, formats
             row, col, value if isinstance(value, datetime) else datetime.combine(value, time()), fmt
         )
     else:
-        ws.write_string(row, col, _clean_text(str(value)), fmt)
-
-
-def _clean_text(text: str) -> str:
-    """Drop C0 control characters (they make the file unreadable) and keep Excel's length limit."""
-    return "".join(ch for ch in text if ch in "\t\n" or ord(ch) >= 32)[:32767]
+        ws.text(row, col, value, fmt)
 
 
 def _numeric_validation(fl: Field, label: str, a1: str) -> dict[str, Any]:
@@ -653,11 +631,6 @@ def _legacy_hash(password: str) -> str:
     digest = ((digest >> 14) & 0x01) | ((digest << 1) & 0x7FFF)
     digest ^= len(password) ^ 0xCE4B
     return f"{digest:X}"
-
-
-def _rc(rc: int | None, what: str) -> None:
-    if isinstance(rc, int) and rc < 0:
-        raise KepuError(f"xlsxwriter {what} returned {rc}")
 
 
 def _deadline_text(when: datetime) -> str:

@@ -29,11 +29,11 @@ import xlsxwriter
 from xlsxwriter.utility import xl_rowcol_to_cell
 
 from . import layout as lay
-from .findings import Finding, KepuError, Severity
-from .forms_writer import _Checked
+from .findings import Finding, Severity
 from .merge import Frames
 from .results import OUTCOME_ZH, STATUS_ZH, CollectReport, UnitResult
 from .spec import Field, FormSpec, InfoField
+from .xlsx_out import CheckedSheet, clean_text
 
 SHEETS = ("汇总表", "分单位", "图表", "上报情况", "问题清单", "活动明细", "文件清单", "说明")
 TOTALS, BY_UNIT, CHARTS, STATUS, FINDINGS, DETAIL, FILES, NOTES = SHEETS
@@ -44,7 +44,6 @@ OPTIONS = {
     "strings_to_urls": False,
     "strings_to_numbers": False,
 }
-EXCEL_TEXT_LIMIT = 32_767
 LEVEL_ZH = {Severity.ERROR: "错误", Severity.WARNING: "警告", Severity.INFO: "提示"}
 STATUS_COLOURS = {  # (fill, font) per status, Excel's own "good / neutral / bad" palette
     "accepted": ("#C6EFCE", "#006100"),
@@ -64,8 +63,6 @@ FONT, TITLE_FONT = "宋体", "黑体"
 PARTICIPANTS, FUNDING, STAFF = "public", "funding", "staff"
 ACTIVITIES = "activities"
 
-# XML 1.0 cannot carry C0 controls (except tab/newline), lone surrogates or U+FFFE/U+FFFF.
-_BAD_CHARS = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]")
 _A1 = re.compile(r"^\$?([A-Z]{1,3})\$?(\d+)")
 
 # 图表 sheet geometry: charts in columns A:K (11 × 68 px hold a 702 px chart), their data from column N.
@@ -90,36 +87,15 @@ def build_summary(report: CollectReport, frames: Frames) -> bytes:
     return buffer.getvalue()
 
 
-def clean_text(value: Any) -> str:
-    """Text safe for a cell: control characters dropped (they corrupt the XML), Excel's length kept."""
-    return _BAD_CHARS.sub("", str(value))[:EXCEL_TEXT_LIMIT]
-
-
-def _check(rc: Any, what: str) -> Any:
-    if isinstance(rc, int) and not isinstance(rc, bool) and rc < 0:
-        raise KepuError(f"xlsxwriter {what} returned {rc}")
-    return rc
-
-
-class _Sheet(_Checked):
-    """A checked worksheet (xlsxwriter's silent -1/-2 raise) with safe text writers."""
+class _Sheet(CheckedSheet):
+    """A checked worksheet with the summary's default text format and a typed value writer."""
 
     def __init__(self, ws: Any, text_format: Any):
         super().__init__(ws)
         self._text_format = text_format
 
     def text(self, row: int, col: int, value: Any, fmt: Any = None) -> None:
-        """Always a string cell: '=HYPERLINK(…)' stays text, never a formula or a link."""
-        fmt = fmt or self._text_format
-        text = clean_text(value)
-        if not text:
-            self.write_blank(row, col, None, fmt)  # a truly empty cell: ISBLANK and filters see it so
-        elif text.startswith("<r>") and text.endswith("</r>"):
-            # xlsxwriter copies such a string into sharedStrings.xml as raw rich-text XML (it would
-            # corrupt the file); as a two-run rich string it is escaped like any other text
-            self.write_rich_string(row, col, fmt, text[:1], fmt, text[1:], fmt)
-        else:
-            self.write_string(row, col, text, fmt)
+        super().text(row, col, value, fmt or self._text_format)
 
     def value(self, row: int, col: int, value: Any, fmt: Any = None, date_fmt: Any = None) -> None:
         """A value as what it is: number, date, text; None/NaN/±inf → blank."""
