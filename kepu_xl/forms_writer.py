@@ -19,7 +19,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 import xlsxwriter
-from xlsxwriter.utility import xl_rowcol_to_cell
+from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from . import layout as lay
 from .campaign import Campaign, Unit
@@ -31,6 +31,8 @@ from .spec import Field, FormSpec, Rule
 from .xlsx_out import CheckedSheet, check
 
 OK_MARK, WARN_MARK, ERROR_MARK = "✓", "⚠ 请核实", "✗ 请修改"
+# _meta holds the identity in A:B (the reader's window); long dropdown lists go from column E on
+META_CHOICE_COL = 4
 DATE_FORMAT = "yyyy-mm-dd"
 SAFE_OPTIONS = {
     "in_memory": True,
@@ -113,6 +115,17 @@ class _FormWriter:
                 self.problems.setdefault((p.sheet, p.cell), []).append(p)
         self.problem_list = list(problems)
         self.fmt = _formats(wb)
+        # Excel keeps an inline dropdown list to 255 characters and splits it at commas: longer
+        # lists, or choices with a comma, live in a range of the hidden _meta sheet instead
+        self.choice_ranges: dict[str, str] = {}
+        long_lists = [
+            c
+            for c in (spec.detail.columns if spec.detail else ())
+            if c.type == "choice" and (len(",".join(c.choices)) > 255 or any("," in x for x in c.choices))
+        ]
+        for n, c in enumerate(long_lists):
+            col = xl_col_to_name(META_CHOICE_COL + n)
+            self.choice_ranges[c.id] = f"={lay.META_SHEET}!${col}$1:${col}${len(c.choices)}"
 
     # -- whole workbook ------------------------------------------------------------------------
 
@@ -367,10 +380,11 @@ class _FormWriter:
             ws.write_string(cell.row, lay.SECTION_COL, f"自查{n}（{level}）", f["center"])
             ws.merge_range(cell.row, lay.LABEL_COL, cell.row, lay.VALUE_COL, "", f["wrap_locked"])
             target = self.cells.fields[rule.target].a1
+            target_field = self.spec.field(rule.target)
             parts = [
                 _excel_string(p)
                 for p in rule.message.format(
-                    label=self.spec.field(rule.target).label, value="\0", unit=""
+                    label=target_field.label, value="\0", unit=target_field.unit
                 ).split("\0")
             ]
             text_formula = f"&N({target})&".join(parts)
@@ -446,7 +460,7 @@ class _FormWriter:
                 )
             else:
                 ws.write_blank(total, col, None, f["computed"])
-            ws.data_validation(first, col, last, col, _column_validation(c))
+            ws.data_validation(first, col, last, col, _column_validation(c, self.choice_ranges.get(c.id)))
         ws.freeze_panes(cells.detail_first, 2)
         ws.set_paper(9)
         ws.set_landscape()
@@ -480,6 +494,10 @@ class _FormWriter:
         for row, (key, value) in enumerate(self.identity.as_pairs()):
             ws.write_string(row, 0, key)
             ws.write_string(row, 1, value)
+        choices = {c.id: c.choices for c in self.spec.detail.columns} if self.spec.detail else {}
+        for n, column_id in enumerate(self.choice_ranges):
+            for row, choice in enumerate(choices[column_id]):
+                ws.write_string(row, META_CHOICE_COL + n, choice)
         ws.very_hidden()
         self.protect(ws)
 
@@ -584,11 +602,11 @@ def _text_validation(kind: str, label: str, help_text: str) -> dict[str, Any]:
     }
 
 
-def _column_validation(c: Any) -> dict[str, Any]:
+def _column_validation(c: Any, choice_range: str | None = None) -> dict[str, Any]:
     if c.type == "choice":
         return {
             "validate": "list",
-            "source": list(c.choices),
+            "source": choice_range or list(c.choices),
             "input_title": _clip(c.label, 32),
             "input_message": "请从下拉列表中选择。",
             "error_title": "输入有误",

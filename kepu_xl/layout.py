@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
+from .spec import FEEDBACK_SHEET as FEEDBACK_SHEET  # the fixed sheet names, re-exported
+from .spec import INFO_SHEET as INFO_SHEET
+from .spec import META_SHEET as META_SHEET
 from .spec import FormSpec, InfoField
 
-INFO_SHEET = "填报说明"
-META_SHEET = "_meta"
-FEEDBACK_SHEET = "问题清单"
 COLUMNS = ("项目", "指标", "计量单位", "数量", "自查提示")
 SECTION_COL, LABEL_COL, UNIT_COL, VALUE_COL, HINT_COL = range(5)
 UNIT_LABEL = "单位（盖章）"

@@ -69,15 +69,18 @@ class DetailStats:
 
 def parse(text: str, names: set[str], detail_columns: set[str] = frozenset()) -> Expr:
     """Parse and check `text`; raise `RuleError` naming the first problem."""
+    source = text.strip()
     try:
-        tree = ast.parse(text.strip(), mode="eval").body
+        tree = ast.parse(source, mode="eval").body
     except SyntaxError as exc:
-        raise RuleError(f"语法错误（第 {exc.offset or 0} 个字符附近）") from None
+        # Python reports offset 0 for "unexpected end of input": the problem is at the end
+        offset = exc.offset if exc.offset and exc.lineno == 1 else len(source) + 1
+        raise RuleError(f"语法错误（第 {offset} 个字符附近）") from None
     found: list[str] = []
     columns: list[str] = []
     _check(tree, names, detail_columns, found, columns)
     return Expr(
-        text=text.strip(), tree=tree, names=tuple(dict.fromkeys(found)), detail_columns=tuple(columns)
+        text=source, tree=tree, names=tuple(dict.fromkeys(found)), detail_columns=tuple(columns)
     )
 
 
@@ -154,6 +157,12 @@ def _eval(node: ast.expr, values: Mapping[str, float | None], detail: DetailStat
 
 def _excel(node: ast.expr, ref: Callable[[str], str], detail_ref: Callable[[str | None], str] | None) -> str:
     def sub(n: ast.expr) -> str:
+        """An operand: a truth value becomes 1/0 as in Python (Excel never equates TRUE and 1)."""
+        text = _excel(n, ref, detail_ref)
+        return f"IF({text},1,0)" if _is_truth(n) else text
+
+    def cond(n: ast.expr) -> str:
+        """A condition: any value, read as true when non-zero."""
         return _excel(n, ref, detail_ref)
 
     match node:
@@ -173,17 +182,17 @@ def _excel(node: ast.expr, ref: Callable[[str], str], detail_ref: Callable[[str 
         case ast.BinOp(op=op, left=left, right=right):
             return f"({sub(left)}{_BINOPS[type(op)]}{sub(right)})"
         case ast.UnaryOp(op=ast.Not(), operand=operand):
-            return f"NOT({sub(operand)})"
+            return f"NOT({cond(operand)})"
         case ast.UnaryOp(op=op, operand=operand):
             return f"(-{sub(operand)})" if isinstance(op, ast.USub) else sub(operand)
         case ast.BoolOp(op=op, values=parts):
-            # nested IFs short-circuit like Python's and/or
-            acc = sub(parts[-1])
+            # nested IFs short-circuit like Python's and/or; the last part is a truth value too
+            acc = f"IF({cond(parts[-1])},TRUE,FALSE)" if not _is_truth(parts[-1]) else cond(parts[-1])
             for part in reversed(parts[:-1]):
                 acc = (
-                    f"IF({sub(part)},{acc},FALSE)"
+                    f"IF({cond(part)},{acc},FALSE)"
                     if isinstance(op, ast.And)
-                    else f"IF({sub(part)},TRUE,{acc})"
+                    else f"IF({cond(part)},TRUE,{acc})"
                 )
             return acc
         case ast.Compare(left=left, ops=ops, comparators=comps):
@@ -193,6 +202,13 @@ def _excel(node: ast.expr, ref: Callable[[str], str], detail_ref: Callable[[str 
                 a = b
             return terms[0] if len(terms) == 1 else f"AND({','.join(terms)})"
     raise RuleError(f"不支持的写法“{ast.unparse(node)}”")
+
+
+def _is_truth(node: ast.expr) -> bool:
+    """Whether the node yields a truth value (comparison, and/or, not) rather than a number."""
+    return isinstance(node, ast.Compare | ast.BoolOp) or (
+        isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)
+    )
 
 
 def _need(detail_ref: Callable[[str | None], str] | None) -> Callable[[str | None], str]:

@@ -25,6 +25,10 @@ COLUMN_TYPES = ("text", "date", "choice", "integer", "decimal")
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 RESERVED = {"value", "detail_rows", "detail_sum", "abs", "min", "max", "sum"}
 EXCEL_PROMPT_LIMIT = 255  # data-validation input message; xlsxwriter refuses longer ones
+# Sheets every form has besides the definition's own (instructions, identity, feedback list).
+INFO_SHEET, META_SHEET, FEEDBACK_SHEET = "填报说明", "_meta", "问题清单"
+SHEET_NAME_LIMIT = 31
+_SHEET_BAD_CHARS = re.compile(r"[\[\]:*?/\\]")
 DEFAULT_MAX = {"integer": 10_000_000, "decimal": 1_000_000}
 
 _FORM_KEYS = {"id", "version", "title", "sheet", "subtitle", "instructions"}
@@ -243,12 +247,14 @@ class _Builder:
         form_id = self.need(form, "id", "[form]")
         version = str(self.need(form, "version", "[form]", (str, int)) or "")
         title = self.need(form, "title", "[form]")
-        sheet = form.get("sheet", "统计表")
+        sheet = self.sheet_name(
+            form.get("sheet", "统计表"), "[form]", "sheet", [INFO_SHEET, META_SHEET, FEEDBACK_SHEET]
+        )
         sections = tuple(self.sections())
         if not sections:
             self.bad(Code.SPEC_MISSING, "定义文件", key="[[sections]]")
         info = tuple(self.info())
-        detail = self.detail()
+        detail = self.detail([INFO_SHEET, META_SHEET, FEEDBACK_SHEET, sheet])
         fields = {f.id: f for s in sections for f in s.fields}
         sections = tuple(self.formulas(sections, set(fields)))
         spec = FormSpec(
@@ -260,11 +266,44 @@ class _Builder:
             info=info,
             detail=detail,
             rules=(),
-            instructions=tuple(form.get("instructions", ())),
+            instructions=self.instructions(form.get("instructions", ())),
             source=self.name,
         )
         rule_list = tuple(self.rules(spec))
         return FormSpec(**{**{k: getattr(spec, k) for k in spec.__slots__}, "rules": rule_list})
+
+    def sheet_name(self, name: Any, where: str, key: str, taken: list[str]) -> str:
+        problem = _sheet_name_problem(name, taken)
+        if problem:
+            self.bad(Code.SPEC_BAD_VALUE, where, key=key, value=name, rule=f"工作表名{problem}")
+        return name if isinstance(name, str) else str(name)
+
+    def instructions(self, raw: Any) -> tuple[str, ...]:
+        """填报说明 lines: a list of texts (one text is one line)."""
+        lines = [raw] if isinstance(raw, str) else raw
+        if not isinstance(lines, list | tuple) or not all(isinstance(x, str) for x in lines):
+            self.bad(Code.SPEC_BAD_VALUE, "[form]", key="instructions", value=raw, rule="应为文字的列表")
+            return ()
+        return tuple(lines)
+
+    def text(self, raw: dict[str, Any], key: str, where: str, limit: int | None = None) -> str:
+        """An optional text value ("" when absent); a number or table there is a finding."""
+        value = raw.get(key, "")
+        if not isinstance(value, str):
+            self.bad(Code.SPEC_BAD_VALUE, where, key=key, value=value, rule="应为文字")
+            return ""
+        if limit is not None and len(value) > limit:
+            self.bad(Code.SPEC_TOO_LONG, where, key=key, length=len(value), limit=limit)
+        return value
+
+    def places(self, raw: dict[str, Any], kind: str, where: str) -> int:
+        value = raw.get("places", 4 if kind == "decimal" else 0)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10:
+            self.bad(Code.SPEC_BAD_VALUE, where, key="places", value=value, rule="应为 0～10 的整数")
+            return 0
+        if kind == "integer" and value:
+            self.bad(Code.SPEC_BAD_VALUE, where, key="places", value=value, rule="整数指标不能有小数位")
+        return value
 
     # -- sections and fields -----------------------------------------------------------------
 
@@ -313,18 +352,14 @@ class _Builder:
         if kind not in NUMERIC:
             self.bad(Code.SPEC_BAD_VALUE, where, key="type", value=kind, rule="应为 integer 或 decimal")
             kind = "integer"
-        places = raw.get("places", 4 if kind == "decimal" else 0)
+        places = self.places(raw, kind, where)
         low, high = raw.get("min", 0), raw.get("max", DEFAULT_MAX[kind])
         if not all(isinstance(x, int | float) for x in (low, high)) or low > high:
             self.bad(
                 Code.SPEC_BAD_VALUE, where, key="min/max", value=f"{low}～{high}", rule="应为数字且 min ≤ max"
             )
             low, high = 0, DEFAULT_MAX[kind]
-        if kind == "integer" and places:
-            self.bad(Code.SPEC_BAD_VALUE, where, key="places", value=places, rule="整数指标不能有小数位")
-        help_text = raw.get("help", "")
-        if len(help_text) > EXCEL_PROMPT_LIMIT:
-            self.bad(Code.SPEC_TOO_LONG, where, key="help", length=len(help_text), limit=EXCEL_PROMPT_LIMIT)
+        help_text = self.text(raw, "help", where, EXCEL_PROMPT_LIMIT)
         if field_id is None or label is None or unit is None:
             return None
         return Field(
@@ -336,7 +371,7 @@ class _Builder:
             required=bool(raw.get("required", True)),
             min=low,
             max=high,
-            places=int(places),
+            places=places,
             formula=raw.get("formula"),  # parsed in formulas() once all ids are known
             help=help_text,
         )
@@ -369,9 +404,10 @@ class _Builder:
                     Code.SPEC_BAD_VALUE, where, key="type", value=kind, rule="应为 " + "、".join(INFO_TYPES)
                 )
             if info_id and label:
-                yield InfoField(info_id, label, kind, bool(raw.get("required", False)), raw.get("help", ""))
+                help_text = self.text(raw, "help", where, EXCEL_PROMPT_LIMIT)
+                yield InfoField(info_id, label, kind, bool(raw.get("required", False)), help_text)
 
-    def detail(self) -> Detail | None:
+    def detail(self, taken: list[str]) -> Detail | None:
         raw = self.raw.get("detail")
         if raw is None:
             return None
@@ -404,8 +440,8 @@ class _Builder:
                     width=col.get("width", 12),
                     min=col.get("min", 0),
                     max=col.get("max", DEFAULT_MAX.get(kind, 0)),
-                    places=col.get("places", 4 if kind == "decimal" else 0),
-                    help=col.get("help", ""),
+                    places=self.places(col, kind, cw),
+                    help=self.text(col, "help", cw, EXCEL_PROMPT_LIMIT),
                 )
             )
         rows = raw.get("rows", 50)
@@ -415,7 +451,8 @@ class _Builder:
         key = raw.get("key", columns[0].id if columns else "")
         if key not in seen:
             self.bad(Code.SPEC_BAD_VALUE, where, key="key", value=key, rule="应为明细表中某一列的编号")
-        return Detail(raw.get("sheet", "活动明细"), raw.get("title", "活动明细"), rows, tuple(columns), key)
+        sheet = self.sheet_name(raw.get("sheet", "活动明细"), where, "sheet", taken)
+        return Detail(sheet, raw.get("title", "活动明细"), rows, tuple(columns), key)
 
     # -- rules -------------------------------------------------------------------------------
 
@@ -476,6 +513,19 @@ class _Builder:
                     )
                     break
                 yield Rule(rule_id, expr, Severity(severity), message, point)
+
+
+def _sheet_name_problem(name: Any, taken: list[str]) -> str | None:
+    """Why Excel would refuse `name` as a sheet name next to `taken`, or None."""
+    if not isinstance(name, str) or not name.strip():
+        return "应为非空文字"
+    if len(name) > SHEET_NAME_LIMIT:
+        return f"不能超过 {SHEET_NAME_LIMIT} 个字（现为 {len(name)} 个）"
+    if _SHEET_BAD_CHARS.search(name) or name.startswith("'") or name.endswith("'"):
+        return "不能含有 [ ] : * ? / \\ 等字符，也不能以单引号开头或结尾"
+    if name.casefold() in (t.casefold() for t in taken):
+        return "与表格中另一张工作表同名（" + "、".join(taken) + "）"
+    return None
 
 
 _KIND_ZH = {str: "文字", int: "整数", (str, int): "文字或整数", bool: "true/false", list: "列表"}

@@ -15,14 +15,14 @@ from pathlib import Path
 import openpyxl
 import pytest
 from conftest import GOLDEN_DIR, UNIT_NAME
-from helpers import ROSTER_HEADER, compare_xlsx, use_roster
+from helpers import ROSTER_HEADER, compare_xlsx, use_form, use_roster
 from openpyxl.cell.cell import Cell as XlCell
 from openpyxl.utils.protection import hash_password
 from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
-from kepu_xl import identity, layout, make, spec
+from kepu_xl import audit, identity, layout, make, reader, spec
 from kepu_xl.campaign import Unit
 from kepu_xl.forms_writer import build_form
 from kepu_xl.identity import Identity
@@ -147,7 +147,9 @@ def test_numeric_inputs_are_unlocked_and_validated(main: Worksheet, ctx: make.Co
         assert dv.showInputMessage and dv.showErrorMessage, field.id
         assert dv.errorStyle in (None, "stop"), field.id
         assert dv.promptTitle == field.label[:32], field.id
-        assert dv.prompt.startswith(f"单位：{field.unit}。请填") and dv.prompt.endswith("没有请填 0。"), field.id
+        assert dv.prompt.startswith(f"单位：{field.unit}。请填") and dv.prompt.endswith("没有请填 0。"), (
+            field.id
+        )
         assert field.label in dv.error and "不要带文字" in dv.error, field.id
 
 
@@ -168,7 +170,9 @@ def test_only_the_inputs_are_unlocked(main: Worksheet, ctx: make.Context) -> Non
     assert unlocked == inputs
 
 
-def test_computed_totals_are_locked_formulas_over_exactly_their_inputs(main: Worksheet, ctx: make.Context) -> None:
+def test_computed_totals_are_locked_formulas_over_exactly_their_inputs(
+    main: Worksheet, ctx: make.Context
+) -> None:
     parts = {
         "fund_total": ["fund_government", "fund_enterprise", "fund_in_kind", "fund_other"],
         "staff_total": ["staff_fulltime", "staff_scientists", "staff_volunteers", "staff_other"],
@@ -198,7 +202,12 @@ def test_labels_are_where_the_cell_map_says(wb: Workbook, ctx: make.Context) -> 
 
 def test_info_inputs_are_validated(main: Worksheet, ctx: make.Context) -> None:
     kinds = {i.id: validation_of(main, ctx.cells.info[i.id].a1).type for i in ctx.spec.info}
-    assert kinds == {"preparer": "textLength", "phone": "textLength", "fill_date": "date", "note": "textLength"}
+    assert kinds == {
+        "preparer": "textLength",
+        "phone": "textLength",
+        "fill_date": "date",
+        "note": "textLength",
+    }
 
 
 def test_rule_cells_hold_live_self_checks(main: Worksheet, ctx: make.Context) -> None:
@@ -218,19 +227,24 @@ def test_rule_cells_hold_live_self_checks(main: Worksheet, ctx: make.Context) ->
         assert got.value == f'=IF({condition},"{mark}","✓")', rule.id
         assert got.protection.locked is True
         assert {ref(n) for n in rule.when.names} <= refs(got.value)
-    assert main["E34"].value == "=IF(COUNTA('活动明细'!$B$4:$B$53)<>N(D5),\"⚠ 请核实\",\"✓\")"
+    assert main["E34"].value == '=IF(COUNTA(\'活动明细\'!$B$4:$B$53)<>N(D5),"⚠ 请核实","✓")'
 
 
 def test_rule_texts_show_the_live_value(main: Worksheet, ctx: make.Context) -> None:
     cell = ctx.cells.rules[3]  # fund_in_yuan for fund_government
     text = main.cell(row=cell.row + 1, column=layout.LABEL_COL + 1).value
-    assert text == '="“县级(单位)财政经费投入情况”为 "&N(D6)&" 万元，超过 500 万元，可能把“元”当成了“万元”。请核实。"'
+    assert (
+        text
+        == '="“县级(单位)财政经费投入情况”为 "&N(D6)&" 万元，超过 500 万元，可能把“元”当成了“万元”。请核实。"'
+    )
 
 
 def test_hints_flag_text_and_negative_entries(main: Worksheet, ctx: make.Context) -> None:
     for field in ctx.spec.inputs:
         hint, a1 = at(main, ctx.cells.hints[field.id]).value, ctx.cells.fields[field.id].a1
-        assert hint.startswith(f'=IF(AND({a1}<>"",NOT(ISNUMBER({a1}))),"✗ 请填数字",IF(N({a1})<0,"✗ 不能为负",')
+        assert hint.startswith(
+            f'=IF(AND({a1}<>"",NOT(ISNUMBER({a1}))),"✗ 请填数字",IF(N({a1})<0,"✗ 不能为负",'
+        )
     assert at(main, ctx.cells.hints["public_offline"]).value.count("✗ 请修改") == 1  # its error rule
 
 
@@ -258,7 +272,9 @@ def test_other_sheets_print_on_a4(wb: Workbook) -> None:
         ps = wb[name].page_setup
         assert str(ps.paperSize) == "9", name
         assert ps.orientation == orientation, name
-        assert (fit(ps.fitToWidth), fit(ps.fitToHeight)) == (1, 0), name  # as wide as the page, as long as needed
+        assert (fit(ps.fitToWidth), fit(ps.fitToHeight)) == (1, 0), (
+            name
+        )  # as wide as the page, as long as needed
     assert wb[DETAIL].print_title_rows == "$3:$3"
     assert "单位（盖章）" in wb[DETAIL].oddFooter.left.text
 
@@ -276,7 +292,9 @@ def test_detail_sheet_has_50_unlocked_input_rows(wb: Workbook, ctx: make.Context
     assert [ws.cell(row=r, column=1).value for r in rows] == list(range(1, len(rows) + 1))
     total = cells.detail_total + 1
     assert ws.cell(row=total, column=1).value == "合计"
-    assert ws.cell(row=total, column=cells.detail_cols["offline"] + 1).value == f"=SUM(H{rows[0]}:H{rows[-1]})"
+    assert (
+        ws.cell(row=total, column=cells.detail_cols["offline"] + 1).value == f"=SUM(H{rows[0]}:H{rows[-1]})"
+    )
 
 
 def test_detail_choice_columns_have_dropdown_lists(wb: Workbook, ctx: make.Context) -> None:
@@ -297,7 +315,9 @@ def test_detail_choice_columns_have_dropdown_lists(wb: Workbook, ctx: make.Conte
 def test_every_detail_column_is_validated(wb: Workbook, ctx: make.Context) -> None:
     ws = wb[DETAIL]
     kinds = {
-        c.id: validation_of(ws, ws.cell(row=ctx.cells.detail_first + 1, column=ctx.cells.detail_cols[c.id] + 1).coordinate).type
+        c.id: validation_of(
+            ws, ws.cell(row=ctx.cells.detail_first + 1, column=ctx.cells.detail_cols[c.id] + 1).coordinate
+        ).type
         for c in ctx.spec.detail.columns
     }
     assert kinds == {
@@ -326,7 +346,9 @@ def stamps(wb: Workbook) -> tuple[dict[str, str], dict[str, str]]:
     return props, meta
 
 
-def test_identity_is_stamped_in_properties_meta_and_unit_cell(wb: Workbook, ctx: make.Context, unit: Unit) -> None:
+def test_identity_is_stamped_in_properties_meta_and_unit_cell(
+    wb: Workbook, ctx: make.Context, unit: Unit
+) -> None:
     props, meta = stamps(wb)
     expected = dict(ctx.identity(unit).as_pairs())
     assert props == meta == expected
@@ -371,7 +393,10 @@ def test_fingerprint_changes_with_the_layout(ctx: make.Context, tmp_path: Path) 
     renamed = tmp_path / "science_week.toml"
     renamed.write_text(text.replace('label = "其他经费情况"', 'label = "其他经费"'), encoding="utf-8")
     assert layout.build(spec.load(renamed)).fingerprint() != ctx.cells.fingerprint()
-    assert layout.build(spec.load(spec.bundled_dir() / "science_week.toml")).fingerprint() == ctx.cells.fingerprint()
+    assert (
+        layout.build(spec.load(spec.bundled_dir() / "science_week.toml")).fingerprint()
+        == ctx.cells.fingerprint()
+    )
 
 
 # -- determinism and files --------------------------------------------------------------------------------------------
@@ -407,7 +432,9 @@ def test_make_forms_writes_one_form_per_unit(config: Path, tmp_path: Path, form_
     }
     assert (outdir / "13_县教育局.xlsx").read_bytes() == form_bytes
     seen = []
-    again = make.make_forms(config, outdir, progress=lambda done, total, name: seen.append((done, total, name)))
+    again = make.make_forms(
+        config, outdir, progress=lambda done, total, name: seen.append((done, total, name))
+    )
     assert again.to_dict() == report.to_dict()
     assert [p.name for p in sorted(outdir.iterdir())] == [p.name for p in files]  # no temp files left
     assert seen[0] == (1, 26, "城关街道") and seen[-1] == (26, 26, "团县委") and len(seen) == 26
@@ -436,8 +463,9 @@ def test_file_names_are_windows_safe(tmp_path: Path) -> None:
     assert load(files[0].read_bytes())[MAIN]["B2"].value == 'a/b:c*?"<>|'
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: {unit} in a rule message is replaced by an empty string in the live Excel text")
-def test_rule_message_unit_placeholder_reaches_the_form(ctx: make.Context, unit: Unit, tmp_path: Path) -> None:
+def test_rule_message_unit_placeholder_reaches_the_form(
+    ctx: make.Context, unit: Unit, tmp_path: Path
+) -> None:
     text = (spec.bundled_dir() / "science_week.toml").read_text(encoding="utf-8")
     path = tmp_path / "science_week.toml"
     path.write_text(text.replace("为 {value} 万元，超过", "为 {value} {unit}，超过"), encoding="utf-8")
@@ -495,3 +523,39 @@ def test_compare_xlsx_reports_missing_parts(form_bytes: bytes) -> None:
                 dst.writestr(info, src.read(info))
     (diff, *_) = compare_xlsx(out.getvalue(), form_bytes)
     assert diff.startswith("zip members differ: only in got [], only in expected ['docProps/custom.xml']")
+
+
+def test_a_dropdown_over_255_characters_lists_its_choices_in_the_hidden_sheet(tmp_path: Path) -> None:
+    # Excel refuses an inline list over 255 characters (xlsxwriter would drop the dropdown), and
+    # splits inline lists at commas: such lists are kept in _meta and the validation points there.
+    folder = tmp_path / "camp"
+    make.init_campaign(folder)
+    config = folder / make.CONFIG_NAME
+    extra = [f"农村实用技术培训班{i}" for i in range(25)] + ["讲座,展览"]
+    text = (spec.bundled_dir() / "science_week.toml").read_text(encoding="utf-8")
+    definition = text.replace(
+        '"科研机构开放", "其他"]', '"科研机构开放", "其他", ' + ", ".join(f'"{x}"' for x in extra) + "]"
+    )
+    use_form(config, definition)
+    ctx = make.Context.load(config)
+    choices = next(c for c in ctx.spec.detail.columns if c.id == "category").choices
+    assert len(",".join(choices)) > 255 and choices[-1] == "讲座,展览"
+    unit = ctx.campaign.units[0]
+    book = load(ctx.form_bytes(unit))
+    detail = book[ctx.spec.detail.sheet]
+    col = ctx.cells.detail_cols["category"]
+    first = Cell(detail.title, ctx.cells.detail_first, col).a1
+    dv = validation_of(detail, first)
+    assert (dv.type, dv.formula1) == ("list", f"_meta!$E$1:$E${len(choices)}")
+    assert [book["_meta"].cell(row=r + 1, column=5).value for r in range(len(choices))] == list(choices)
+    assert book["_meta"].sheet_state == "veryHidden"
+    # a unit that picks the last, comma-holding choice is accepted; a choice not in the list is not
+    detail[first] = choices[-1]
+    detail[Cell(detail.title, ctx.cells.detail_first + 1, col).a1] = "讲座"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    form = reader.read(buffer.getvalue(), "xlsx", ctx.spec, ctx.cells)
+    found = audit.audit(form, ctx.spec, ctx.cells, unit).findings
+    bad = [(f.code.name, f.cell) for f in found if f.code.name == "AUDIT_BAD_CHOICE"]
+    second = Cell(detail.title, ctx.cells.detail_first + 1, col).a1
+    assert bad == [("AUDIT_BAD_CHOICE", second)]

@@ -232,7 +232,6 @@ def test_parse_never_evaluates_the_text(tmp_path) -> None:
     assert not marker.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a syntax error at the end of the text is reported at character 0")
 def test_syntax_error_at_the_end_points_at_the_end() -> None:
     # Python reports offset 0 for "unexpected end of input"; the message then sends the user to the start.
     with pytest.raises(RuleError) as info:
@@ -399,11 +398,6 @@ def test_bundled_rules_agree_in_python_and_excel(values: dict, rows: int) -> Non
         assert python == _truthy(xl_eval(formula, sheet)), (expr.text, formula)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: to_excel drops the parentheses of a comparison used as an operand, "
-    "e.g. (a > 0) != (b > 0) becomes N(A)>0<>N(B)>0, which Excel reads as ((A>0)<>B)>0",
-)
 @pytest.mark.parametrize(
     ("text", "values"),
     [

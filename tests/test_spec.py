@@ -179,7 +179,9 @@ def test_missing_form_table(tmp_path: Path) -> None:
 def test_unknown_key_is_named_with_the_allowed_keys(tmp_path: Path) -> None:
     text = MINI.replace('label = "活动次数"', 'lable = "活动次数"')
     assert messages(tmp_path, text) == [
-        Code.SPEC_UNKNOWN_KEY.format(where="第 1 个 [[sections]] 第 1 个指标", key="lable", allowed=FIELD_KEYS),
+        Code.SPEC_UNKNOWN_KEY.format(
+            where="第 1 个 [[sections]] 第 1 个指标", key="lable", allowed=FIELD_KEYS
+        ),
         Code.SPEC_MISSING.format(where="指标 a", key="label"),
     ]
 
@@ -246,14 +248,18 @@ def test_rule_cannot_smuggle_python(tmp_path: Path) -> None:
 def test_rule_bad_severity(tmp_path: Path) -> None:
     text = with_rule('id = "r1"\nwhen = "a > b"\nseverity = "fatal"\nmessage = "请核实。"\n')
     assert messages(tmp_path, text) == [
-        Code.SPEC_BAD_VALUE.format(where="规则 r1", key="severity", value="fatal", rule="应为 error 或 warning")
+        Code.SPEC_BAD_VALUE.format(
+            where="规则 r1", key="severity", value="fatal", rule="应为 error 或 warning"
+        )
     ]
 
 
 def test_rule_each_with_unknown_field(tmp_path: Path) -> None:
     text = with_rule('id = "r1"\neach = ["a", "nope"]\nwhen = "value > 5"\nmessage = "请核实。"\n')
     assert messages(tmp_path, text) == [
-        Code.SPEC_BAD_VALUE.format(where="规则 r1", key="each", value=["a", "nope"], rule="应为指标编号的列表")
+        Code.SPEC_BAD_VALUE.format(
+            where="规则 r1", key="each", value=["a", "nope"], rule="应为指标编号的列表"
+        )
     ]
 
 
@@ -261,7 +267,9 @@ def test_rule_detail_names_without_a_detail_table(tmp_path: Path) -> None:
     text = with_rule('id = "r1"\nwhen = "detail_rows != a"\nmessage = "请核实。"\n')
     assert messages(tmp_path, text) == [
         Code.SPEC_RULE.format(
-            where="规则 r1", expr="detail_rows != a", error="此表没有明细表，不能使用 detail_rows / detail_sum"
+            where="规则 r1",
+            expr="detail_rows != a",
+            error="此表没有明细表，不能使用 detail_rows / detail_sum",
         )
     ]
 
@@ -270,7 +278,10 @@ def test_rule_message_placeholders(tmp_path: Path) -> None:
     text = with_rule('id = "r1"\nwhen = "a > b"\nmessage = "“{label}”为 {amount}。"\n')
     assert messages(tmp_path, text) == [
         Code.SPEC_BAD_VALUE.format(
-            where="规则 r1", key="message", value="“{label}”为 {amount}。", rule="只能使用 {label}、{value}、{unit}"
+            where="规则 r1",
+            key="message",
+            value="“{label}”为 {amount}。",
+            rule="只能使用 {label}、{value}、{unit}",
         )
     ]
 
@@ -283,7 +294,9 @@ def test_help_text_over_255_characters(tmp_path: Path) -> None:
 
 
 def test_help_text_of_exactly_255_characters_is_fine(tmp_path: Path) -> None:
-    loaded, findings = spec.check(write(tmp_path, MINI.replace('unit = "次"', f'unit = "次"\n  help = "{"说" * 255}"')))
+    loaded, findings = spec.check(
+        write(tmp_path, MINI.replace('unit = "次"', f'unit = "次"\n  help = "{"说" * 255}"'))
+    )
     assert findings == [] and loaded is not None and len(loaded.field("a").help) == 255
 
 
@@ -303,7 +316,9 @@ key = "name"
 
 
 def test_detail_choice_column_without_choices(tmp_path: Path) -> None:
-    assert messages(tmp_path, MINI + DETAIL) == [Code.SPEC_MISSING.format(where="[detail] 第 2 列", key="choices")]
+    assert messages(tmp_path, MINI + DETAIL) == [
+        Code.SPEC_MISSING.format(where="[detail] 第 2 列", key="choices")
+    ]
 
 
 def test_detail_choice_column_with_choices_is_fine(tmp_path: Path) -> None:
@@ -331,9 +346,14 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         ("SPEC_MISSING", Code.SPEC_MISSING.format(where="[detail] 第 2 列", key="choices")),
         (
             "SPEC_BAD_VALUE",
-            Code.SPEC_BAD_VALUE.format(where="规则 r1", key="severity", value="fatal", rule="应为 error 或 warning"),
+            Code.SPEC_BAD_VALUE.format(
+                where="规则 r1", key="severity", value="fatal", rule="应为 error 或 warning"
+            ),
         ),
-        ("SPEC_RULE", Code.SPEC_RULE.format(where="规则 r2", expr="a > 0 && b", error="语法错误（第 8 个字符附近）")),
+        (
+            "SPEC_RULE",
+            Code.SPEC_RULE.format(where="规则 r2", expr="a > 0 && b", error="语法错误（第 8 个字符附近）"),
+        ),
     ]
     # load() refuses the definition and carries the same findings.
     with pytest.raises(KepuError) as info:
@@ -367,14 +387,15 @@ def test_a_section_can_be_borrowed_from_another_definition(tmp_path: Path) -> No
     assert loaded.field("staff_total").formula.names[0] == "staff_fulltime"
     bad = MINI + '\n[[sections]]\nfrom = "no_such_form"\nid = "staff"\n'
     assert messages(tmp_path, bad) == [
-        Code.SPEC_BAD_VALUE.format(where="第 2 个 [[sections]]", key="from", value="no_such_form", rule="找不到该表单定义")
+        Code.SPEC_BAD_VALUE.format(
+            where="第 2 个 [[sections]]", key="from", value="no_such_form", rule="找不到该表单定义"
+        )
     ]
 
 
 # -- known gaps: a definition must either be refused with findings or build ----------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a non-text help / non-integer places crashes check() instead of a finding")
 @pytest.mark.parametrize(
     "change",
     ['unit = "次"\n  help = 5', 'unit = "次"\n  type = "decimal"\n  places = "two"'],
@@ -385,7 +406,6 @@ def test_wrongly_typed_values_are_findings_not_crashes(tmp_path: Path, change: s
     assert found is None and findings and all(f.code.name.startswith("SPEC_") for f in findings)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: instructions given as one string become one instruction per character")
 def test_instructions_as_a_single_string(tmp_path: Path) -> None:
     text = MINI.replace('title = "迷你统计表"', 'title = "迷你统计表"\ninstructions = "请按时填写。"')
     found, findings = spec.check(write(tmp_path, text))
@@ -399,16 +419,12 @@ UNBUILDABLE = {
     "sheet-named-like-the-instructions": SCIENCE_WEEK_TEXT.replace('sheet = "统计表"', 'sheet = "填报说明"'),
     "detail-sheet-same-as-main": SCIENCE_WEEK_TEXT.replace('sheet = "活动明细"', 'sheet = "统计表"'),
     "choices-over-255-chars": SCIENCE_WEEK_TEXT.replace(
-        '"科研机构开放", "其他"]', '"科研机构开放", "其他", ' + ", ".join(f'"农村实用技术培训班{i}"' for i in range(25)) + "]"
+        '"科研机构开放", "其他"]',
+        '"科研机构开放", "其他", ' + ", ".join(f'"农村实用技术培训班{i}"' for i in range(25)) + "]",
     ),
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: check() accepts sheet names Excel refuses (/, >31 chars, clashes) and dropdown lists over "
-    "255 characters; make-forms then crashes with an xlsxwriter exception",
-)
 @pytest.mark.parametrize("case", list(UNBUILDABLE))
 def test_a_definition_that_passes_check_can_be_built(tmp_path: Path, ctx: Context, case: str) -> None:
     found, findings = spec.check(write(tmp_path, UNBUILDABLE[case], "custom.toml"))
@@ -419,3 +435,19 @@ def test_a_definition_that_passes_check_can_be_built(tmp_path: Path, ctx: Contex
     unit = ctx.campaign.units[0]
     stamp = identity.stamp(ctx.secret, ctx.campaign.id, found.id, found.version, unit.id, cells.fingerprint())
     assert build_form(found, cells, ctx.campaign, unit, stamp, ctx.password)[:2] == b"PK"
+
+
+@pytest.mark.parametrize(
+    ("case", "rule"),
+    [
+        ("sheet-with-slash", "工作表名不能含有"),
+        ("sheet-over-31-chars", "工作表名不能超过 31 个字（现为 32 个）"),
+        ("sheet-named-like-the-instructions", "工作表名与表格中另一张工作表同名"),
+        ("detail-sheet-same-as-main", "工作表名与表格中另一张工作表同名"),
+    ],
+)
+def test_sheet_names_excel_refuses_are_findings(tmp_path: Path, case: str, rule: str) -> None:
+    found, findings = spec.check(write(tmp_path, UNBUILDABLE[case], "custom.toml"))
+    assert found is None
+    assert [(f.code, rule in f.message) for f in findings] == [(Code.SPEC_BAD_VALUE, True)], findings
+    assert "sheet" in findings[0].message
