@@ -52,6 +52,43 @@ class Contact:
     email: str = ""
 
 
+MATERIALS = {"photos": ("活动照片", "张"), "summary": ("活动总结", "份"), "scan": ("盖章扫描件", "份")}
+MAIL_SECURITY = ("ssl", "starttls")
+
+
+@dataclass(frozen=True, slots=True)
+class MailSettings:
+    """The [mail] table: SMTP/IMAP servers and accounts (never the password), pacing, templates."""
+
+    sender_name: str = ""
+    sender: str = ""  # the From address; defaults to smtp_user
+    smtp_host: str = ""
+    smtp_port: int = 465
+    smtp_security: str = "ssl"  # ssl (implicit TLS, 465) | starttls (587)
+    smtp_user: str = ""
+    imap_host: str = ""
+    imap_port: int = 993
+    imap_security: str = "ssl"
+    imap_user: str = ""  # defaults to smtp_user
+    imap_folder: str = "INBOX"
+    since: date | None = None  # fetch only mail from this day on
+    subject: tuple[str, ...] = ()  # fetch only mail whose subject contains one of these
+    password_env: str = "KEPUXL_MAIL_PASSWORD"
+    pause: float = 3.0  # seconds between two sent messages (QQ/163 throttle fast senders)
+    timeout: float = 30.0
+    ca_file: Path | None = None  # extra CA to trust (a self-signed server); None = system CAs
+    template: str = "邮件模板.txt"
+    remind_template: str = "催报模板.txt"
+
+    @property
+    def from_address(self) -> str:
+        return self.sender or self.smtp_user
+
+    @property
+    def login_imap(self) -> str:
+        return self.imap_user or self.smtp_user or self.sender
+
+
 @dataclass(frozen=True, slots=True)
 class Campaign:
     id: str
@@ -68,6 +105,8 @@ class Campaign:
     password: str = ""
     units: tuple[Unit, ...] = ()
     warnings: tuple[Finding, ...] = ()  # roster problems that do not stop the job (a bad e-mail)
+    mail: MailSettings = MailSettings()
+    materials: tuple[tuple[str, int], ...] = ()  # required materials per unit: (key of MATERIALS, at least)
 
     @property
     def state_dir(self) -> Path:
@@ -90,8 +129,7 @@ class Campaign:
                         Code.CAMPAIGN_FILE, path=str(path), error="缺少活动密钥，请先运行 kepuxl make-forms"
                     )
                 )
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_hex(32) + "\n", encoding="ascii")
+            new_secret(path)
         return bytes.fromhex(path.read_text(encoding="ascii").strip())
 
     def sheet_password(self, secret: bytes) -> str:
@@ -134,9 +172,11 @@ def load(config: Path) -> Campaign:
             value=campaign_id,
             rule="只能用字母、数字、-、_",
         )
+    folder = config.resolve().parent
+    mail = _mail(raw.get("mail", {}), out, config.name, folder)
+    materials = _materials(raw.get("materials", {}), out, config.name)
     if not out.ok:
         raise KepuError(out.items)
-    folder = config.resolve().parent
     units, warnings = read_roster(folder / roster)
     return Campaign(
         id=str(campaign_id),
@@ -153,7 +193,98 @@ def load(config: Path) -> Campaign:
         password=c.get("password", "") or "",
         units=units,
         warnings=warnings,
+        mail=mail,
+        materials=materials,
     )
+
+
+_MAIL_TEXT = ("sender_name", "sender", "smtp_host", "smtp_user", "imap_host", "imap_user", "imap_folder")
+_MAIL_TEXT += ("password_env", "template", "remind_template")
+_MAIL_KEYS = (*_MAIL_TEXT, "smtp_port", "smtp_security", "imap_port", "imap_security", "since", "subject")
+_MAIL_KEYS += ("pause", "timeout", "ca_file")
+
+
+def _mail(table: Any, out: Findings, file: str, folder: Path) -> MailSettings:
+    """[mail] → `MailSettings`; every bad key or value is a finding naming it (a typo must not pass)."""
+    if not isinstance(table, dict):
+        out.add(Code.CAMPAIGN_BAD_VALUE, file=file, table="mail", key="mail", value=table, rule="应为一个表")
+        return MailSettings()
+    kw: dict[str, Any] = {}
+
+    def bad(key: str, rule: str) -> None:
+        out.add(Code.CAMPAIGN_BAD_VALUE, file=file, table="mail", key=key, value=table[key], rule=rule)
+
+    for key, value in table.items():
+        if key not in _MAIL_KEYS:
+            bad(key, "未知配置项（可用：" + "、".join(_MAIL_KEYS) + "）")
+        elif key in _MAIL_TEXT:
+            if isinstance(value, str):
+                kw[key] = value.strip()
+            else:
+                bad(key, "应为文字")
+        elif key in ("smtp_port", "imap_port"):
+            if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536:
+                kw[key] = value
+            else:
+                bad(key, "应为 1～65535 的端口号")
+        elif key in ("smtp_security", "imap_security"):
+            if value in MAIL_SECURITY:
+                kw[key] = value
+            else:
+                bad(key, "应为 ssl 或 starttls")
+        elif key in ("pause", "timeout"):
+            if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 600:
+                kw[key] = float(value)
+            else:
+                bad(key, "应为 0～600 的秒数")
+        elif key == "since":
+            if isinstance(value, date):
+                kw[key] = _as_date(value)
+            else:
+                bad(key, "应为日期，如 2023-05-15")
+        elif key == "subject":
+            words = [value] if isinstance(value, str) else value
+            if isinstance(words, list) and all(isinstance(w, str) for w in words):
+                kw[key] = tuple(w.strip() for w in words if w.strip())
+            else:
+                bad(key, '应为文字或文字列表，如 ["科技活动周", "统计表"]')
+        elif key == "ca_file":
+            if isinstance(value, str):
+                kw[key] = (folder / value) if value.strip() else None
+            else:
+                bad(key, "应为文件路径")
+    return MailSettings(**kw)
+
+
+def _materials(table: Any, out: Findings, file: str) -> tuple[tuple[str, int], ...]:
+    """[materials] → ((key, at least), ...) in MATERIALS order; 0 means not required."""
+    if not isinstance(table, dict):
+        out.add(
+            Code.CAMPAIGN_BAD_VALUE,
+            file=file,
+            table="materials",
+            key="materials",
+            value=table,
+            rule="应为一个表",
+        )
+        return ()
+    found = {}
+    for key, value in table.items():
+        if key not in MATERIALS:
+            rule = "未知材料（可用：" + "、".join(f"{k}（{v[0]}）" for k, v in MATERIALS.items()) + "）"
+            out.add(Code.CAMPAIGN_BAD_VALUE, file=file, table="materials", key=key, value=value, rule=rule)
+        elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100:
+            found[key] = value
+        else:
+            out.add(
+                Code.CAMPAIGN_BAD_VALUE,
+                file=file,
+                table="materials",
+                key=key,
+                value=value,
+                rule="应为 0～100 的整数",
+            )
+    return tuple((k, found[k]) for k in MATERIALS if found.get(k))
 
 
 def _as_date(value: Any) -> date | None:
@@ -303,3 +434,9 @@ def _read_rows(path: Path) -> list[list[Any]]:
         raise KepuError(
             Finding.make(Code.ROSTER_FILE, path=str(path), error=f"{type(exc).__name__}: {exc}")
         ) from None
+
+
+def new_secret(path: Path) -> None:
+    """A fresh random campaign key at `path` (each campaign its own: tokens and passwords derive from it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(secrets.token_hex(32) + "\n", encoding="ascii")

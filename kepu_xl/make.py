@@ -131,9 +131,8 @@ def init_campaign(folder: Path, *, with_returns: bool = False) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src / CONFIG_NAME, config)
     write_atomic(folder / "units.xlsx", roster_xlsx(src / "units.csv"))
-    state = folder / campaign_mod.STATE_DIR
-    state.mkdir(exist_ok=True)
-    shutil.copyfile(src / "secret", state / "secret")
+    # never the sample's key: tokens and the sheet password of every form derive from it
+    campaign_mod.new_secret(folder / campaign_mod.STATE_DIR / "secret")
     inbox = folder / "inbox"
     inbox.mkdir(exist_ok=True)
     if with_returns:

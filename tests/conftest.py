@@ -6,6 +6,7 @@ the files in Excel and WPS) before committing them.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -34,8 +35,13 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 @pytest.fixture
 def campaign_dir(tmp_path: Path) -> Path:
     """A campaign folder made by `init_campaign`: sample config, units.xlsx, inbox/ and the sample secret."""
-    folder = tmp_path / "青溪县科技活动周"
+    return init_sample(tmp_path / "青溪县科技活动周")
+
+
+def init_sample(folder: Path) -> Path:
+    """The sample county with the fixed key in samples/secret, so forms are byte-for-byte reproducible."""
     make.init_campaign(folder)
+    shutil.copyfile(make.samples_dir() / "secret", folder / ".kepuxl" / "secret")
     return folder
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import GOLDEN_DIR, UNIT_NAME
+from conftest import GOLDEN_DIR, UNIT_NAME, init_sample
 from helpers import ROSTER_HEADER, compare_xlsx, use_form, use_roster
 from openpyxl.cell.cell import Cell as XlCell
 from openpyxl.utils.protection import hash_password
@@ -42,9 +42,7 @@ def load(data: bytes, data_only: bool = False) -> Workbook:
 
 @pytest.fixture(scope="module")
 def campaign_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("writer") / "青溪县科技活动周"
-    make.init_campaign(folder)
-    return folder
+    return init_sample(tmp_path_factory.mktemp("writer") / "青溪县科技活动周")
 
 
 @pytest.fixture(scope="module")
@@ -402,13 +400,21 @@ def test_fingerprint_changes_with_the_layout(ctx: make.Context, tmp_path: Path) 
 # -- determinism and files --------------------------------------------------------------------------------------------
 
 
+def test_each_new_campaign_gets_its_own_key(tmp_path: Path) -> None:
+    # tokens and the derived sheet password come from the key: a shared one would make forms forgeable
+    keys = {make.Context.load(make.init_campaign(tmp_path / name)).secret for name in ("甲", "乙")}
+    assert len(keys) == 2 and make.samples_dir().joinpath("secret").read_text().strip() not in {
+        k.hex() for k in keys
+    }
+
+
 def test_building_twice_gives_identical_bytes(ctx: make.Context, unit: Unit, form_bytes: bytes) -> None:
     assert ctx.form_bytes(unit) == form_bytes
 
 
 def test_the_campaign_folder_does_not_leak_into_the_form(form_bytes: bytes, tmp_path: Path) -> None:
-    elsewhere = make.init_campaign(tmp_path / "另一个文件夹")
-    other = make.Context.load(elsewhere)
+    elsewhere = init_sample(tmp_path / "另一个文件夹")
+    other = make.Context.load(elsewhere / make.CONFIG_NAME)
     assert other.form_bytes(other.campaign.unit("D01")) == form_bytes
 
 
