@@ -389,12 +389,16 @@ class _FormWriter:
             ]
             text_formula = f"&N({target})&".join(parts)
             value = values.get(rule.target, 0)
-            ws.write_formula(
-                cell.row, lay.LABEL_COL, "=" + text_formula, f["wrap_locked"], rule.text(self.spec, value)
-            )
-            ws.set_row(cell.row, 30)
             mark = ERROR_MARK if rule.severity is Severity.ERROR else WARN_MARK
             fired = bool(rule.when.evaluate(values, stats))
+            shown = rule.text(self.spec, value)
+            if rule.check:  # until the rule fires, say what is checked rather than a message with a value
+                text_formula = (
+                    f'IF({cell.a1}="{OK_MARK}",{_excel_string(rule.check_text(self.spec))},{text_formula})'
+                )
+                shown = shown if fired else rule.check_text(self.spec)
+            ws.write_formula(cell.row, lay.LABEL_COL, "=" + text_formula, f["wrap_locked"], shown)
+            ws.set_row(cell.row, 30)
             ws.write_formula(
                 cell.row,
                 cell.col,

@@ -25,6 +25,7 @@ COLUMN_TYPES = ("text", "date", "choice", "integer", "decimal")
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 RESERVED = {"value", "detail_rows", "detail_sum", "abs", "min", "max", "sum"}
 EXCEL_PROMPT_LIMIT = 255  # data-validation input message; xlsxwriter refuses longer ones
+EXCEL_FORMULA_TEXT_LIMIT = 255  # a text constant inside a formula (rule messages are live formulas)
 # Sheets every form has besides the definition's own (instructions, identity, feedback list).
 INFO_SHEET, META_SHEET, FEEDBACK_SHEET = "填报说明", "_meta", "问题清单"
 SHEET_NAME_LIMIT = 31
@@ -37,7 +38,7 @@ _FIELD_KEYS = {"id", "label", "unit", "type", "min", "max", "places", "required"
 _INFO_KEYS = {"id", "label", "type", "required", "help"}
 _DETAIL_KEYS = {"sheet", "title", "rows", "columns", "key"}
 _COLUMN_KEYS = {"id", "label", "type", "choices", "width", "min", "max", "places", "help"}
-_RULE_KEYS = {"id", "when", "severity", "message", "each"}
+_RULE_KEYS = {"id", "when", "severity", "message", "each", "check"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +116,17 @@ class Rule:
     severity: Severity
     message: str  # may use {label} and {value} of `target`
     target: str  # the field the finding points at
+    check: str = ""  # what is checked, shown in the form until the rule fires; may use {label}, {unit}
 
     def text(self, spec: FormSpec, value: float | None = None) -> str:
         target = spec.field(self.target)
         shown = "该数" if value is None else _fmt(value)
         return self.message.format(label=target.label, value=shown, unit=target.unit)
+
+    def check_text(self, spec: FormSpec) -> str:
+        """The neutral description of the check ("" when the definition gives none)."""
+        target = spec.field(self.target)
+        return self.check.format(label=target.label, value="", unit=target.unit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,6 +479,15 @@ class _Builder:
                 continue
             rule_ids.add(rule_id)
             when, message = self.need(raw, "when", where), self.need(raw, "message", where)
+            check = self.text(raw, "check", where, EXCEL_FORMULA_TEXT_LIMIT)
+            if isinstance(message, str) and len(message) > EXCEL_FORMULA_TEXT_LIMIT:
+                self.bad(
+                    Code.SPEC_TOO_LONG,
+                    where,
+                    key="message",
+                    length=len(message),
+                    limit=EXCEL_FORMULA_TEXT_LIMIT,
+                )
             severity = raw.get("severity", "warning")
             if severity not in ("error", "warning"):
                 self.bad(
@@ -501,18 +517,26 @@ class _Builder:
                 if point is None:
                     self.bad(Code.SPEC_RULE, where, expr=when, error="至少要引用一个指标")
                     break
-                try:
-                    message.format(label="", value="", unit="")
-                except (KeyError, IndexError, ValueError):
+                bad = [(k, t) for k, t in (("message", message), ("check", check)) if not _placeholders_ok(t)]
+                for key, text in bad:
                     self.bad(
                         Code.SPEC_BAD_VALUE,
                         where,
-                        key="message",
-                        value=message,
+                        key=key,
+                        value=text,
                         rule="只能使用 {label}、{value}、{unit}",
                     )
+                if bad:
                     break
-                yield Rule(rule_id, expr, Severity(severity), message, point)
+                yield Rule(rule_id, expr, Severity(severity), message, point, check)
+
+
+def _placeholders_ok(text: str) -> bool:
+    try:
+        text.format(label="", value="", unit="")
+    except (KeyError, IndexError, ValueError):
+        return False
+    return True
 
 
 def _sheet_name_problem(name: Any, taken: list[str]) -> str | None:

@@ -290,6 +290,26 @@ def pdf_to_png(pdf: str | os.PathLike, out_prefix: str | os.PathLike, dpi: int =
     return [p for _, p in sorted(found)]
 
 
+def pdf_text(pdf: str | os.PathLike, page: int) -> str:
+    """The text of one page (1-based), from pdftotext (poppler-utils)."""
+    cmd = ["pdftotext", "-f", str(page), "-l", str(page), str(pdf), "-"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise LibreOfficeError(f"pdftotext failed on {pdf}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def pdf_page_sizes(pdf: str | os.PathLike) -> list[tuple[float, float]]:
+    """(width, height) in points of every page, from pdfinfo (poppler-utils)."""
+    proc = subprocess.run(
+        ["pdfinfo", "-f", "1", "-l", "9999", str(pdf)], capture_output=True, text=True, timeout=60
+    )
+    sizes = re.findall(r"^Page\s+\d+ size:\s+([\d.]+) x ([\d.]+) pts", proc.stdout, re.MULTILINE)
+    if proc.returncode != 0 or not sizes:
+        raise LibreOfficeError(f"pdfinfo failed on {pdf}: {proc.stderr.strip()}")
+    return [(float(w), float(h)) for w, h in sizes]
+
+
 def pdf_page_count(pdf: str | os.PathLike) -> int:
     """Number of pages, from pdfinfo (poppler-utils)."""
     proc = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, timeout=60)

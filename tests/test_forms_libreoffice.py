@@ -145,6 +145,10 @@ def test_rule_text_shows_the_typed_value(ctx: make.Context, with_problems: lo.Fi
 def test_a_clean_form_shows_only_ticks(ctx: make.Context, clean: lo.FillResult) -> None:
     ws = values(clean)
     assert set(rule_marks(ctx, ws).values()) == {OK}
+    # until a rule fires its row says what is checked, not a message quoting the value
+    texts = [ws.cell(row=c.row + 1, column=2).value for c in ctx.cells.rules]
+    assert texts == [r.check_text(ctx.spec) for r in ctx.spec.rules]
+    assert texts[3] == "“县级(单位)财政经费投入情况”是否超过 500 万元（可能误按“元”填写）"
     assert {ws[c.a1].value for c in ctx.cells.hints.values()} <= {None, ""}
     assert ws[a1(ctx, "staff_total")].value == 3
 
@@ -160,3 +164,21 @@ def test_protection_survives_the_round_trip(clean: lo.FillResult) -> None:
     wb = openpyxl.load_workbook(clean.paths["xlsx"])
     assert all(wb[name].protection.sheet for name in ("填报说明", MAIN, DETAIL))
     assert wb[MAIN]["D10"].value == "=(((N(D6)+N(D7))+N(D8))+N(D9))"
+
+
+def test_the_form_prints_on_one_a4_page(ctx: make.Context, form: Path, tmp_path: Path) -> None:
+    # The clerk prints 统计表, stamps it and scans it: one A4 portrait page, title to footer, nothing cut.
+    pdf = lo.to_pdf(form, tmp_path)
+    texts = [lo.pdf_text(pdf, n) for n in range(1, lo.pdf_page_count(pdf) + 1)]
+    sizes = lo.pdf_page_sizes(pdf)
+    main = [n for n, text in enumerate(texts) if "自查结果" in text or "举办活动次数" in text]
+    assert len(main) == 1, "统计表 spread over several pages"
+    page, (width, height) = texts[main[0]], sizes[main[0]]
+    assert (round(width), round(height)) == (595, 842)  # A4 portrait, in points
+    last_field = ctx.spec.fields[-1].label
+    for text in (ctx.spec.title, UNIT_NAME, last_field, "情况说明", "单位（盖章）：", "填表人：", "日期："):
+        assert text in page, text
+    for n in range(1, len(ctx.spec.rules) + 1):
+        assert f"自查{n}" in page  # every self-check row printed, the last one included
+    # the identity sheet is never printed
+    assert not any(ctx.campaign.id in text for text in texts)

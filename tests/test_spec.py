@@ -66,8 +66,8 @@ def test_bundled_definition_loads_with_no_findings(path: Path) -> None:
     assert loaded is not None and loaded.id == path.stem
 
 
-def test_there_is_a_bundled_definition() -> None:
-    assert [p.name for p in spec.bundled()] == ["science_week.toml"]
+def test_the_bundled_definitions() -> None:
+    assert [p.name for p in spec.bundled()] == ["science_month.toml", "science_week.toml"]
     assert spec.find("science_week") == spec.bundled_dir() / "science_week.toml"
 
 

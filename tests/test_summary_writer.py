@@ -502,7 +502,7 @@ def test_libreoffice_renders_the_summary(xlsx: bytes, tmp_path: Path) -> None:
     pdf = lo.to_pdf(src, tmp_path / "pdf")
     pages = lo.pdf_page_count(pdf)
     assert pages >= len(SHEETS)
-    texts = [pdf_text(pdf, p) for p in range(1, pages + 1)]
+    texts = [lo.pdf_text(pdf, p) for p in range(1, pages + 1)]
     assert "汇总单位数" in texts[0] and "审核人" in texts[0]  # 汇总表 on one page, with its footer
     chart_pages = [n for n, t in enumerate(texts, 1) if "各单位举办活动次数" in t]
     assert chart_pages, "chart titles missing from the PDF"
@@ -559,16 +559,3 @@ def resolve(ws, series: tuple[str, str]) -> tuple[list, list]:
         assert c1 == c2
         out.append([ws.cell(r, c1).value for r in range(r1, r2 + 1)])
     return out[0], out[1]
-
-
-def pdf_text(pdf: Path, page: int) -> str:
-    import subprocess
-
-    proc = subprocess.run(
-        ["pdftotext", "-f", str(page), "-l", str(page), str(pdf), "-"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return proc.stdout
