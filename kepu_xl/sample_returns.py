@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import zipfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -109,10 +111,7 @@ def fill(
             row = ctx.cells.detail_first + i + 1
             for col, value in enumerate(ACTIVITY, start=1):
                 d.cell(row=row, column=col + 1, value=f"{value}（第{i + 1}场）" if col == 1 else value)
-    wb.properties.modified = datetime(2023, 5, 28, 10, 0)
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
+    return _saved(wb)
 
 
 def retyped(ctx: Context, unit_id: str, values: dict[str, Any]) -> bytes:
@@ -132,10 +131,23 @@ def retyped(ctx: Context, unit_id: str, values: dict[str, Any]) -> bytes:
             for cell in row:
                 if cell.value is not None and cell.data_type != "f":
                     target[cell.coordinate] = cell.value
+    wb.properties.created = datetime(2023, 5, 28, 9, 0)
+    return _saved(wb)
+
+
+def _saved(wb: Any) -> bytes:
+    """The workbook's bytes, reproducible: openpyxl stamps the save time into core.xml and the zip."""
     buffer = io.BytesIO()
-    wb.properties.modified = datetime(2023, 5, 28, 10, 0)
     wb.save(buffer)
-    return buffer.getvalue()
+    out = io.BytesIO()
+    with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2023-05-28T10:00:00Z", data)
+            member = zipfile.ZipInfo(info.filename, date_time=(2023, 5, 28, 10, 0, 0))
+            dst.writestr(member, data, compress_type=zipfile.ZIP_DEFLATED)
+    return out.getvalue()
 
 
 def write_inbox(ctx: Context, inbox: Path) -> list[Path]:

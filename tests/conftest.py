@@ -13,6 +13,7 @@ import pytest
 
 from kepu_xl import make
 from kepu_xl.campaign import Unit
+from kepu_xl.sample_returns import write_inbox
 
 GOLDEN_DIR = Path(__file__).with_name("golden")
 UNIT_NAME = "县教育局"  # roster row 14, code D01: the unit every form test looks at
@@ -38,10 +39,15 @@ def campaign_dir(tmp_path: Path) -> Path:
     return init_sample(tmp_path / "青溪县科技活动周")
 
 
-def init_sample(folder: Path) -> Path:
-    """The sample county with the fixed key in samples/secret, so forms are byte-for-byte reproducible."""
+def init_sample(folder: Path, with_returns: bool = False) -> Path:
+    """The sample county with the fixed key in samples/secret, so forms are byte-for-byte reproducible.
+
+    `with_returns` then fills inbox/ with the sample returns, made with that key.
+    """
     make.init_campaign(folder)
     shutil.copyfile(make.samples_dir() / "secret", folder / ".kepuxl" / "secret")
+    if with_returns:
+        write_inbox(make.Context.load(folder / make.CONFIG_NAME), folder / "inbox")
     return folder
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import GOLDEN_DIR, init_sample
+from helpers import compare_xlsx
 
 from kepu_xl.cli import cli
 from kepu_xl.collect import collect
@@ -152,3 +154,20 @@ def test_cli_collect_writes_summary_feedback_and_json(tmp_path: Path):
     )
     assert strict.exit_code == 1
     assert "未报 2" in strict.output
+
+
+# -- golden summary ------------------------------------------------------------------------------------
+
+GOLDEN_SUMMARY = GOLDEN_DIR / "summary_青溪县.xlsx"
+
+
+def test_summary_matches_the_golden_file(tmp_path: Path, update_golden: bool) -> None:
+    # The sample county with its fixed key gives byte-identical returns, so the whole summary is
+    # reproducible; compared part by part, as XlsxWriter compares its files with Excel's.
+    county = init_sample(tmp_path / "青溪县", with_returns=True)
+    report = collect(county / "inbox", county / "kepuxl.toml", tmp_path / "out", now=NOW)
+    got = Path(report.outputs["summary"]).read_bytes()
+    if update_golden:
+        GOLDEN_SUMMARY.write_bytes(got)
+    assert GOLDEN_SUMMARY.exists(), "no golden summary yet: run `python3 -m pytest --update-golden` and review it"
+    assert compare_xlsx(got, GOLDEN_SUMMARY) == []
