@@ -17,7 +17,7 @@ from typing import Any
 from . import identity as identity_mod
 from .campaign import Campaign, Unit
 from .findings import Code, Finding, Severity
-from .layout import CellMap
+from .layout import DETAIL_ROW_KEY, CellMap
 from .reader import Raw, ReturnedForm
 from .rules import DetailStats
 from .spec import Column, Field, FormSpec
@@ -244,7 +244,7 @@ def audit(form: ReturnedForm, spec: FormSpec, cells: CellMap, unit: Unit | None)
         values[f.id] = parsed.value
     for f in spec.fields:
         if f.computed:
-            total = float(f.formula.evaluate(values))
+            total = f.rounded(float(f.formula.evaluate(values)))
             values[f.id] = total
             raw = form.fields[f.id]
             cached = raw.value
@@ -272,13 +272,11 @@ def audit(form: ReturnedForm, spec: FormSpec, cells: CellMap, unit: Unit | None)
         if item.type == "date":
             parsed_date = parse_date(raw)
             if isinstance(parsed_date, str):
-                add(Code.AUDIT_BAD_DATE, raw, label=item.label, raw=parsed_date)
+                add(Code.AUDIT_BAD_DATE, raw, label=item.label, raw=_quote(parsed_date))
+                parsed_date = _fit(parsed_date, raw, item.label, add)
             result.info[item.id] = parsed_date if isinstance(parsed_date, date) else (parsed_date or None)
         else:
-            text = "" if raw.blank else _show(raw.value).strip()
-            if len(text) > TEXT_LIMIT:
-                add(Code.AUDIT_TEXT_TRUNCATED, raw, label=item.label, limit=TEXT_LIMIT)
-                text = text[:TEXT_LIMIT]
+            text = _fit("" if raw.blank else _show(raw.value).strip(), raw, item.label, add)
             result.info[item.id] = text
             if item.type == "longtext":
                 note = text
@@ -330,14 +328,15 @@ def _detail(form: ReturnedForm, spec: FormSpec, result: Audited, add: Any) -> De
                     add(
                         code, raw, severity=Severity.WARNING, label=f"{d.sheet}“{c.label}”", measure="", **ctx
                     )
-                    row[c.id] = _show(raw.value)
+                    row[c.id] = _fit(_show(raw.value), raw, f"{d.sheet}“{c.label}”", add)
                     continue
                 row[c.id] = parsed.value
                 sums[c.id] += parsed.value
             elif c.type == "date":
                 parsed_date = parse_date(raw)
                 if isinstance(parsed_date, str):
-                    add(Code.AUDIT_BAD_DATE, raw, label=f"{d.sheet}“{c.label}”", raw=parsed_date)
+                    add(Code.AUDIT_BAD_DATE, raw, label=f"{d.sheet}“{c.label}”", raw=_quote(parsed_date))
+                    parsed_date = _fit(parsed_date, raw, f"{d.sheet}“{c.label}”", add)
                 row[c.id] = parsed_date
             elif c.type == "choice":
                 text = str(raw.value).strip()
@@ -346,13 +345,27 @@ def _detail(form: ReturnedForm, spec: FormSpec, result: Audited, add: Any) -> De
                         Code.AUDIT_BAD_CHOICE,
                         raw,
                         label=f"{d.sheet}“{c.label}”",
-                        raw=text,
+                        raw=_quote(text),
                         choices="、".join(c.choices),
                     )
-                row[c.id] = text
+                row[c.id] = _fit(text, raw, f"{d.sheet}“{c.label}”", add)
             else:
-                row[c.id] = _show(raw.value).strip()[:TEXT_LIMIT]
+                row[c.id] = _fit(_show(raw.value).strip(), raw, f"{d.sheet}“{c.label}”", add)
         if row.get(d.key) not in (None, ""):
             count += 1
+        row[DETAIL_ROW_KEY] = next(iter(entry.values())).cell.row
         result.detail.append(row)
     return DetailStats(rows=count, sums=sums)
+
+
+def _fit(text: str, raw: Raw, label: str, add: Any) -> str:
+    """Unit text as it goes into the summary: Excel keeps 32,767 characters, and a cut is reported."""
+    if len(text) > TEXT_LIMIT:
+        add(Code.AUDIT_TEXT_TRUNCATED, raw, label=label, limit=TEXT_LIMIT)
+        return text[:TEXT_LIMIT]
+    return text
+
+
+def _quote(text: str, limit: int = 60) -> str:
+    """Unit text quoted in a message: enough to find the cell, never the whole 32 KB."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -185,7 +185,9 @@ def resolve(
             )
             u.status = "rejected" if errors else "warnings" if warns else "accepted"
         u.findings = [f.located(unit=u.unit.name, file=u.file) for f in u.findings]
-    totals = {f.id: sum((u.values.get(f.id) or 0.0) for u in units if u.counted) for f in spec.fields}
+    totals = {
+        f.id: f.rounded(sum((u.values.get(f.id) or 0.0) for u in units if u.counted)) for f in spec.fields
+    }
     files = sorted((p.file for p in processed), key=lambda f: f.path)
     names = {u.id: u.name for u in camp.units}
     for f in files:
@@ -275,6 +277,7 @@ def write_outputs(ctx: Context, report: CollectReport, processed: list[Processed
             continue
         prefill = Prefill(fields=u.raw, info=u.info, detail=u.detail)
         name = f"{u.unit.seq:02d}_{safe_name(u.unit.name)}_反馈.xlsx"
-        written.append(str(write_atomic(feedback_dir / name, ctx.form_bytes(u.unit, prefill, problems))))
+        u.feedback = str(write_atomic(feedback_dir / name, ctx.form_bytes(u.unit, prefill, problems)))
+        written.append(u.feedback)
     report.outputs["feedback"] = str(feedback_dir) if written else ""
-    report.outputs["feedback_files"] = written  # type: ignore[assignment]
+    report.outputs["feedback_files"] = written

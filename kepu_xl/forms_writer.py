@@ -429,10 +429,13 @@ class _FormWriter:
             col = cells.detail_cols[c.id]
             ws.set_column(col, col, c.width)
             ws.write_string(cells.detail_header, col, c.label, f["header"])
+        # rows go back where the unit typed them; rows without a known place fill up from the top
+        placed = {r[lay.DETAIL_ROW_KEY]: r for r in self.prefill.detail if lay.DETAIL_ROW_KEY in r}
+        loose = iter([r for r in self.prefill.detail if lay.DETAIL_ROW_KEY not in r])
         for i in range(d.rows):
             row = cells.detail_first + i
             ws.write_number(row, 0, i + 1, f["center"])
-            given = self.prefill.detail[i] if i < len(self.prefill.detail) else {}
+            given = placed.get(row) or (next(loose, {}) if not placed else {})
             for c in d.columns:
                 cell = Cell(d.sheet, row, cells.detail_cols[c.id])
                 base = {"date": "date_input", "integer": "input", "decimal": "input"}.get(

@@ -20,6 +20,9 @@ from .spec import FormSpec, InfoField
 COLUMNS = ("项目", "指标", "计量单位", "数量", "自查提示")
 SECTION_COL, LABEL_COL, UNIT_COL, VALUE_COL, HINT_COL = range(5)
 UNIT_LABEL = "单位（盖章）"
+# A detail row read from a return remembers its sheet row (0-based) under this key, so a feedback
+# form puts each row back where the unit typed it (and next to its problem comments).
+DETAIL_ROW_KEY = "_row"
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,6 +84,7 @@ class UnitResult:
     changes: list[Change] = field(default_factory=list)
     previous: str = ""  # the file the chosen return superseded
     raw: dict[str, Any] = field(default_factory=dict)  # field id → raw cell value, for feedback forms
+    feedback: str = ""  # the feedback form written for the unit to correct and resend
 
     @property
     def counted(self) -> bool:
@@ -103,6 +104,7 @@ class UnitResult:
             "received": self.received.isoformat(timespec="seconds") if self.received else None,
             "late": self.late,
             "values": self.values,
+            "feedback": self.feedback or None,
         }
 
 
@@ -116,7 +118,8 @@ class CollectReport:
     findings: list[Finding]  # every finding of the run, each with unit/file/sheet/cell
     totals: dict[str, float]
     generated_at: datetime
-    outputs: dict[str, str] = field(default_factory=dict)  # what was written: summary, feedback dir, ledger
+    # what was written: summary, feedback (folder), feedback_files (list), ledger
+    outputs: dict[str, str | list[str]] = field(default_factory=dict)
 
     def by_status(self, status: str) -> list[UnitResult]:
         return [u for u in self.units if u.status == status]

@@ -61,6 +61,10 @@ class Field:
     def computed(self) -> bool:
         return self.formula is not None
 
+    def rounded(self, value: float) -> float:
+        """A sum of this field's values without binary-float noise (0.1 + 0.2 → 0.3), at its places."""
+        return round(value, self.places if self.type == "decimal" else 6) + 0.0
+
 
 @dataclass(frozen=True, slots=True)
 class Section:

@@ -148,6 +148,9 @@ def test_cli_collect_writes_summary_feedback_and_json(tmp_path: Path):
     summary = Path(data["outputs"]["summary"])
     assert summary.name == "2023年科技活动周_汇总.xlsx" and summary.stat().st_size > 0
     assert len(data["outputs"]["feedback_files"]) == 9  # rejected + warnings units
+    feedback = {u["unit_id"]: u["feedback"] for u in data["units"] if u["feedback"]}
+    assert sorted(feedback.values()) == sorted(data["outputs"]["feedback_files"])
+    assert all(u["status"] in ("rejected", "warnings") for u in data["units"] if u["feedback"])
     assert _inbox_state(folder / "inbox") == before
     strict = CliRunner().invoke(
         cli, ["collect", str(folder / "inbox"), "-c", str(folder / "kepuxl.toml"), "--strict"]
