@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tempfile
@@ -17,6 +18,24 @@ _RESERVED = {
     *(f"COM{i}" for i in range(1, 10)),
     *(f"LPT{i}" for i in range(1, 10)),
 }
+
+
+_OS_ERRORS_ZH = {
+    errno.ENOENT: "文件不存在",
+    errno.EACCES: "没有读写权限",
+    errno.EPERM: "没有读写权限",
+    errno.EISDIR: "这是一个文件夹，不是文件",
+    errno.ENOTDIR: "路径中有一段不是文件夹",
+    errno.ENOSPC: "磁盘空间已满",
+    errno.EROFS: "所在磁盘只读",
+    errno.EBUSY: "文件正被其他程序占用",
+    errno.ENAMETOOLONG: "文件名或路径过长",
+}
+
+
+def os_error_zh(exc: OSError) -> str:
+    """An operating-system error in Chinese (the OS's own text is English on most machines)."""
+    return _OS_ERRORS_ZH.get(exc.errno or -1) or exc.strerror or str(exc)
 
 
 def safe_name(text: str, limit: int = 80) -> str:

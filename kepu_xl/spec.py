@@ -501,9 +501,13 @@ class _Builder:
             each = raw.get("each")
             targets: list[str | None] = [None]
             if each is not None:
-                unknown = [x for x in each if x not in names] if isinstance(each, list) else [each]
-                if unknown or not each:
+                if not isinstance(each, list) or not each:
                     self.bad(Code.SPEC_BAD_VALUE, where, key="each", value=each, rule="应为指标编号的列表")
+                    continue
+                unknown = [str(x) for x in each if x not in names]
+                if unknown:
+                    shown = "、".join(unknown)
+                    self.bad(Code.SPEC_BAD_VALUE, where, key="each", value=shown, rule="没有这些指标编号")
                     continue
                 targets = list(each)
             if when is None or message is None:

@@ -278,3 +278,16 @@ def test_config_roster_problems_stop_the_load(config: Path) -> None:
     with pytest.raises(KepuError) as info:
         campaign.load(config)
     assert [(f.code.name, f.file, f.cell) for f in info.value.findings] == [("ROSTER_EMPTY_NAME", "units.csv", "B2")]
+
+
+@pytest.mark.parametrize(
+    ("target", "error"), [("名单.xlsx", "文件不存在"), (".", "这是一个文件夹，不是文件")], ids=["missing", "folder"]
+)
+def test_unreadable_roster_is_named_in_chinese(config: Path, target: str, error: str) -> None:
+    # the operating system's own message ("No such file or directory") is English on most machines
+    text = config.read_text(encoding="utf-8").replace('roster = "units.xlsx"', f'roster = "{target}"')
+    config.write_text(text, encoding="utf-8")
+    with pytest.raises(KepuError) as info:
+        campaign.load(config)
+    path = config.parent / target
+    assert [f.message for f in info.value.findings] == [Code.ROSTER_FILE.format(path=str(path), error=error)]

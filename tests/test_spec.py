@@ -257,9 +257,7 @@ def test_rule_bad_severity(tmp_path: Path) -> None:
 def test_rule_each_with_unknown_field(tmp_path: Path) -> None:
     text = with_rule('id = "r1"\neach = ["a", "nope"]\nwhen = "value > 5"\nmessage = "请核实。"\n')
     assert messages(tmp_path, text) == [
-        Code.SPEC_BAD_VALUE.format(
-            where="规则 r1", key="each", value=["a", "nope"], rule="应为指标编号的列表"
-        )
+        Code.SPEC_BAD_VALUE.format(where="规则 r1", key="each", value="nope", rule="没有这些指标编号")
     ]
 
 
