@@ -8,6 +8,7 @@ error quoting the raw text, never a silent 0. Totals are recomputed, never taken
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -136,7 +137,13 @@ def parse_number(raw: Raw) -> Parsed:
     if kind == "f":
         return Parsed(None, Code.AUDIT_UNPARSED, {"raw": "=" + raw.formula.lstrip("=")})
     if kind == "n":
-        return Parsed(float(v) + 0.0)  # -0.0 → 0.0
+        try:
+            number = float(v) + 0.0  # -0.0 → 0.0
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number):  # NaN/INF/1E+400 saved into a number cell: not a count
+            return Parsed(None, Code.AUDIT_UNPARSED, {"raw": str(v)[:60]})
+        return Parsed(number)
     if kind in ("d", "b"):
         return Parsed(None, Code.AUDIT_UNPARSED, {"raw": _show(v)})
     text = str(v)
@@ -145,8 +152,7 @@ def parse_number(raw: Raw) -> Parsed:
         return Parsed(0.0, Code.AUDIT_DASH_ZERO, {"raw": text})
     if _THOUSANDS.match(cleaned):
         cleaned = cleaned.replace(",", "")
-    if _PLAIN.match(cleaned):
-        number = float(cleaned) + 0.0
+    if _PLAIN.match(cleaned) and math.isfinite(number := float(cleaned) + 0.0):
         return Parsed(number, Code.AUDIT_NORMALISED, {"raw": text, "value": _show(number)})
     return Parsed(None, Code.AUDIT_UNPARSED, {"raw": text.strip()[:60]})
 
@@ -154,12 +160,12 @@ def parse_number(raw: Raw) -> Parsed:
 def check_number(number: float, f: Field | Column) -> tuple[Code, dict[str, Any]] | None:
     if number < 0:
         return Code.AUDIT_NEGATIVE, {"value": _show(number)}
+    if number > f.max:  # first: the place checks below overflow on numbers like 1e308
+        return Code.AUDIT_OUT_OF_RANGE, {"value": _show(number), "low": _show(f.min), "high": _show(f.max)}
     if f.type == "integer" and abs(number - round(number)) > 1e-9:
         return Code.AUDIT_NOT_INTEGER, {"value": _show(number)}
     if f.type == "decimal" and abs(number * 10**f.places - round(number * 10**f.places)) > 1e-6:
         return Code.AUDIT_DECIMALS, {"value": _show(number), "places": f.places}
-    if number > f.max:
-        return Code.AUDIT_OUT_OF_RANGE, {"value": _show(number), "low": _show(f.min), "high": _show(f.max)}
     return None
 
 

@@ -40,6 +40,12 @@ def _number(x: float) -> int | float:
     return int(x) if x.is_integer() and abs(x) < _MAX_EXACT else x
 
 
+def _numeric(x: float, text: str = "") -> Value:
+    """A number cell. inf/NaN (no office suite saves them; a crafted file can) come back as text, so the
+    audit reports them as "not a number" instead of doing arithmetic on them."""
+    return Value(_number(x), "n") if math.isfinite(x) else Value(text or str(x), "s")
+
+
 # --------------------------------------------------------------------------------------------- .xls
 
 
@@ -98,14 +104,14 @@ def _read_xls_cells(sh: Any, sheet: Sheet, window: Window, datemode: int) -> Non
 
 def _xls_value(ctype: int, raw: Any, datemode: int) -> Value | None:
     if ctype == xlrd.XL_CELL_NUMBER:
-        return Value(_number(float(raw)), "n")
+        return _numeric(float(raw))
     if ctype == xlrd.XL_CELL_TEXT:
         return Value(raw, "s")
     if ctype == xlrd.XL_CELL_DATE:
         try:
             moment = xlrd.xldate_as_datetime(raw, datemode)
         except (ValueError, OverflowError, xlrd.xldate.XLDateError):
-            return Value(_number(float(raw)), "n")
+            return _numeric(float(raw))
         # a bare time (serial < 1) is a time of day, as openpyxl (hence load_xlsx) returns it
         return Value(moment.time() if datemode == 0 and 0 <= raw < 1 else moment, "d")
     if ctype == xlrd.XL_CELL_BOOLEAN:
@@ -526,8 +532,9 @@ def _ods_value(el: Any) -> Value | None:
 
 def _typed(el: Any, vtype: str | None, text: str | None) -> Value | None:
     if vtype in ("float", "percentage", "currency"):
+        raw = el.get(_O + "value", "")
         try:
-            return Value(_number(float(el.get(_O + "value", ""))), "n")
+            return _numeric(float(raw), raw)
         except ValueError:
             return Value(text if text is not None else _cell_text(el), "s")
     if vtype == "string":
@@ -544,7 +551,7 @@ def _typed(el: Any, vtype: str | None, text: str | None) -> Value | None:
             return Value(raw, "s")
         if 0 <= seconds < 86400:  # a time of day, as load_xlsx returns a time-formatted serial < 1
             return Value(time(int(seconds // 3600), int(seconds % 3600 // 60), int(seconds % 60)), "d")
-        return Value(_number(seconds / 86400), "n")
+        return _numeric(seconds / 86400, raw)
     if vtype == "boolean":
         return Value(el.get(_O + "boolean-value", "").strip().lower() in ("true", "1"), "b")
     if vtype == "void" or vtype is None:

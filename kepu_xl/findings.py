@@ -93,16 +93,36 @@ class Code(Enum):
         "文件含不安全内容",
         "文件的 {part} 含 DTD/实体声明，为安全起见已跳过。请对方用 Excel/WPS 另存后重发。",
     )
-    READ_TOO_LARGE = (E, "文件过大", "文件超出允许范围（{error}），已跳过。")
+    READ_TOO_LARGE = (
+        E,
+        "文件过大",
+        "文件超出允许范围（{error}），已跳过。请对方只发送统计表本身（删去多余的工作表和图片后另存）。",
+    )
     READ_FAILED = (E, "无法读取", "无法读取此文件（{error}）。请对方用 Excel/WPS 另存为 .xlsx 后重发。")
     READ_CRASHED = (E, "读取崩溃", "读取此文件时解析程序崩溃（{error}），已跳过，其余文件不受影响。")
     READ_TIMEOUT = (E, "读取超时", "读取此文件超过 {seconds} 秒，已跳过。")
     READ_MACRO_IGNORED = (W, "含宏", "文件含宏代码，宏已忽略（不会运行）。")
-    READ_EML = (E, "邮件无法解析", "邮件无法解析（{error}），已跳过。")
+    READ_EML = (
+        E,
+        "邮件无法解析",
+        "邮件无法解析（{error}），已跳过。请对方重新发一封邮件，把统计表直接作为附件。",
+    )
     READ_ATTACHMENT = (E, "附件损坏", "邮件附件“{name}”已损坏（{error}）。请对方重新发送。")
     READ_ATTACHMENT_NAME = (I, "附件名已规范化", "附件名“{raw}”已规范化为“{name}”。")
     READ_OTHER_FILE = (I, "非报表文件", "“{name}”不是统计表（{kind}），已列入其他材料。")
     READ_SKIPPED = (I, "已跳过", "已跳过“{name}”：{why}。")
+    READ_XLSB = (
+        E,
+        "二进制工作簿",
+        "文件是 Excel 二进制工作簿（.xlsb），无法读取。请对方在 Excel 中另存为“Excel 工作簿(*.xlsx)”后重发。",
+    )
+    READ_TOO_DEEP = (
+        E,
+        "嵌套过深",
+        "{what}嵌套超过 {limit} 层，里面的文件未展开。请对方把统计表直接作为邮件附件发送。",
+    )
+    READ_DUPLICATE_ATTACHMENT = (I, "重复附件", "与同一邮件中的“{kept}”内容完全相同，已忽略。")
+    READ_NO_FILENAME = (I, "附件无文件名", "邮件附件没有文件名，已按内容识别，记为“{name}”。")
 
     # -- identity ------------------------------------------------------------------------------
     ID_NO_IDENTITY = (
@@ -190,6 +210,50 @@ class Code(Enum):
         "发件人 {sender} 不是名单中的邮箱 {expected}（可能由他人代发）。",
     )
     RESOLVE_CHANGED = (I, "重报修改", "重报后“{label}”由 {old} 改为 {new}。")
+
+    # -- e-mail: drafts, SMTP, IMAP (mail.py) and the materials sent with a form ---------------
+    MAIL_CONFIG = (E, "邮件设置缺项", "kepuxl.toml 的 [mail] 缺少“{key}”：{hint}")
+    MAIL_NO_ADDRESS = (
+        W,
+        "单位无邮箱",
+        "名单中“{name}”没有有效的电子邮箱，未生成邮件。请在单位名单的“电子邮箱”列补填后重新生成。",
+    )
+    MAIL_TEMPLATE = (
+        W,
+        "模板占位符未知",
+        "邮件模板 {template} 中的“{placeholder}”不是可用的占位符（可用：{allowed}），已原样保留。",
+    )
+    MAIL_DRAFT = (E, "草稿无法读取", "邮件草稿 {draft} 无法读取：{error}。请重新运行 kepuxl mail drafts。")
+    MAIL_CONNECT = (
+        E,
+        "无法连接邮件服务器",
+        "无法连接 {server}：{error}。请检查服务器地址、端口、加密方式（ssl/starttls）和网络。",
+    )
+    MAIL_LOGIN = (
+        E,
+        "邮箱登录失败",
+        "登录 {server} 失败（账号 {user}）：{error}。QQ/163 邮箱须填“授权码”而不是登录密码，"
+        "并在网页邮箱的设置中开启 SMTP/IMAP 服务。",
+    )
+    MAIL_REFUSED = (E, "收件人被拒收", "服务器拒收发往 {to} 的邮件：{error}。请核对单位名单中的邮箱。")
+    MAIL_SEND_FAILED = (
+        E,
+        "发送失败",
+        "发往 {to} 的邮件发送失败：{error}。再次运行 kepuxl send 只会补发未成功的邮件。",
+    )
+    MAIL_NOT_ATTEMPTED = (W, "未发送", "发往 {to} 的邮件未发送：{why}。")
+    MAIL_ALREADY_SENT = (I, "已发送过", "发往 {to} 的{what}已于 {at} 发送过，本次跳过。{hint}")
+    MAIL_FOLDER = (
+        E,
+        "邮箱文件夹不存在",
+        "邮箱中没有文件夹“{folder}”（现有：{folders}）。请修改 kepuxl.toml 中的 imap_folder。",
+    )
+    MAIL_FETCH_FAILED = (W, "邮件下载失败", "邮件 {what} 下载失败：{error}。下次运行 kepuxl fetch 会重试。")
+    MATERIAL_MISSING = (
+        W,
+        "随表材料不全",
+        "{name}应至少 {need} {measure}，收到 {got} {measure}。请提醒该单位补报。",
+    )
 
     # -- outputs -------------------------------------------------------------------------------
     OUT_LOCKED = (

@@ -242,16 +242,19 @@ class _Ctx:
     limits: Limits
     sender: str = ""
     depth: int = 0  # containers around this blob
-    seen: set[str] | None = None  # sha256s already emitted from the same mail (duplicates kept once)
+    seen: dict[str, str] | None = None  # sha256 → path of the first copy in the same mail
 
 
 def _route(data: bytes, ctx: _Ctx) -> list[Candidate]:
     """Bytes → candidates: mail and plain archives are opened, everything else is pre-checked."""
     sha = hashlib.sha256(data).hexdigest()
     if ctx.seen is not None:
-        if sha in ctx.seen:
-            return []
-        ctx.seen.add(sha)
+        kept = ctx.seen.setdefault(sha, ctx.path)
+        if kept != ctx.path:
+            # The same bytes attached twice: read once, the copy only listed. Like every entry that is
+            # not read, it carries no bytes (and so the empty sha256): resolve pairs duplicates by
+            # sha256 in path order, and must not take the unread copy for the return it repeats.
+            return [_reject(ctx, b"", Code.READ_DUPLICATE_ATTACHMENT, kept=kept)]
     ext = _ext(ctx.name)
     if data and ext not in SPREADSHEET_EXTS:
         if ext == ".mbox" or (ext != ".eml" and data.startswith(b"From ") and _looks_like_email(data)):
@@ -285,6 +288,10 @@ def _make(ctx: _Ctx, data: bytes, kind: str, findings: list[Finding], *, sha: st
 
 def _reject(ctx: _Ctx, data: bytes, code: Code, **context: str) -> Candidate:
     return _make(ctx, data, "rejected", [Finding.make(code, **context)])
+
+
+def _too_deep(ctx: _Ctx, data: bytes, what: str) -> Candidate:
+    return _reject(ctx, data, Code.READ_TOO_DEEP, what=what, limit=str(ctx.limits.max_depth))
 
 
 def _rejected(rel: str, display: str, st: os.stat_result | None, code: Code, **context: str) -> Candidate:
@@ -359,8 +366,40 @@ def _check_cfb(data: bytes, ext: str, label: str) -> tuple[str, list[Finding]]:
         if marker in data:
             return _other(ext, label, kind)
     if ext in SPREADSHEET_EXTS or any(s in data for s in _CFB_BOOK):
+        if _biff_encrypted(data):
+            # Not always a password the unit chose: LibreOffice encrypts a structure-locked book saved
+            # as .xls with Excel's default password, which Excel opens silently and xlrd cannot read.
+            error = "文件已加密（设置了打开密码，或用 WPS/LibreOffice 保存带保护的表格时被自动加密）"
+            return "rejected", [Finding.make(Code.READ_LEGACY_FORMAT, error=error)]
         return "xls", []
     return _other(ext, label, "Office 文档")
+
+
+# BOF of a BIFF5/BIFF8 workbook-globals substream: type 0x0809, length 8 or 16, version, dt = 0x0005.
+_BIFF_GLOBALS_BOF = re.compile(rb"\x09\x08(?:\x08|\x10)\x00\x00(?:\x05|\x06)\x05\x00")
+_FILEPASS, _WRITEPROT = 0x002F, 0x0086
+
+
+def _biff_encrypted(data: bytes) -> bool:
+    """FILEPASS right after the globals BOF (an optional WRITEPROT between): the BIFF stream is encrypted.
+
+    The first records of a stream sit in one sector, so they are contiguous in the file even though the
+    compound file is not parsed here.
+    """
+    for k, m in enumerate(_BIFF_GLOBALS_BOF.finditer(data)):
+        if k >= 16:
+            break
+        pos = m.start() + 4 + data[m.start() + 2]
+        for _ in range(2):
+            if pos + 4 > len(data):
+                break
+            rtype, length = struct.unpack_from("<HH", data, pos)
+            if rtype == _FILEPASS:
+                return True
+            if rtype != _WRITEPROT:
+                break
+            pos += 4 + length
+    return False
 
 
 def _declared_entries(data: bytes) -> int | None:
@@ -388,6 +427,8 @@ def _check_zip(data: bytes, ext: str, label: str, limits: Limits) -> tuple[str, 
 
 
 _HEAD = 65536  # a DTD can only precede the root element; this much prolog is plenty
+_FULL_READ = 1 << 20  # XML parts up to this size are read to the end, so zipfile verifies their CRC
+_XML_NAMES = (".xml", ".rels", ".vml")
 _WORKBOOK_TYPES = re.compile(
     rb"application/vnd\.(?:openxmlformats-officedocument\.spreadsheetml\.(?:sheet|template)\.main\+xml"
     rb"|ms-excel\.(?:sheet|template|addin)\.macroEnabled\.main\+xml)"
@@ -403,6 +444,8 @@ def _check_package(zf: zipfile.ZipFile, ext: str, label: str, limits: Limits) ->
     names = {i.filename for i in infos}
     if len(names) != len(infos):  # readers disagree on which duplicate wins: a known smuggling trick
         return "rejected", [Finding.make(Code.READ_CORRUPT, error="压缩包内有重名成员")]
+    if any(i.flag_bits & 0x1 for i in infos):  # zip-level password: nothing inside can be read
+        return "rejected", [Finding.make(Code.READ_ENCRYPTED)]
     kind, workbook = _package_kind(zf, names)
     if kind == "zip":
         if ext in SPREADSHEET_EXTS:
@@ -411,7 +454,7 @@ def _check_package(zf: zipfile.ZipFile, ext: str, label: str, limits: Limits) ->
             ]
         return _other(ext, label, "压缩包")
     if kind == "xlsb":
-        return "rejected", [Finding.make(Code.READ_FAILED, error="Excel 二进制工作簿（.xlsb）暂不支持")]
+        return "rejected", [Finding.make(Code.READ_XLSB)]
     if kind not in ("xlsx", "ods"):
         return _other(ext, label, kind)
     total = sum(i.file_size for i in infos)
@@ -419,27 +462,110 @@ def _check_package(zf: zipfile.ZipFile, ext: str, label: str, limits: Limits) ->
         return "rejected", [_zip_limits(f"解压后共 {_mb(total)}，上限 {_mb(limits.max_total)}")]
     if kind == "ods" and b"encryption-data" in _head(zf, "META-INF/manifest.xml"):
         return "rejected", [Finding.make(Code.READ_ENCRYPTED)]
-    macro, wb_head = False, b""
+    # Declared sizes of every part first: nothing is inflated before all of them pass.
     for info in infos:
         problem = _member_problem(info, limits)
         if problem is not None:
             return "rejected", [problem]
+    macro, wb_head = False, b""
+    for info in infos:
         low = info.filename.lower()
         macro = (
             macro
             or low.endswith("vbaproject.bin")
             or low.startswith(("xl/macrosheets/", "basic/", "scripts/"))
         )
-        if low.endswith((".xml", ".rels", ".vml")):
-            # Members up to 64 kB are read to the end, so zipfile verifies their CRC too.
-            head = zf.open(info).read(_HEAD)
-            if _has_dtd(head, complete=info.file_size <= _HEAD):
-                return "rejected", [Finding.make(Code.READ_XML_DTD, part=info.filename)]
-            if info.filename == workbook:
-                wb_head = head
+        # Every XML part, whatever its name says: a reader follows relationships, not extensions.
+        head = _xml_head(zf, info)
+        if head is None:
+            continue
+        prolog = _prolog(head, complete=info.file_size <= _HEAD)
+        if prolog == "dtd":
+            return "rejected", [Finding.make(Code.READ_XML_DTD, part=info.filename)]
+        if prolog == "bad":
+            return "rejected", [Finding.make(Code.READ_CORRUPT, error=f"{info.filename} 不是可识别的 XML")]
+        if info.filename == workbook:
+            wb_head = head
     if b"purl.oclc.org/ooxml/spreadsheetml" in wb_head:
         return "rejected", [Finding.make(Code.READ_STRICT_OOXML)]
     return kind, [Finding.make(Code.READ_MACRO_IGNORED)] if macro else []
+
+
+def _xml_head(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes | None:
+    """The first 64 kB of a part that is XML by name or by content; None for binary parts."""
+    with zf.open(info) as fh:
+        head = b""
+        if not info.filename.lower().endswith(_XML_NAMES):
+            head = fh.read(64)
+            if not _starts_like_xml(head):
+                return None
+        # Read small parts to the end: zipfile checks the CRC only there (a bad CRC is a broken file).
+        rest = fh.read() if info.file_size <= _FULL_READ else fh.read(_HEAD - len(head))
+    return (head + rest)[:_HEAD]
+
+
+def _starts_like_xml(head: bytes) -> bool:
+    text = _xml_text(head)
+    return text is not None and text.lstrip(b" \t\r\n").startswith(b"<")
+
+
+def _xml_text(head: bytes) -> bytes | None:
+    """The head as ASCII-compatible bytes (UTF-16/32 transcoded by BOM or NUL pattern), None if unknown."""
+    for bom, codec in (
+        (codecs.BOM_UTF32_LE, "utf-32-le"),
+        (codecs.BOM_UTF32_BE, "utf-32-be"),
+        (codecs.BOM_UTF8, ""),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ):
+        if head.startswith(bom):
+            body = head[len(bom) :]
+            return body if not codec else _transcode(body, codec)
+    for pattern, codec in (
+        (b"<\x00\x00\x00", "utf-32-le"),
+        (b"\x00\x00\x00<", "utf-32-be"),
+        (b"<\x00", "utf-16-le"),
+        (b"\x00<", "utf-16-be"),
+    ):
+        if head.startswith(pattern):
+            return _transcode(head, codec)
+    return None if b"\x00" in head[:4] else head
+
+
+def _transcode(raw: bytes, codec: str) -> bytes:
+    unit = 4 if "32" in codec else 2
+    return raw[: len(raw) - len(raw) % unit].decode(codec, "replace").encode("utf-8", "replace")
+
+
+def _head(zf: zipfile.ZipFile, member: str) -> bytes:
+    try:
+        return zf.open(member).read(_HEAD)
+    except KeyError:
+        return b""
+
+
+_PROLOG_ITEM = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->)", re.S)
+_ROOT_START = re.compile(rb"\s*<[A-Za-z_:\x80-\xff]")
+
+
+def _prolog(head: bytes, *, complete: bool) -> str:
+    """Classify a part's prolog: "ok" (the root element starts before any DTD), "dtd" (a DTD, or a prolog
+    still running at 64 kB, comes first) or "bad" (bytes this check cannot follow, e.g. an exotic encoding)."""
+    text = _xml_text(head)
+    if text is None:
+        return "bad"
+    pos = 0
+    # Walk the prolog item by item: a '<a' inside a comment must not pass for the root element.
+    while (m := _PROLOG_ITEM.match(text, pos)) and m.end() > pos:
+        pos = m.end()
+    if _ROOT_START.match(text, pos):
+        return "ok"
+    rest = text[pos:].lstrip()
+    if rest.startswith(b"<!"):
+        return "dtd"
+    if not complete:
+        return "dtd"  # prolog still running at 64 kB: refuse rather than guess
+    return "ok" if not rest else "bad"  # an empty part holds no DTD
 
 
 def _member_problem(info: zipfile.ZipInfo, limits: Limits) -> Finding | None:
@@ -485,36 +611,6 @@ def _package_kind(zf: zipfile.ZipFile, names: set[str]) -> tuple[str, str]:
     if b"presentationml" in types or "ppt/presentation.xml" in names:
         return "PowerPoint 演示文稿", ""
     return "Office 文档", ""
-
-
-def _head(zf: zipfile.ZipFile, member: str) -> bytes:
-    try:
-        return zf.open(member).read(_HEAD)
-    except KeyError:
-        return b""
-
-
-_PROLOG_ITEM = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->)", re.S)
-_ROOT_START = re.compile(rb"\s*<[A-Za-z_:\x80-\xff]")
-
-
-def _has_dtd(head: bytes, *, complete: bool) -> bool:
-    """True when the XML prolog holds a DTD (or cannot be seen to end within `head`)."""
-    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        head = head.decode("utf-16", "ignore").encode()
-    elif head[:2] == b"<\x00":
-        head = head.decode("utf-16-le", "ignore").encode()
-    elif head[:2] == b"\x00<":
-        head = head.decode("utf-16-be", "ignore").encode()
-    pos = 3 if head.startswith(codecs.BOM_UTF8) else 0
-    # Walk the prolog item by item: a '<a' inside a comment must not pass for the root element.
-    while (m := _PROLOG_ITEM.match(head, pos)) and m.end() > pos:
-        pos = m.end()
-    if _ROOT_START.match(head, pos):
-        return False
-    if head[pos:].lstrip().startswith(b"<!"):
-        return True
-    return not complete  # prolog still running at 64 kB: refuse rather than guess
 
 
 def _zip_limits(error: str) -> Finding:
@@ -599,7 +695,7 @@ def _from_zip(data: bytes, ctx: _Ctx) -> list[Candidate]:
     """A plain .zip → one candidate per member, in memory, names cleaned, sizes and nesting capped."""
     limits = ctx.limits
     if ctx.depth + 1 > limits.max_depth:
-        return [_reject(ctx, data, Code.READ_ZIP_LIMITS, error=f"压缩包/邮件嵌套超过 {limits.max_depth} 层")]
+        return [_too_deep(ctx, data, "压缩包")]
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
@@ -616,6 +712,15 @@ def _from_zip(data: bytes, ctx: _Ctx) -> list[Candidate]:
                 dirs = [d for d in (display_name(p, "") for p in parts[:-1]) if d]
                 name = display_name(parts[-1] if parts else "", f"成员-{k}")
                 members.append(("/".join([*dirs, name]), name, info))
+            if not members:  # only folders, hidden or system files: still one outcome for the archive
+                return [
+                    _make(
+                        ctx,
+                        data,
+                        "other",
+                        [Finding.make(Code.READ_OTHER_FILE, name=ctx.name, kind="空压缩包")],
+                    )
+                ]
             out: list[Candidate] = []
             for inner, name, info in sorted(members, key=lambda m: m[0]):
                 path = _unique(f"{ctx.path}{SEP}{inner}", used)
@@ -677,9 +782,11 @@ def candidates_from_email(data: bytes, *, path: str, limits: Limits = Limits()) 
         limits: size, header and nesting caps.
 
     Returns:
-        The attachments in MIME order, identical payloads kept once, each with `received` (the Date header
-        in naive local time) and `sender`. A message that cannot be parsed safely gives one rejected
-        candidate with READ_EML; one without attachments gives one "other" candidate.
+        The attachments in MIME order, each with `received` (the Date header in naive local time) and
+        `sender`; a payload attached again is read once, its copies listed unread with
+        READ_DUPLICATE_ATTACHMENT. A message that cannot be parsed safely gives one rejected candidate
+        with READ_EML (READ_TOO_DEEP when nested too deep); one without attachments gives one "other"
+        candidate.
     """
     name = display_name(path.rsplit("/", 1)[-1], "邮件")
     return _from_email(data, _Ctx(path=path, name=name, received=None, source="email", limits=limits))
@@ -763,9 +870,9 @@ def _from_mbox(data: bytes, ctx: _Ctx) -> list[Candidate]:
 
 def _from_email(data: bytes, ctx: _Ctx) -> list[Candidate]:
     """One message (its bytes) → candidates; `ctx.received` is the fallback when Date is unusable."""
-    problem = _email_problem(data, ctx.limits)
     if ctx.depth + 1 > ctx.limits.max_depth:
-        problem = f"转发/压缩嵌套超过 {ctx.limits.max_depth} 层，未展开"
+        return [_too_deep(ctx, data, "邮件转发或压缩包")]
+    problem = _email_problem(data, ctx.limits)
     if problem:
         return [_reject(ctx, data, Code.READ_EML, error=problem)]
     try:
@@ -773,7 +880,7 @@ def _from_email(data: bytes, ctx: _Ctx) -> list[Candidate]:
     except Exception as exc:  # RecursionError on deep nesting, and whatever else
         return [_reject(ctx, data, Code.READ_EML, error=f"结构无法解析：{_tech(exc)}")]
     if ctx.seen is None:  # the outermost mail: its Date and From say when and from whom it reached us
-        ctx = replace(ctx, received=_date(msg) or ctx.received, sender=_sender(msg), seen=set())
+        ctx = replace(ctx, received=_date(msg) or ctx.received, sender=_sender(msg), seen={})
     elif not ctx.sender:  # a mail inside an attached zip keeps the outer mail's time; fill in a sender
         ctx = replace(ctx, sender=_sender(msg))
     try:
@@ -808,15 +915,7 @@ def _attachments(msg: Message, ctx: _Ctx) -> list[Candidate]:
                     name = display_name(_filename(part), f"转发邮件-{n}")
                     path = _unique(f"{ctx.path}{SEP}{name}", used)
                     sub = replace(ctx, path=path, name=name, source="email", depth=level)
-                    out.append(
-                        _reject(
-                            sub,
-                            b"",
-                            Code.READ_ATTACHMENT,
-                            name=name,
-                            error=f"转发嵌套超过 {limits.max_depth} 层，未展开",
-                        )
-                    )
+                    out.append(_too_deep(sub, b"", "转发邮件"))
                     continue
                 level += 1
             stack.extend((c, level) for c in reversed(children))
@@ -871,12 +970,11 @@ def _attachment(part: Message, raw: str, n: int, level: int, ctx: _Ctx, used: se
     name = display_name(raw, f"附件-{n}")
     sub = replace(ctx, path=_unique(f"{ctx.path}{SEP}{name}", used), name=name, source="email", depth=level)
     notes = []
-    if raw != name:
-        notes.append(
-            Finding.make(
-                Code.READ_ATTACHMENT_NAME, file=sub.path, raw=_short(raw) or "（无文件名）", name=name
-            )
-        )
+    if not raw:
+        if part.get_content_maintype() != "message":  # a forwarded mail is a container, not a file
+            notes.append(Finding.make(Code.READ_NO_FILENAME, file=sub.path, name=name))
+    elif raw != name:
+        notes.append(Finding.make(Code.READ_ATTACHMENT_NAME, file=sub.path, raw=_short(raw), name=name))
     try:
         payload = part.get_payload(decode=True) or b""
     except Exception as exc:  # a broken transfer encoding is a broken attachment
@@ -884,7 +982,7 @@ def _attachment(part: Message, raw: str, n: int, level: int, ctx: _Ctx, used: se
     # get_payload() does not raise on bad base64; it records defects and returns what it could decode.
     if any(type(d).__name__ in _BASE64_DEFECTS for d in part.defects):
         if sub.seen is not None:
-            sub.seen.add(hashlib.sha256(payload).hexdigest())
+            sub.seen.setdefault(hashlib.sha256(payload).hexdigest(), sub.path)
         broken = _reject(sub, payload, Code.READ_ATTACHMENT, name=name, error="base64 编码损坏，附件不完整")
         return [_with_notes(broken, notes)]
     found = _route(payload, sub)
