@@ -7,13 +7,15 @@ findings and the batch goes on.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from . import audit as audit_mod
-from . import intake, reader
+from . import intake, materials, reader
+from . import workers as workers_mod
 from .campaign import Unit
 from .files import clean_stale_temps, safe_name, write_atomic
 from .findings import Code, Finding, Severity
@@ -86,17 +88,39 @@ def collect(
     progress: Progress | None = None,
     now: datetime | None = None,
     write: bool = True,
+    workers: int | None = None,
+    timeout: float = workers_mod.FILE_TIMEOUT,
 ) -> CollectReport:
-    """Run the whole job; returns the report (outputs listed in `report.outputs`)."""
+    """Run the whole job; returns the report (outputs listed in `report.outputs`).
+
+    Each file is read and audited in a worker process (`workers.run`): a parser that crashes or
+    hangs costs that file (READ_CRASHED / READ_TIMEOUT after `timeout` seconds), not the run.
+    `workers` overrides the pool size (default: one per core when the inbox is big enough to pay).
+    The inbox is streamed: only a few batches of file bytes are in memory at a time.
+    """
     ctx = Context.load(Path(config))
     inbox = Path(inbox)
     now = now or datetime.now().replace(microsecond=0)
-    processed: list[Processed] = []
-    candidates = list(intake.scan(inbox))
-    for n, cand in enumerate(candidates, start=1):
-        processed.append(process(cand, ctx))
-        if progress:
-            progress(n, len(candidates), cand.name)
+    report_progress = None
+    if progress is not None:
+
+        def report_progress(done: int, total: int, cand: intake.Candidate) -> None:
+            progress(done, total, cand.name)
+
+    processed: list[Processed] = workers_mod.run(
+        intake.scan(inbox),
+        process,
+        ctx,
+        failed=_failed,
+        keep=_without_bytes,
+        weigh=_size,
+        workers=workers,
+        expected=_count_files(inbox),
+        timeout=timeout,
+        progress=report_progress,
+    )
+    if progress is not None:  # resolve and the summary take seconds at province scale: say so
+        progress(len(processed), len(processed), "正在核对、汇总……")
     ledger_path = ctx.campaign.state_dir / "ledger.sqlite"
     with Ledger(ledger_path) as ledger:
         report = resolve(ctx, processed, now, ledger)
@@ -106,6 +130,42 @@ def collect(
             ledger.record(report.files, now, str(inbox), report.counts)
             report.outputs["ledger"] = str(ledger_path)
     return report
+
+
+def _failed(cand: intake.Candidate, failure: workers_mod.Failure) -> Processed:
+    """The outcome of a file whose worker crashed or overran: rejected, the rest of the run unaffected."""
+    fr = FileResult(
+        path=cand.path,
+        sha256=cand.sha256,
+        kind=cand.kind,
+        received=cand.received,
+        source=cand.source,
+        sender=cand.sender,
+        findings=list(cand.findings),
+    )
+    if failure.kind == "timeout":
+        fr.findings.append(Finding.make(Code.READ_TIMEOUT, seconds=f"{failure.seconds:g}"))
+    else:
+        fr.findings.append(Finding.make(Code.READ_CRASHED, error=failure.detail))
+    fr.outcome = "rejected"
+    return Processed(fr)
+
+
+def _without_bytes(cand: intake.Candidate) -> intake.Candidate:
+    return replace(cand, data=b"")
+
+
+def _size(cand: intake.Candidate) -> int:
+    return len(cand.data)
+
+
+def _count_files(inbox: Path) -> int:
+    """About how many files the inbox holds (sizes the worker pool and the progress bar)."""
+    count = 0
+    for _, dirs, files in os.walk(inbox):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        count += sum(1 for name in files if not name.startswith((".", "~$")))
+    return count
 
 
 # -- resolve ----------------------------------------------------------------------------------------
@@ -193,7 +253,9 @@ def resolve(
     for f in files:
         f.findings = [x.located(unit=names.get(f.unit_id, ""), file=f.path) for x in f.findings]
     findings = _all_findings(units, files)
-    return CollectReport(camp, spec, ctx.cells, units, files, findings, totals, now)
+    report = CollectReport(camp, spec, ctx.cells, units, files, findings, totals, now)
+    materials.apply(report)  # photos, summaries, scans sent along: counted per unit, shortfalls noted
+    return report
 
 
 def _previous(

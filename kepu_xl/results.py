@@ -85,6 +85,8 @@ class UnitResult:
     previous: str = ""  # the file the chosen return superseded
     raw: dict[str, Any] = field(default_factory=dict)  # field id → raw cell value, for feedback forms
     feedback: str = ""  # the feedback form written for the unit to correct and resend
+    materials: dict[str, int] = field(default_factory=dict)  # photos/summary/scan sent with the form
+    materials_text: str = ""  # the same for 上报情况, against what the campaign requires
 
     @property
     def counted(self) -> bool:
@@ -105,6 +107,7 @@ class UnitResult:
             "late": self.late,
             "values": self.values,
             "feedback": self.feedback or None,
+            "materials": self.materials,
         }
 
 

@@ -620,8 +620,9 @@ class _SummaryWriter:
             "错误数",
             "警告数",
             "修改情况",
+            "随表材料",
         ]
-        widths = [10, 22, 12, 8, 36, 17, 9, 7, 7, 40]
+        widths = [10, 22, 12, 8, 36, 17, 9, 7, 7, 40, 24]
         # 填表人/联系电话 to call back, 情况说明 to judge a warning: the unit's own words, as text
         infos = list(self.spec.info)
         headers += [i.label for i in infos]
@@ -642,7 +643,8 @@ class _SummaryWriter:
             ws.write_number(row, 7, u.count(Severity.ERROR), f["int"])
             ws.write_number(row, 8, u.count(Severity.WARNING), f["int"])
             ws.text(row, 9, self.changes_text(u), f["wrap"])
-            for k, item in enumerate(infos, start=10):
+            ws.text(row, 10, u.materials_text, f["wrap"])
+            for k, item in enumerate(infos, start=11):
                 ws.value(
                     row,
                     k,
@@ -652,7 +654,7 @@ class _SummaryWriter:
                 )
             wrapped = [(self.changes_text(u), widths[9])]
             wrapped += [
-                (u.info.get(i.id), widths[k]) for k, i in enumerate(infos, start=10) if i.type == "longtext"
+                (u.info.get(i.id), widths[k]) for k, i in enumerate(infos, start=11) if i.type == "longtext"
             ]
             _fit_row(ws, row, wrapped)
             row += 1

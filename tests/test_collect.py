@@ -172,5 +172,36 @@ def test_summary_matches_the_golden_file(tmp_path: Path, update_golden: bool) ->
     got = Path(report.outputs["summary"]).read_bytes()
     if update_golden:
         GOLDEN_SUMMARY.write_bytes(got)
-    assert GOLDEN_SUMMARY.exists(), "no golden summary yet: run `python3 -m pytest --update-golden` and review it"
+    assert GOLDEN_SUMMARY.exists(), (
+        "no golden summary yet: run `python3 -m pytest --update-golden` and review it"
+    )
     assert compare_xlsx(got, GOLDEN_SUMMARY) == []
+
+
+def test_materials_sent_with_the_forms_are_counted(report):
+    # the sample inbox holds 城关街道's photo and 县教育局's stamped scan beside their forms
+    materials = {u.unit.id: u.materials for u in report.units if any(u.materials.values())}
+    assert materials == {
+        "T01": {"photos": 1, "summary": 0, "scan": 0},
+        "D01": {"photos": 0, "summary": 0, "scan": 1},
+    }
+    assert next(u for u in report.units if u.unit.id == "T01").materials_text == "活动照片 1"
+
+
+def test_required_materials_short_are_warnings_that_keep_the_status(tmp_path: Path):
+    county = tmp_path / "c"
+    config = init_campaign(county, with_returns=True)
+    config.write_text(
+        config.read_text(encoding="utf-8") + "\n[materials]\nphotos = 4\nscan = 1\n", encoding="utf-8"
+    )
+    before = collect(county / "inbox", config, now=NOW, write=False)
+    t01 = next(u for u in before.units if u.unit.id == "T01")
+    short = [f.message for f in t01.findings if f.code.name == "MATERIAL_MISSING"]
+    assert short == [
+        "活动照片应至少 4 张，收到 1 张。请提醒该单位补报。",
+        "盖章扫描件应至少 1 份，收到 0 份。请提醒该单位补报。",
+    ]
+    assert t01.materials_text == "活动照片 1/4，盖章扫描件 0/1"
+    assert t01.status == "accepted"  # a missing photo is for the reminder, not a rejection
+    missing = next(u for u in before.units if u.unit.id == "D12")
+    assert [f.code.name for f in missing.findings] == ["RESOLVE_MISSING"]

@@ -352,7 +352,7 @@ def test_charts_are_native_and_read_the_sorted_data_block(
 def test_status_sheet(report: CollectReport, book: openpyxl.Workbook) -> None:
     ws = book["上报情况"]
     headers = [c.value for c in ws[2]]
-    assert headers[:10] == [
+    assert headers[:11] == [
         "单位编码",
         "单位",
         "类别",
@@ -363,8 +363,9 @@ def test_status_sheet(report: CollectReport, book: openpyxl.Workbook) -> None:
         "错误数",
         "警告数",
         "修改情况",
+        "随表材料",
     ]
-    assert headers[10:] == [i.label for i in report.spec.info]  # 填表人 … 情况说明, the unit's own words
+    assert headers[11:] == [i.label for i in report.spec.info]  # 填表人 … 情况说明, the unit's own words
     rows = list(ws.iter_rows(min_row=3, values_only=True))
     assert [r[0] for r in rows] == [u.unit.id for u in report.units]
     assert rows[1][1] == "东湖街道"  # the \x07 is gone
