@@ -18,6 +18,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from .files import os_error_zh
 from .findings import Code, Finding, Findings, KepuError
 
 STATE_DIR = ".kepuxl"
@@ -146,9 +147,9 @@ def load(config: Path) -> Campaign:
     config = Path(config)
     try:
         raw = tomllib.loads(config.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise KepuError(Finding.make(Code.CAMPAIGN_FILE, path=str(config), error="文件不存在")) from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except OSError as exc:
+        raise KepuError(Finding.make(Code.CAMPAIGN_FILE, path=str(config), error=os_error_zh(exc))) from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise KepuError(Finding.make(Code.CAMPAIGN_FILE, path=str(config), error=str(exc))) from None
     out = Findings()
     c = raw.get("campaign", {})
@@ -411,7 +412,7 @@ def _read_rows(path: Path) -> list[list[Any]]:
         data = path.read_bytes()
     except OSError as exc:
         raise KepuError(
-            Finding.make(Code.ROSTER_FILE, path=str(path), error=exc.strerror or str(exc))
+            Finding.make(Code.ROSTER_FILE, path=str(path), error=os_error_zh(exc))
         ) from None
     if path.suffix.lower() == ".csv":
         for encoding in ("utf-8-sig", "gb18030"):  # Excel on Chinese Windows saves CSV as GBK

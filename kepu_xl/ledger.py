@@ -2,6 +2,8 @@
 
 It answers "what did 县教育局 send on the 28th?" and keeps a unit's earlier values, so a
 resubmission can be compared with the previous version after the old file left the inbox.
+It also remembers every e-mail sent (`sent`: one row per attempt) and fetched (`fetched`: by
+Message-ID), so `kepuxl send` and `kepuxl fetch` can be re-run without doing anything twice.
 """
 
 from __future__ import annotations
@@ -32,6 +34,26 @@ CREATE TABLE IF NOT EXISTS runs (
     at TEXT NOT NULL,
     inbox TEXT NOT NULL,
     counts TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sent (
+    message_id TEXT NOT NULL,
+    unit_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    draft TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    at TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS sent_message ON sent (message_id, outcome);
+CREATE INDEX IF NOT EXISTS sent_unit ON sent (unit_id, kind, outcome);
+CREATE TABLE IF NOT EXISTS fetched (
+    message_id TEXT PRIMARY KEY,
+    folder TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    path TEXT NOT NULL,
+    at TEXT NOT NULL
 );
 """
 
@@ -108,3 +130,74 @@ class Ledger:
             )
             for r in rows
         ]
+
+    # -- e-mail ------------------------------------------------------------------------------------
+
+    def record_send(
+        self,
+        *,
+        message_id: str,
+        unit_id: str,
+        kind: str,
+        draft: str,
+        sha256: str,
+        recipient: str,
+        at: datetime,
+        outcome: str,
+        error: str = "",
+    ) -> None:
+        """One send attempt (outcome "sent" or "failed"), committed at once: a crash right after a
+        message went out must not make the next run send it again."""
+        with self.db:
+            self.db.execute(
+                "INSERT INTO sent VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    message_id,
+                    unit_id,
+                    kind,
+                    draft,
+                    sha256,
+                    recipient,
+                    at.isoformat(timespec="seconds"),
+                    outcome,
+                    error,
+                ),
+            )
+
+    def sent_at(self, message_id: str) -> datetime | None:
+        """When this message was sent successfully, or None."""
+        row = self.db.execute(
+            "SELECT MIN(at) FROM sent WHERE message_id = ? AND outcome = 'sent'", (message_id,)
+        ).fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+    def sent_to_unit(self, unit_id: str, kind: str) -> list[tuple[str, datetime]]:
+        """(message id, time) of every message of `kind` sent to a unit, oldest first."""
+        rows = self.db.execute(
+            "SELECT message_id, at FROM sent WHERE unit_id = ? AND kind = ? AND outcome = 'sent' ORDER BY at",
+            (unit_id, kind),
+        ).fetchall()
+        return [(r[0], datetime.fromisoformat(r[1])) for r in rows]
+
+    def first_sent(self, kind: str = "form") -> datetime | None:
+        """When the first message of `kind` went out (replies cannot be older)."""
+        row = self.db.execute(
+            "SELECT MIN(at) FROM sent WHERE kind = ? AND outcome = 'sent'", (kind,)
+        ).fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+    def sent_message_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT DISTINCT message_id FROM sent WHERE outcome = 'sent'")}
+
+    def was_fetched(self, message_id: str) -> bool:
+        return (
+            self.db.execute("SELECT 1 FROM fetched WHERE message_id = ?", (message_id,)).fetchone()
+            is not None
+        )
+
+    def record_fetch(self, message_id: str, folder: str, uid: str, path: str, at: datetime) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR IGNORE INTO fetched VALUES (?, ?, ?, ?, ?)",
+                (message_id, folder, uid, path, at.isoformat(timespec="seconds")),
+            )
