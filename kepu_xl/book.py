@@ -4,6 +4,13 @@ One neutral view over .xlsx (zipfile + lxml, here), .xls and .ods (book_legacy.p
 and audit never care which office suite saved a return. Only the window of cells the layout
 names is kept (a 2 KB file with a cell at XFD1048576 costs nothing); formulas are recorded with
 their cached value, which the audit never trusts; error cells stay errors (never '' or 0).
+
+Speed (a province sends 10,000 returns): a sheet part of a normal size is cut after </sheetData>,
+its styled empty cells are dropped, and libxml2 parses the rest in one go; an XPath hands Python
+only the cells with something in them, and `only=` narrows those to what the caller will look at.
+Parts shared by every form of a campaign (rels, styles) are parsed once per process. A part over
+WHOLE_PART is streamed instead and the stream stops at the first row past the window. Every
+shortcut falls back to parsing the part whole when the bytes are anything but plain.
 """
 
 from __future__ import annotations
@@ -11,7 +18,9 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from lxml import etree
@@ -77,8 +86,19 @@ def col_index(letters: str) -> int:
     return n - 1
 
 
-def load_xlsx(data: bytes, windows: dict[str, Window], default: Window = (60, 12)) -> Book:
-    """Read the named windows of every sheet of an .xlsx (other sheets: `default` window)."""
+def load_xlsx(
+    data: bytes,
+    windows: dict[str, Window],
+    default: Window | None = (60, 12),
+    *,
+    only: Mapping[str, Container[tuple[int, int]]] | None = None,
+) -> Book:
+    """Read the named windows of every sheet of an .xlsx.
+
+    Sheets not named in `windows` get the `default` window; with `default=None` they are only
+    listed (name, state), their cells are not read (the reader never looks at them). `only`
+    narrows a sheet further to the (row, col) positions its caller will look at.
+    """
     z = zipfile.ZipFile(io.BytesIO(data))
     names = set(z.namelist())
     wb = etree.fromstring(z.read("xl/workbook.xml"), PARSER)
@@ -97,9 +117,10 @@ def load_xlsx(data: bytes, windows: dict[str, Window], default: Window = (60, 12
         part = _resolve(target)
         sheet = Sheet(name=name, state=node.get("state", "visible"))
         sheets[name] = sheet
-        if part in names:
-            window = windows.get(name, default)
-            _read_sheet(z.read(part), sheet, window, shared, date_styles, date1904)
+        window = windows.get(name, default)
+        if part in names and window is not None:
+            wanted = only.get(name) if only else None
+            _read_sheet(z.read(part), sheet, window, shared, date_styles, date1904, wanted)
     return Book(
         kind="xlsx",
         sheets=sheets,
@@ -114,29 +135,79 @@ def _resolve(target: str) -> str:
     return target if target.startswith("xl/") else "xl/" + target
 
 
-def _rels(z: zipfile.ZipFile, part: str) -> dict[str, str]:
-    try:
-        root = etree.fromstring(z.read(part), PARSER)
-    except KeyError:
-        return {}
+# Parts this small and this common (every form of a campaign has the same rels and styles) are
+# parsed once per process; the key is the part's bytes, so a changed part is parsed again.
+_CACHE_PART = 64 << 10
+
+
+@lru_cache(maxsize=32)
+def _rels_of(xml: bytes) -> dict[str, str]:
+    root = etree.fromstring(xml, PARSER)
     return {r.get("Id"): r.get("Target", "") for r in root.iterfind("rel:Relationship", NS)}
 
 
-def _shared_strings(z: zipfile.ZipFile, names: set[str]) -> list[str]:
-    if "xl/sharedStrings.xml" not in names:
-        return []
-    root = etree.fromstring(z.read("xl/sharedStrings.xml"), PARSER)
+def _rels(z: zipfile.ZipFile, part: str) -> dict[str, str]:
+    try:
+        xml = z.read(part)
+    except KeyError:
+        return {}
+    return dict(_rels_of(xml)) if len(xml) <= _CACHE_PART else _rels_of.__wrapped__(xml)
+
+
+_SI = _M + "si"
+_T = _M + "t"
+_SI_TEXT = etree.XPath("./m:t/text()|./m:r/m:t/text()", namespaces=NS)
+
+
+class _SharedStrings:
+    """xl/sharedStrings.xml as a list whose items are only turned into text when a cell asks.
+
+    A form's window references a third of the table; indexing behaves as the list of all texts would.
+    """
+
+    def __init__(self, items: list[Any]):
+        self._items = items
+        self._texts: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index: int) -> str:
+        si = self._items[index]  # IndexError, and negative indexes, exactly as on a list
+        key = index % len(self._items)
+        text = self._texts.get(key)
+        if text is None:
+            text = self._texts[key] = _si_text(si)
+        return text
+
+
+def _si_text(si: Any) -> str:
     # rich text runs: the text is the concatenation of every <t>, phonetic runs (rPh) excluded
-    return [
-        "".join(si.xpath("./m:t/text()|./m:r/m:t/text()", namespaces=NS)) for si in root.iterfind("m:si", NS)
-    ]
+    if len(si) == 1:
+        t = si[0]
+        if t.tag == _T and len(t) == 0:  # plain <si><t>text</t></si>: no XPath needed
+            return t.text or ""
+    return "".join(_SI_TEXT(si))
 
 
-def _date_styles(z: zipfile.ZipFile, names: set[str]) -> set[int]:
+def _shared_strings(z: zipfile.ZipFile, names: set[str]) -> _SharedStrings:
+    if "xl/sharedStrings.xml" not in names:
+        return _SharedStrings([])
+    root = etree.fromstring(z.read("xl/sharedStrings.xml"), PARSER)
+    return _SharedStrings(root.findall(_SI))
+
+
+def _date_styles(z: zipfile.ZipFile, names: set[str]) -> frozenset[int]:
     """Indexes of cell styles (xf) whose number format shows a date."""
     if "xl/styles.xml" not in names:
-        return set()
-    root = etree.fromstring(z.read("xl/styles.xml"), PARSER)
+        return frozenset()
+    xml = z.read("xl/styles.xml")
+    return _date_styles_of(xml) if len(xml) <= _CACHE_PART else _date_styles_of.__wrapped__(xml)
+
+
+@lru_cache(maxsize=32)
+def _date_styles_of(xml: bytes) -> frozenset[int]:
+    root = etree.fromstring(xml, PARSER)
     custom = {
         int(n.get("numFmtId")): n.get("formatCode", "") for n in root.iterfind("m:numFmts/m:numFmt", NS)
     }
@@ -146,46 +217,173 @@ def _date_styles(z: zipfile.ZipFile, names: set[str]) -> set[int]:
         code = custom.get(fmt_id) or BUILTIN_FORMATS.get(fmt_id, "")
         if (14 <= fmt_id <= 22) or (code and is_date_format(code)):
             out.add(i)
-    return out
+    return frozenset(out)
+
+
+# A sheet part up to this size is parsed whole by libxml2 and only the cells with content are handed
+# to Python (a form's sheet is ~20 KB; 4 MB is hundreds of times that). A bigger part is streamed
+# and the stream stops at the first row past the window, so a huge sheet never costs more than its
+# window plus the part's size in bytes.
+WHOLE_PART = 4 << 20
+_C, _V, _F, _IS, _ROW = _M + "c", _M + "v", _M + "f", _M + "is", _M + "row"
+_PROTECTION = _M + "sheetProtection"
+# cells with something in them (a value, a formula, an inline string) in row order
+_FILLED = etree.XPath("/m:worksheet/m:sheetData/m:row/m:c[* or @t='inlineStr']", namespaces=NS)
+_INLINE_TEXT = etree.XPath("./m:is/m:t/text()|./m:is/m:r/m:t/text()", namespaces=NS)
+# A styled empty cell, `<c r="B7" s="3"/>` (Excel, xlsxwriter) or `<c r="B7" s="3" t="n"></c>`
+# (openpyxl): no value, no formula, never selected by _FILLED. A form has hundreds (every input cell
+# of the detail table); dropping them before libxml2 builds a node for each saves a third of the
+# parse. The pattern allows nothing else: no other attribute, no content, no quoting to get wrong.
+_EMPTY_CELL = re.compile(rb'<c r="[A-Z]{1,3}[0-9]{1,7}"(?: s="[0-9]{1,9}")?(?: t="n")?(?:/>|></c>)')
+_POSITIONS: dict[str, tuple[int, int] | None] = {}  # "D7" → (6, 3); bounded below
+_POSITIONS_MAX = 50_000
+
+
+def position(ref: str) -> tuple[int, int] | None:
+    """An A1 reference → (row, col), 0-based; None when it is not one."""
+    pos = _POSITIONS.get(ref, False)
+    if pos is not False:
+        return pos  # type: ignore[return-value]
+    m = _REF.match(ref)
+    pos = (int(m.group(2)) - 1, col_index(m.group(1))) if m else None
+    if len(_POSITIONS) < _POSITIONS_MAX:
+        _POSITIONS[ref] = pos
+    return pos
 
 
 def _read_sheet(
     xml: bytes,
     sheet: Sheet,
     window: Window,
-    shared: list[str],
-    date_styles: set[int],
+    shared: _SharedStrings,
+    date_styles: frozenset[int],
     date1904: bool,
+    wanted: Container[tuple[int, int]] | None = None,
 ) -> None:
+    if len(xml) > WHOLE_PART:
+        _stream_sheet(xml, sheet, window, shared, date_styles, date1904, wanted)
+        return
     last_row, last_col = window
-    # iterparse keeps memory flat for big sheets; cells outside the window are dropped at once
-    for _, el in etree.iterparse(
+    if b"<![CDATA[" not in xml and b"<!--" not in xml:  # there the same bytes would be text, not markup
+        xml = _EMPTY_CELL.sub(b"", _trimmed(xml))
+    root = etree.fromstring(xml, PARSER)
+    cells = sheet.cells
+    positions = _POSITIONS
+    for el in _FILLED(root):
+        ref = el.get("r", "")
+        pos = positions[ref] if ref in positions else position(ref)
+        if (
+            pos is None
+            or pos[0] > last_row
+            or pos[1] > last_col
+            or (wanted is not None and pos not in wanted)
+        ):
+            continue
+        value = _cell(el, shared, date_styles, date1904)
+        if value is not None:
+            cells[pos] = value
+    for el in root.iter(_PROTECTION):
+        sheet.protected = el.get("sheet") in ("1", "true")
+
+
+_PROTECTION_ELEMENT = re.compile(rb"<sheetProtection\b[^<>]*/>")
+
+
+def _trimmed(xml: bytes) -> bytes:
+    """The part up to </sheetData>, then its <sheetProtection/> and the root's end tag.
+
+    What follows sheetData (validations, merged cells, formatting, page setup: half of a form's sheet)
+    holds nothing the reader uses. Anything unusual (a prefix, two sheetData ends, a protection element
+    the pattern does not take whole) and the part is returned as it is, to be parsed whole.
+    """
+    end = xml.find(b"</sheetData>")
+    if end < 0 or xml.find(b"</sheetData>", end + 1) >= 0:
+        return xml
+    tail = xml[end + 12 :]
+    close = tail.rfind(b"</worksheet>")
+    if close < 0 or tail[close + 12 :].strip():
+        return xml
+    protection = _PROTECTION_ELEMENT.findall(tail, 0, close)
+    if len(protection) != tail.count(b"sheetProtection"):
+        return xml
+    return xml[: end + 12] + b"".join(protection) + b"</worksheet>"
+
+
+def _stream_sheet(
+    xml: bytes,
+    sheet: Sheet,
+    window: Window,
+    shared: _SharedStrings,
+    date_styles: frozenset[int],
+    date1904: bool,
+    wanted: Container[tuple[int, int]] | None = None,
+) -> None:
+    """A big part: iterparse (memory stays flat), stop after the window, then read what follows sheetData."""
+    last_row, last_col = window
+    events = etree.iterparse(
         io.BytesIO(xml), events=("end",), resolve_entities=False, no_network=True, huge_tree=False
-    ):
+    )
+    for _, el in events:
         tag = el.tag
-        if tag == _M + "c":
-            m = _REF.match(el.get("r", ""))
-            if m:
-                row, col = int(m.group(2)) - 1, col_index(m.group(1))
-                if row <= last_row and col <= last_col:
-                    value = _cell(el, shared, date_styles, date1904)
-                    if value is not None:
-                        sheet.cells[(row, col)] = value
+        if tag == _C:
+            pos = position(el.get("r", ""))
+            if (
+                pos is not None
+                and pos[0] <= last_row
+                and pos[1] <= last_col
+                and (wanted is None or pos in wanted)
+            ):
+                value = _cell(el, shared, date_styles, date1904)
+                if value is not None:
+                    sheet.cells[pos] = value
             el.clear()
-        elif tag == _M + "row":
+        elif tag == _ROW:
+            number = el.get("r", "")
             el.clear()
-        elif tag == _M + "sheetProtection":
+            if number.isdigit() and int(number) - 1 > last_row:
+                _tail(xml, sheet)  # rows come in order: nothing after this one is in the window
+                return
+        elif tag == _PROTECTION:
             sheet.protected = el.get("sheet") in ("1", "true")
 
 
-def _cell(el: Any, shared: list[str], date_styles: set[int], date1904: bool) -> Value | None:
+_ROOT_TAG = re.compile(rb"<(?!\?|!)[^\s>/]+(?:\s+[^\s=>]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*\s*>")
+_SHEETDATA_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?sheetData\s*>")
+
+
+def _tail(xml: bytes, sheet: Sheet) -> None:
+    """The elements after </sheetData> (sheetProtection lives there), parsed under the root's start tag."""
+    root = _ROOT_TAG.search(xml)
+    end = max(_SHEETDATA_END.finditer(xml), key=lambda m: m.end(), default=None)  # the last one
+    if root is None or end is None:
+        return
+    tree = etree.fromstring(xml[: root.end()] + xml[end.end() :], PARSER)  # malformed: raises, as before
+    for el in tree.iter(_PROTECTION):
+        sheet.protected = el.get("sheet") in ("1", "true")
+
+
+def _cell(el: Any, shared: _SharedStrings, date_styles: frozenset[int], date1904: bool) -> Value | None:
     t = el.get("t", "n")
-    v = el.findtext(_M + "v")
-    f = el.find(_M + "f")
-    formula = (f.text or "") if f is not None else ""
     if t == "inlineStr":
-        text = "".join(el.xpath("./m:is/m:t/text()|./m:is/m:r/m:t/text()", namespaces=NS))
-        return Value(text, "s")
+        if len(el) == 1:
+            inline = el[0]
+            if inline.tag == _IS and len(inline) == 1:
+                text = inline[0]
+                if text.tag == _T and len(text) == 0:  # plain <is><t>text</t></is>: no XPath needed
+                    return Value(text.text or "", "s")
+        return Value("".join(_INLINE_TEXT(el)), "s")
+    v: str | None = None
+    f: Any = None
+    # the first <v> and the first <f>, in one pass (find/findtext go through ElementPath each time)
+    n = len(el)
+    for child in el if n > 1 else (el[0],) if n else ():
+        tag = child.tag
+        if tag == _V:
+            if v is None:
+                v = child.text or ""
+        elif tag == _F and f is None:
+            f = child
+    formula = (f.text or "") if f is not None else ""
     if f is not None and v is None:
         return Value(None, "f", formula or "(shared)")
     if v is None:
@@ -222,12 +420,16 @@ def _cell(el: Any, shared: list[str], date_styles: set[int], date1904: bool) -> 
     return Value(value, kind)
 
 
+_PROPERTY = f"{{{NS['cp']}}}property"
+_APPLICATION = etree.XPath("//*[local-name()='Application']/text()")
+
+
 def _custom_properties(z: zipfile.ZipFile, names: set[str]) -> dict[str, str]:
     if "docProps/custom.xml" not in names:
         return {}
     root = etree.fromstring(z.read("docProps/custom.xml"), PARSER)
     out = {}
-    for prop in root.iterfind("cp:property", NS):
+    for prop in root.iterchildren(_PROPERTY):
         texts = [t for t in prop.itertext() if t.strip()]
         out[prop.get("name", "")] = texts[0].strip() if texts else ""
     return out
@@ -237,4 +439,4 @@ def _application(z: zipfile.ZipFile, names: set[str]) -> str:
     if "docProps/app.xml" not in names:
         return ""
     root = etree.fromstring(z.read("docProps/app.xml"), PARSER)
-    return " ".join(root.xpath("//*[local-name()='Application']/text()")).strip()
+    return " ".join(_APPLICATION(root)).strip()

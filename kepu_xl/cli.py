@@ -20,6 +20,7 @@ from rich.table import Table
 
 from . import __version__
 from . import spec as spec_mod
+from .files import os_error_zh
 from .findings import Finding, KepuError, Severity, dumps
 from .make import CONFIG_NAME, init_campaign, make_forms
 from .results import CollectReport
@@ -65,7 +66,7 @@ def fatal_on_error(debug: bool = False) -> Iterator[None]:
     except OSError as exc:
         if debug:
             raise
-        raise Fatal(f"{exc.filename or ''} {exc.strerror or exc}") from None
+        raise Fatal(f"{exc.filename or ''} {os_error_zh(exc)}".strip()) from None
 
 
 @contextmanager
@@ -143,8 +144,11 @@ def init_cmd(folder: Path, with_returns: bool) -> None:
     "-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), help="输出文件夹（默认 output/forms）"
 )
 @click.option("--json", "json_target", metavar="FILE|-", help="把结果写成 JSON（- 表示输出到屏幕）")
+@click.option("-j", "--jobs", type=click.IntRange(min=0), help="并行进程数（默认：单位多时每个 CPU 核一个）")
 @click.option("--debug", is_flag=True, hidden=True)
-def make_forms_cmd(config: Path, outdir: Path | None, json_target: str | None, debug: bool) -> None:
+def make_forms_cmd(
+    config: Path, outdir: Path | None, json_target: str | None, jobs: int | None, debug: bool
+) -> None:
     """为名单中每个单位生成一份统计表（单位已预填并锁定）。
 
     \b
@@ -152,7 +156,7 @@ def make_forms_cmd(config: Path, outdir: Path | None, json_target: str | None, d
         kepuxl make-forms -c kepuxl.toml -o output/forms
     """
     with fatal_on_error(debug), progress_bar("生成统计表") as update:
-        report = make_forms(config, outdir, progress=update)
+        report = make_forms(config, outdir, progress=update, workers=jobs)
     write_json(json_target, report.to_dict())
     if json_target == "-":
         return
@@ -261,9 +265,21 @@ def render_collect(report: CollectReport) -> None:
 )
 @click.option("--json", "json_target", metavar="FILE|-", help="把结果写成 JSON（- 表示输出到屏幕）")
 @click.option("--strict", is_flag=True, help="有退回或未报单位时退出码为 1")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="读取回执的并行进程数（默认：回执多时每个 CPU 核一个）",
+)
 @click.option("--debug", is_flag=True, hidden=True)
 def collect_cmd(
-    inbox: Path, config: Path | None, outdir: Path | None, json_target: str | None, strict: bool, debug: bool
+    inbox: Path,
+    config: Path | None,
+    outdir: Path | None,
+    json_target: str | None,
+    strict: bool,
+    jobs: int | None,
+    debug: bool,
 ) -> None:
     """读取 INBOX 中的全部回执，审核、汇总，生成汇总表和反馈表。
 
@@ -275,7 +291,7 @@ def collect_cmd(
     from .collect import collect
 
     with fatal_on_error(debug), progress_bar("读取回执") as update:
-        report = collect(inbox, _resolve_config(config, inbox), outdir, progress=update)
+        report = collect(inbox, _resolve_config(config, inbox), outdir, progress=update, workers=jobs)
     write_json(json_target, report.to_dict())
     if json_target != "-":
         render_collect(report)
@@ -303,3 +319,278 @@ def demo_cmd(folder: Path) -> None:
             report = collect(folder / "inbox", config, progress=update)
     console.print(f"② 已收集示例回执 {len(report.files)} 个文件：")
     render_collect(report)
+
+
+# -- e-mail: drafts, send, fetch, remind ------------------------------------------------------------
+
+SEND_ZH = {
+    "sent": "[green]已发送[/]",
+    "failed": "[red]失败[/]",
+    "skipped": "跳过",
+    "dry-run": "[blue]将发送[/]",
+    "not-attempted": "[yellow]未发送[/]",
+}
+
+
+def _mail_password(config: Path, *needed: str) -> str:
+    """The password (QQ/163: the authorization code): the environment variable named in [mail], else a
+    hidden prompt on a terminal. Never stored. The `needed` [mail] keys are checked first, so a clerk
+    is not asked for a password only to hear that the server is not set."""
+    import os
+
+    from .campaign import load
+    from .mail import require_settings
+
+    with fatal_on_error():
+        mail = load(config).mail
+        require_settings(mail, *needed)
+    value = os.environ.get(mail.password_env, "")
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        raise Fatal(
+            f"未设置环境变量 {mail.password_env}。请先设置邮箱密码（QQ/163 邮箱为授权码），或在终端中运行以便输入。"
+        )
+    user = mail.smtp_user or mail.login_imap
+    return click.prompt(f"邮箱 {user} 的密码/授权码（输入时不显示）", hide_input=True, err=True)
+
+
+def render_drafts(report: Any, what: str) -> None:
+    console.print(
+        f"{escape(report.campaign)}：已生成{what} {len(report.drafts)} 封 → {escape(str(report.outdir))}"
+    )
+    if report.findings.items:
+        console.print(findings_table(report.findings.items, "提示"))
+
+
+def render_send(report: Any) -> None:
+    table = Table(
+        title="发送结果" if not report.dry_run else "将发送的邮件（演练，未发送）", title_justify="left"
+    )
+    for name in ("单位", "收件人", "结果", "说明"):
+        table.add_column(name, overflow="fold")
+    for item in report.items:
+        note = item.finding.message if item.finding else item.subject
+        table.add_row(escape(item.unit), escape(item.to), SEND_ZH[item.outcome], escape(note))
+    console.print(table)
+    n = report.counts
+    if report.dry_run:
+        console.print(
+            f"演练：将发送 {n['dry-run']} 封，跳过 {n['skipped']} 封（此前已发送），草稿有误 {n['failed']} 封"
+        )
+    else:
+        console.print(
+            f"已发送 [green]{n['sent']}[/] 封，失败 [red]{n['failed']}[/] 封，跳过 {n['skipped']} 封（此前已发送），"
+            f"未发送 {n['not-attempted']} 封"
+        )
+        if n["failed"] or n["not-attempted"]:
+            console.print("排除问题后再次运行 kepuxl send，只会补发未成功的邮件。")
+
+
+@cli.group("mail")
+def mail_group() -> None:
+    """邮件：生成下发邮件草稿、检查邮箱设置（发送用 kepuxl send，收取用 kepuxl fetch）。"""
+
+
+@mail_group.command("drafts")
+@config_option
+@click.option(
+    "-o",
+    "--outdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="草稿文件夹（默认 output/邮件/统计表）",
+)
+@click.option("--json", "json_target", metavar="FILE|-", help="把结果写成 JSON（- 表示输出到屏幕）")
+@click.option("--debug", is_flag=True, hidden=True)
+def mail_drafts_cmd(config: Path, outdir: Path | None, json_target: str | None, debug: bool) -> None:
+    """为每个单位生成一封下发邮件（.eml，附本单位统计表），正文来自 邮件模板.txt。
+
+    草稿可直接用 Outlook 打开发送，或用 kepuxl send 批量发送。
+
+    \b
+    Example:
+        kepuxl mail drafts
+        kepuxl send --dry-run
+    """
+    from .mail import make_drafts
+
+    with fatal_on_error(debug), progress_bar("生成邮件草稿") as update:
+        report = make_drafts(config, outdir, progress=update)
+    write_json(json_target, report.to_dict())
+    if json_target != "-":
+        render_drafts(report, "邮件草稿")
+
+
+@mail_group.command("check")
+@config_option
+@click.option("--debug", is_flag=True, hidden=True)
+def mail_check_cmd(config: Path, debug: bool) -> None:
+    """登录 kepuxl.toml 中设置的发件（SMTP）和收件（IMAP）服务器，检查设置和授权码。失败时退出码为 1。
+
+    \b
+    Example:
+        KEPUXL_MAIL_PASSWORD=授权码 kepuxl mail check
+    """
+    from .mail import check_servers
+
+    password = _mail_password(config)
+    with fatal_on_error(debug):
+        rows = check_servers(config, password=password)
+    table = Table(title="邮箱设置检查", title_justify="left")
+    for name in ("服务器", "结果", "说明"):
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        ok = row["ok"] == "是"
+        table.add_row(row["server"], "[green]正常[/]" if ok else "[red]失败[/]", escape(row["message"]))
+    console.print(table)
+    sys.exit(0 if all(r["ok"] == "是" for r in rows) else 1)
+
+
+@cli.command("send")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), required=False)
+@config_option
+@click.option("--dry-run", is_flag=True, help="只列出将发送的邮件，不连接服务器")
+@click.option("--resend", is_flag=True, help="草稿重新生成后，对已发过统计表的单位再发一次")
+@click.option("--json", "json_target", metavar="FILE|-", help="把结果写成 JSON（- 表示输出到屏幕）")
+@click.option("--debug", is_flag=True, hidden=True)
+def send_cmd(
+    folder: Path | None, config: Path, dry_run: bool, resend: bool, json_target: str | None, debug: bool
+) -> None:
+    """通过 SMTP 发送 FOLDER 中的邮件草稿（默认 output/邮件/统计表）。有发送失败时退出码为 1。
+
+    密码从 kepuxl.toml 中 password_env 指定的环境变量读取（默认 KEPUXL_MAIL_PASSWORD），没有则提示输入，
+    从不保存。已发送的邮件记入 .kepuxl/ledger.sqlite，再次运行只补发未成功的。
+
+    \b
+    Example:
+        kepuxl send --dry-run
+        kepuxl send
+        kepuxl send output/邮件/催报-20230529
+    """
+    from .mail import send_drafts
+
+    password = "" if dry_run else _mail_password(config, "smtp_host", "smtp_user")
+    with fatal_on_error(debug), progress_bar("发送邮件") as update:
+        report = send_drafts(
+            config, folder, password=password, dry_run=dry_run, resend=resend, progress=update
+        )
+    write_json(json_target, report.to_dict())
+    if json_target != "-":
+        render_send(report)
+    sys.exit(0 if report.ok else 1)
+
+
+@cli.command("fetch")
+@click.argument("inbox", type=click.Path(file_okay=False, path_type=Path), required=False)
+@config_option
+@click.option("--folder", help="邮箱文件夹（默认 kepuxl.toml 的 imap_folder）")
+@click.option(
+    "--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="只下载此日期以后的邮件，如 2023-05-20"
+)
+@click.option("--subject", "subjects", multiple=True, help="只下载主题含此词的邮件（可多次给出）")
+@click.option("--all", "all_subjects", is_flag=True, help="不按主题筛选")
+@click.option("--json", "json_target", metavar="FILE|-", help="把结果写成 JSON（- 表示输出到屏幕）")
+@click.option("--debug", is_flag=True, hidden=True)
+def fetch_cmd(
+    inbox: Path | None,
+    config: Path,
+    folder: str | None,
+    since: Any,
+    subjects: tuple[str, ...],
+    all_subjects: bool,
+    json_target: str | None,
+    debug: bool,
+) -> None:
+    """从 IMAP 邮箱下载新邮件到 INBOX/邮件/（默认活动文件夹的 inbox），每封只下载一次。
+
+    只读打开邮箱，不改动任何邮件（也不标为已读）。下载后运行 kepuxl collect inbox。
+
+    \b
+    Example:
+        kepuxl fetch
+        kepuxl fetch --since 2023-05-20 --subject 科技活动周
+    """
+    from .mail import fetch
+
+    password = _mail_password(config, "imap_host", "imap_user")
+    words = () if all_subjects else (subjects or None)
+    with fatal_on_error(debug), progress_bar("下载邮件") as update:
+        report = fetch(
+            config,
+            inbox,
+            password=password,
+            folder=folder,
+            since=since.date() if since else None,
+            subject=words,
+            progress=update,
+        )
+    write_json(json_target, report.to_dict())
+    if json_target != "-":
+        n = report.counts
+        new = [m for m in report.messages if m.outcome == "fetched"]
+        if new:
+            table = Table(title="新下载的邮件", title_justify="left")
+            for name in ("时间", "发件人", "主题"):
+                table.add_column(name, overflow="fold")
+            for m in new:
+                when = f"{m.date:%m-%d %H:%M}" if m.date else ""
+                table.add_row(when, escape(m.sender), escape(m.subject))
+            console.print(table)
+        console.print(
+            f"{escape(report.server)}“{escape(report.folder)}”：新下载 [green]{n['fetched']}[/] 封 → "
+            f"{escape(str(report.inbox / '邮件'))}，已下载过 {n['already']} 封，主题不符 {n['filtered']} 封，"
+            f"本机发出 {n['own']} 封"
+        )
+        if report.findings.items:
+            console.print(findings_table(report.findings.items, "下载问题"))
+        if new:
+            console.print(f"下一步：kepuxl collect {escape(str(report.inbox))}")
+    sys.exit(0 if report.ok else 1)
+
+
+@cli.command("remind")
+@click.argument("inbox", type=click.Path(exists=True, file_okay=False, path_type=Path), required=False)
+@config_option
+@click.option("-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), help="草稿文件夹")
+@click.option("--send", "send_now", is_flag=True, help="生成后立即发送")
+@click.option("--json", "json_target", metavar="FILE|-", help="把结果写成 JSON（- 表示输出到屏幕）")
+@click.option("--debug", is_flag=True, hidden=True)
+def remind_cmd(
+    inbox: Path | None,
+    config: Path,
+    outdir: Path | None,
+    send_now: bool,
+    json_target: str | None,
+    debug: bool,
+) -> None:
+    """给未报和被退回的单位生成催报邮件（退回的附反馈表和问题清单），可加 --send 直接发送。
+
+    先按 INBOX（默认活动文件夹的 inbox）收集一遍，正文来自 催报模板.txt。
+
+    \b
+    Example:
+        kepuxl remind
+        kepuxl remind --send
+    """
+    from .mail import make_reminders, send_drafts
+
+    password = _mail_password(config, "smtp_host", "smtp_user") if send_now else ""
+    with fatal_on_error(debug), progress_bar("生成催报邮件") as update:
+        report = make_reminders(config, inbox, outdir, progress=update)
+    data: dict[str, Any] = {"drafts": report.to_dict()}
+    sent = None
+    if send_now and report.drafts:
+        with fatal_on_error(debug), progress_bar("发送邮件") as update:
+            sent = send_drafts(config, report.outdir, password=password, progress=update)
+        data["send"] = sent.to_dict()
+    write_json(json_target, data)
+    if json_target != "-":
+        statuses = [d["status"] for d in report.drafts]
+        render_drafts(
+            report, f"催报邮件（未报 {statuses.count('missing')}，退回 {statuses.count('rejected')}）"
+        )
+        if sent is not None:
+            render_send(sent)
+        elif report.drafts:
+            console.print(f"发送：kepuxl send {escape(str(report.outdir))}")
+    sys.exit(0 if sent is None or sent.ok else 1)

@@ -61,10 +61,34 @@ def windows(spec: FormSpec, cells: CellMap) -> dict[str, Window]:
     return out
 
 
+def wanted(cells: CellMap) -> dict[str, frozenset[tuple[int, int]]]:
+    """The positions `from_book` looks at on the main and detail sheets (the rest of a window is skipped)."""
+    out: dict[str, set[tuple[int, int]]] = {cells.main: {(cells.unit.row, cells.unit.col)}}
+    for c in (*cells.fields.values(), *cells.info.values(), *(c for c, _ in cells.labels)):
+        out.setdefault(c.sheet, set()).add((c.row, c.col))
+    if cells.detail:
+        rows = range(cells.detail_first, cells.detail_last + 1)
+        out.setdefault(cells.detail, set()).update((r, c) for r in rows for c in cells.detail_cols.values())
+    return {name: frozenset(positions) for name, positions in out.items()}
+
+
+_WANTED: dict[int, tuple[CellMap, dict[str, frozenset[tuple[int, int]]]]] = {}
+
+
+def _wanted(cells: CellMap) -> dict[str, frozenset[tuple[int, int]]]:
+    cached = _WANTED.get(id(cells))
+    if cached is None or cached[0] is not cells:  # keyed by identity: a CellMap holds dicts (unhashable)
+        if len(_WANTED) >= 8:
+            _WANTED.clear()
+        cached = _WANTED[id(cells)] = (cells, wanted(cells))
+    return cached[1]
+
+
 def load_book(data: bytes, kind: str, spec: FormSpec, cells: CellMap) -> Book:
     wins = windows(spec, cells)
     if kind == "xlsx":
-        return load_xlsx(data, wins)
+        # the instructions sheet's cells are never used; on the others only what from_book reads
+        return load_xlsx(data, wins, default=None, only=_wanted(cells))
     from . import book_legacy  # xlrd/odf only when such a file arrives
 
     return book_legacy.load_xls(data, wins) if kind == "xls" else book_legacy.load_ods(data, wins)
@@ -114,7 +138,12 @@ def from_book(book: Book, spec: FormSpec, cells: CellMap) -> ReturnedForm:
     detail = book.sheets.get(cells.detail) if cells.detail else None
     if detail is not None:
         form.has_detail = True
+        columns = set(cells.detail_cols.values())
+        # a row with nothing in the detail columns is blank: skip it without building its entry
+        filled = {row for row, col in detail.cells if col in columns}
         for row in range(cells.detail_first, cells.detail_last + 1):
+            if row not in filled:
+                continue
             entry = {cid: raw(Cell(detail.name, row, col)) for cid, col in cells.detail_cols.items()}
             if any(not r.blank for r in entry.values()):
                 form.detail.append(entry)

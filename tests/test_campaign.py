@@ -33,7 +33,12 @@ def csv_roster(tmp_path: Path, *rows: tuple[str, ...], encoding: str = "utf-8") 
 
 def test_sample_campaign_loads(config: Path) -> None:
     c = campaign.load(config)
-    assert (c.id, c.title, c.form, c.year) == ("qingxi-2023-science-week", "2023年科技活动周", "science_week", 2023)
+    assert (c.id, c.title, c.form, c.year) == (
+        "qingxi-2023-science-week",
+        "2023年科技活动周",
+        "science_week",
+        2023,
+    )
     assert str(c.deadline) == "2023-05-30 17:30:00"
     assert (str(c.start), str(c.end)) == ("2023-05-20", "2023-05-27")
     assert len(c.units) == 26
@@ -63,16 +68,22 @@ def test_missing_secret_is_made_by_make_forms_and_then_kept(config: Path, tmp_pa
     secret = (config.parent / ".kepuxl" / "secret").read_bytes()
     make.make_forms(config, tmp_path / "second")
     assert (config.parent / ".kepuxl" / "secret").read_bytes() == secret
-    assert (tmp_path / "first" / "01_县教育局.xlsx").read_bytes() == (tmp_path / "second" / "01_县教育局.xlsx").read_bytes()
+    assert (tmp_path / "first" / "01_县教育局.xlsx").read_bytes() == (
+        tmp_path / "second" / "01_县教育局.xlsx"
+    ).read_bytes()
 
 
 # -- roster: the good cases -------------------------------------------------------------------------------------
 
 
 def test_csv_in_gbk_as_saved_by_excel_on_chinese_windows(tmp_path: Path) -> None:
-    path = csv_roster(tmp_path, ("T01", "城关街道", "镇（街道）", "王芳", "13900000001", "cg@example.org"), encoding="gbk")
+    path = csv_roster(
+        tmp_path, ("T01", "城关街道", "镇（街道）", "王芳", "13900000001", "cg@example.org"), encoding="gbk"
+    )
     units = campaign.load_roster(path)
-    assert [(u.id, u.name, u.category, u.contact) for u in units] == [("T01", "城关街道", "镇（街道）", "王芳")]
+    assert [(u.id, u.name, u.category, u.contact) for u in units] == [
+        ("T01", "城关街道", "镇（街道）", "王芳")
+    ]
 
 
 def test_csv_in_utf8_with_bom(tmp_path: Path) -> None:
@@ -81,7 +92,9 @@ def test_csv_in_utf8_with_bom(tmp_path: Path) -> None:
 
 
 def test_blank_trailing_rows_are_ignored(tmp_path: Path) -> None:
-    path = csv_roster(tmp_path, ("T01", "城关街道", "", "", "", ""), ("", "", "", "", "", ""), (" ", "", "", "", "", ""))
+    path = csv_roster(
+        tmp_path, ("T01", "城关街道", "", "", "", ""), ("", "", "", "", "", ""), (" ", "", "", "", "", "")
+    )
     path.write_bytes(path.read_bytes() + b"\r\n\r\n,,\r\n")
     assert [u.name for u in campaign.load_roster(path)] == ["城关街道"]
 
@@ -117,7 +130,12 @@ def test_unit_code_is_optional(tmp_path: Path) -> None:
 
 
 def test_duplicate_name(tmp_path: Path) -> None:
-    path = csv_roster(tmp_path, ("T01", "青山镇", "", "", "", ""), ("T02", "柳河镇", "", "", "", ""), ("T03", "青山镇", "", "", "", ""))
+    path = csv_roster(
+        tmp_path,
+        ("T01", "青山镇", "", "", "", ""),
+        ("T02", "柳河镇", "", "", "", ""),
+        ("T03", "青山镇", "", "", "", ""),
+    )
     msg = Code.ROSTER_DUPLICATE.format(row=4, what="单位名称", value="青山镇", first_row=2)
     assert roster_errors(path) == [("ROSTER_DUPLICATE", "", msg)]
 
@@ -142,8 +160,16 @@ def test_unknown_column(tmp_path: Path) -> None:
 def test_missing_name_column(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "units.csv", [("单位编码", "名称"), ("T01", "青山镇")])
     assert roster_errors(path) == [
-        ("ROSTER_UNKNOWN_COLUMN", "B1", Code.ROSTER_UNKNOWN_COLUMN.format(column="名称", expected=EXPECTED_COLUMNS)),
-        ("ROSTER_MISSING_COLUMN", "", Code.ROSTER_MISSING_COLUMN.format(column="单位名称", expected=EXPECTED_COLUMNS)),
+        (
+            "ROSTER_UNKNOWN_COLUMN",
+            "B1",
+            Code.ROSTER_UNKNOWN_COLUMN.format(column="名称", expected=EXPECTED_COLUMNS),
+        ),
+        (
+            "ROSTER_MISSING_COLUMN",
+            "",
+            Code.ROSTER_MISSING_COLUMN.format(column="单位名称", expected=EXPECTED_COLUMNS),
+        ),
     ]
 
 
@@ -154,7 +180,11 @@ def test_bad_unit_code(tmp_path: Path, code: str) -> None:
 
 
 def test_bad_email_is_only_a_warning(tmp_path: Path) -> None:
-    path = csv_roster(tmp_path, ("T01", "青山镇", "", "", "", "qingshan@example"), ("T02", "柳河镇", "", "", "", "lh@example.org"))
+    path = csv_roster(
+        tmp_path,
+        ("T01", "青山镇", "", "", "", "qingshan@example"),
+        ("T02", "柳河镇", "", "", "", "lh@example.org"),
+    )
     units = campaign.load_roster(path)  # no error: the forms can still be made
     assert [u.email for u in units] == ["qingshan@example", "lh@example.org"]
     _, warnings = campaign.read_roster(path)
@@ -164,16 +194,33 @@ def test_bad_email_is_only_a_warning(tmp_path: Path) -> None:
 
 
 def test_bad_email_warning_is_reported_by_make_forms(config: Path, tmp_path: Path) -> None:
-    use_roster(config, [ROSTER_HEADER, ("T01", "青山镇", "", "", "", "qingshan@@example.org"), ("T02", "柳河镇", "", "", "", "")])
+    use_roster(
+        config,
+        [
+            ROSTER_HEADER,
+            ("T01", "青山镇", "", "", "", "qingshan@@example.org"),
+            ("T02", "柳河镇", "", "", "", ""),
+        ],
+    )
     report = make.make_forms(config, tmp_path / "forms")
     assert report.ok and len(report.forms) == 2
     assert report.findings.flatten(("code", "severity", "file", "message")) == [
-        ["ROSTER_BAD_EMAIL", "warning", "units.csv", Code.ROSTER_BAD_EMAIL.format(row=2, value="qingshan@@example.org")]
+        [
+            "ROSTER_BAD_EMAIL",
+            "warning",
+            "units.csv",
+            Code.ROSTER_BAD_EMAIL.format(row=2, value="qingshan@@example.org"),
+        ]
     ]
 
 
 def test_bad_email_warning_names_the_roster_row_after_a_blank_row(config: Path, tmp_path: Path) -> None:
-    rows = [ROSTER_HEADER, ("T01", "青山镇", "", "", "", ""), ("", "", "", "", "", ""), ("T02", "柳河镇", "", "", "", "bad")]
+    rows = [
+        ROSTER_HEADER,
+        ("T01", "青山镇", "", "", "", ""),
+        ("", "", "", "", "", ""),
+        ("T02", "柳河镇", "", "", "", "bad"),
+    ]
     use_roster(config, rows)
     report = make.make_forms(config, tmp_path / "forms")
     assert [f.message for f in report.findings] == [Code.ROSTER_BAD_EMAIL.format(row=4, value="bad")]
@@ -206,7 +253,9 @@ def test_unreadable_roster(tmp_path: Path) -> None:
     empty.write_bytes(b"")
     with pytest.raises(KepuError) as info:
         campaign.load_roster(empty)
-    assert [f.message for f in info.value.findings] == [Code.ROSTER_FILE.format(path=str(empty), error="名单为空")]
+    assert [f.message for f in info.value.findings] == [
+        Code.ROSTER_FILE.format(path=str(empty), error="名单为空")
+    ]
 
 
 # -- kepuxl.toml ------------------------------------------------------------------------------------------------
@@ -228,7 +277,9 @@ def test_missing_keys_are_all_named(tmp_path: Path) -> None:
 
 
 def test_bad_deadline(config: Path) -> None:
-    text = config.read_text(encoding="utf-8").replace("deadline = 2023-05-30T17:30:00", 'deadline = "5月30日下午"')
+    text = config.read_text(encoding="utf-8").replace(
+        "deadline = 2023-05-30T17:30:00", 'deadline = "5月30日下午"'
+    )
     config.write_text(text, encoding="utf-8")
     assert config_errors(config) == [
         Code.CAMPAIGN_BAD_VALUE.format(
@@ -238,7 +289,9 @@ def test_bad_deadline(config: Path) -> None:
 
 
 def test_deadline_as_a_date_means_the_end_of_that_day(config: Path) -> None:
-    text = config.read_text(encoding="utf-8").replace("deadline = 2023-05-30T17:30:00", "deadline = 2023-05-30")
+    text = config.read_text(encoding="utf-8").replace(
+        "deadline = 2023-05-30T17:30:00", "deadline = 2023-05-30"
+    )
     config.write_text(text, encoding="utf-8")
     assert str(campaign.load(config).deadline) == "2023-05-30 23:59:59"
 
@@ -253,7 +306,9 @@ def test_bad_campaign_id(config: Path) -> None:
     text = config.read_text(encoding="utf-8").replace('id = "qingxi-2023-science-week"', 'id = "青溪 2023"')
     config.write_text(text, encoding="utf-8")
     assert config_errors(config) == [
-        Code.CAMPAIGN_BAD_VALUE.format(table="campaign", key="id", value="青溪 2023", rule="只能用字母、数字、-、_")
+        Code.CAMPAIGN_BAD_VALUE.format(
+            table="campaign", key="id", value="青溪 2023", rule="只能用字母、数字、-、_"
+        )
     ]
 
 
@@ -277,11 +332,15 @@ def test_config_roster_problems_stop_the_load(config: Path) -> None:
     use_roster(config, [ROSTER_HEADER, ("T01", "", "", "", "", "")])
     with pytest.raises(KepuError) as info:
         campaign.load(config)
-    assert [(f.code.name, f.file, f.cell) for f in info.value.findings] == [("ROSTER_EMPTY_NAME", "units.csv", "B2")]
+    assert [(f.code.name, f.file, f.cell) for f in info.value.findings] == [
+        ("ROSTER_EMPTY_NAME", "units.csv", "B2")
+    ]
 
 
 @pytest.mark.parametrize(
-    ("target", "error"), [("名单.xlsx", "文件不存在"), (".", "这是一个文件夹，不是文件")], ids=["missing", "folder"]
+    ("target", "error"),
+    [("名单.xlsx", "文件不存在"), (".", "这是一个文件夹，不是文件")],
+    ids=["missing", "folder"],
 )
 def test_unreadable_roster_is_named_in_chinese(config: Path, target: str, error: str) -> None:
     # the operating system's own message ("No such file or directory") is English on most machines

@@ -96,7 +96,12 @@ def config(run, tmp_path: Path) -> Path:
 @pytest.fixture
 def small_config(config: Path) -> Path:
     """Three units, one with a bad e-mail, so that the report has forms and findings (and runs fast)."""
-    rows = [ROSTER_HEADER, ("T01", "城关街道"), ("T02", "青山镇", "", "", "", "qingshan-at-example.org"), ("D01", "县教育局")]
+    rows = [
+        ROSTER_HEADER,
+        ("T01", "城关街道"),
+        ("T02", "青山镇", "", "", "", "qingshan-at-example.org"),
+        ("D01", "县教育局"),
+    ]
     use_roster(config, rows)
     return config
 
@@ -138,13 +143,17 @@ def test_make_forms_lists_roster_warnings(run, small_config: Path) -> None:
     result = run("make-forms", "-c", small_config, "-o", "forms")
     assert result.exit_code == 0, result.output
     assert "名单提示" in result.stdout and "ROSTER_BAD_EMAIL" in result.stdout
-    assert squash(Code.ROSTER_BAD_EMAIL.format(row=3, value="qingshan-at-example.org")) in squash(result.stdout)
+    assert squash(Code.ROSTER_BAD_EMAIL.format(row=3, value="qingshan-at-example.org")) in squash(
+        result.stdout
+    )
 
 
 def test_missing_config_cannot_proceed(run) -> None:
     result = run("make-forms", "-c", "nope.toml")
     assert result.exit_code == 3
-    assert squash(result.stderr) == squash("无法继续：" + Code.CAMPAIGN_FILE.format(path="nope.toml", error="文件不存在"))
+    assert squash(result.stderr) == squash(
+        "无法继续：" + Code.CAMPAIGN_FILE.format(path="nope.toml", error="文件不存在")
+    )
     assert result.stdout == ""
 
 
@@ -152,7 +161,9 @@ def test_roster_errors_cannot_proceed(run, config: Path) -> None:
     use_roster(config, [("单位编码", "单位名称"), ("T01", "")])
     result = run("make-forms", "-c", config, "-o", "forms")
     assert result.exit_code == 3
-    assert squash(result.stderr) == squash(f"无法继续：[units.csv | B2] {Code.ROSTER_EMPTY_NAME.format(row=2)}")
+    assert squash(result.stderr) == squash(
+        f"无法继续：[units.csv | B2] {Code.ROSTER_EMPTY_NAME.format(row=2)}"
+    )
 
 
 def test_usage_error_exits_2(run) -> None:
@@ -171,7 +182,14 @@ def test_forms_list(run) -> None:
         form = spec.load(path)
         row = next(line for line in result.stdout.splitlines() if form.id in line)
         cells = [c.strip() for c in row.strip("│ ").split("│")]
-        assert cells == [form.id, form.title, form.version, str(len(form.fields)), str(len(form.rules)), path.name]
+        assert cells == [
+            form.id,
+            form.title,
+            form.version,
+            str(len(form.fields)),
+            str(len(form.rules)),
+            path.name,
+        ]
 
 
 def test_forms_check_good_definition(run) -> None:
@@ -189,11 +207,19 @@ def test_forms_check_bad_definition(run, tmp_path: Path) -> None:
     bad.write_text(MINI.replace('id = "b"', 'id = "B"').replace('version = "1"\n', ""), encoding="utf-8")
     result = run("forms", "check", bad)
     assert result.exit_code == 1
-    assert "bad.toml 的问题" in result.stdout and "SPEC_BAD_ID" in result.stdout and "定义正确" not in result.stdout
+    assert (
+        "bad.toml 的问题" in result.stdout
+        and "SPEC_BAD_ID" in result.stdout
+        and "定义正确" not in result.stdout
+    )
     result = run("forms", "check", bad, "--json", "-")
     assert result.exit_code == 1
     _, findings = spec.check(bad)
-    assert json.loads(result.stdout) == {"file": str(bad), "ok": False, "findings": [f.to_dict() for f in findings]}
+    assert json.loads(result.stdout) == {
+        "file": str(bad),
+        "ok": False,
+        "findings": [f.to_dict() for f in findings],
+    }
     assert [f["code"] for f in json.loads(result.stdout)["findings"]] == ["SPEC_MISSING", "SPEC_BAD_ID"]
 
 

@@ -139,7 +139,10 @@ def test_hints_next_to_the_fields(ctx: make.Context, with_problems: lo.FillResul
 def test_rule_text_shows_the_typed_value(ctx: make.Context, with_problems: lo.FillResult) -> None:
     ws = values(with_problems)
     row = ctx.cells.rules[6].row + 1  # fund_in_yuan for fund_other
-    assert ws.cell(row=row, column=2).value == "“其他经费情况”为 600 万元，超过 500 万元，可能把“元”当成了“万元”。请核实。"
+    assert (
+        ws.cell(row=row, column=2).value
+        == "“其他经费情况”为 600 万元，超过 500 万元，可能把“元”当成了“万元”。请核实。"
+    )
 
 
 def test_a_clean_form_shows_only_ticks(ctx: make.Context, clean: lo.FillResult) -> None:

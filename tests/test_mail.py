@@ -725,7 +725,7 @@ def test_round_trip_drafts_send_reply_fetch_collect_remind(
         Code.MATERIAL_MISSING.format(name="盖章扫描件", need=1, got=0, measure="份"),
     ]
 
-    materials.apply(library)  # what collect.py is to call after resolve
+    # collect's resolve applied them: the shortfalls are each unit's findings, once
     by_unit = {
         u.unit.id: [f.code.name for f in u.findings if f.code is Code.MATERIAL_MISSING] for u in library.units
     }
@@ -734,6 +734,7 @@ def test_round_trip_drafts_send_reply_fetch_collect_remind(
     assert (
         materials.summary_text(counted["T01"], library.campaign)
         == "活动照片 4/4，活动总结 1/1，盖章扫描件 1/1"
+        == next(u for u in library.units if u.unit.id == "T01").materials_text
     )
 
     # 5. reminders only to the missing and the rejected unit (白沙镇 has no address)

@@ -22,7 +22,13 @@ from kepu_xl.rules import DetailStats, RuleError
 NAMES = {"activities", "staff_total", "public_offline", "public_online", "fund_total"}
 COLUMNS = {"offline", "reports"}
 # field id → cell, and the detail aggregates → cells holding their values
-CELLS = {"activities": "D5", "fund_total": "D6", "public_offline": "D7", "public_online": "D8", "staff_total": "D9"}
+CELLS = {
+    "activities": "D5",
+    "fund_total": "D6",
+    "public_offline": "D7",
+    "public_online": "D8",
+    "staff_total": "D9",
+}
 DETAIL_CELLS = {None: "Z1", "offline": "Z2", "reports": "Z3"}
 
 
@@ -45,7 +51,9 @@ class XlError(Exception):
     """An Excel error value (#DIV/0!, #VALUE!)."""
 
 
-_TOKEN = re.compile(r"\s*(?:(\d+\.?\d*(?:[eE][+-]?\d+)?)|([A-Z]+\d+)|([A-Z]+)\(|(TRUE|FALSE)\b|(<>|<=|>=|[-+*/=<>(),]))")
+_TOKEN = re.compile(
+    r"\s*(?:(\d+\.?\d*(?:[eE][+-]?\d+)?)|([A-Z]+\d+)|([A-Z]+)\(|(TRUE|FALSE)\b|(<>|<=|>=|[-+*/=<>(),]))"
+)
 
 
 def _tokens(formula: str) -> list[tuple[str, str]]:
