@@ -13,7 +13,7 @@ import io
 import re
 import secrets
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -108,17 +108,24 @@ class Campaign:
     warnings: tuple[Finding, ...] = ()  # roster problems that do not stop the job (a bad e-mail)
     mail: MailSettings = MailSettings()
     materials: tuple[tuple[str, int], ...] = ()  # required materials per unit: (key of MATERIALS, at least)
+    # lookups by id and by squashed name: a province roster has thousands of units
+    _by_id: dict[str, Unit] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _by_name: dict[str, Unit] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for u in reversed(self.units):  # the first of equal keys wins, as a linear search would
+            self._by_id[u.id] = u
+            self._by_name[_squash(u.name)] = u
 
     @property
     def state_dir(self) -> Path:
         return self.folder / STATE_DIR
 
     def unit(self, unit_id: str) -> Unit | None:
-        return next((u for u in self.units if u.id == unit_id), None)
+        return self._by_id.get(unit_id)
 
     def unit_by_name(self, name: str) -> Unit | None:
-        wanted = _squash(name)
-        return next((u for u in self.units if _squash(u.name) == wanted), None)
+        return self._by_name.get(_squash(name))
 
     def secret(self, create: bool = False) -> bytes:
         """The per-campaign key of form tokens, kept in .kepuxl/secret (made on first use)."""

@@ -63,6 +63,13 @@ class CellMap:
     detail_cols: dict[str, int] = field(default_factory=dict)
     detail_total: int = 0
     meta_keys: tuple[str, ...] = ()
+    _fingerprint: str = field(default="", init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # every return is checked against it: compute once
+        parts = [f"{c}={t}" for c, t in self.labels] + [f"{k}@{c}" for k, c in sorted(self.fields.items())]
+        digest = hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:12]
+        object.__setattr__(self, "_fingerprint", digest)
 
     @property
     def last_col(self) -> int:
@@ -79,8 +86,7 @@ class CellMap:
 
     def fingerprint(self) -> str:
         """Changes whenever any position or fixed label changes: an old template won't match."""
-        parts = [f"{c}={t}" for c, t in self.labels] + [f"{k}@{c}" for k, c in sorted(self.fields.items())]
-        return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:12]
+        return self._fingerprint
 
 
 def build(spec: FormSpec) -> CellMap:

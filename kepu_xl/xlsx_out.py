@@ -42,8 +42,12 @@ class CheckedSheet:
             return attr
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            return check(attr(*args, **kwargs), f"{self._ws.name}.{name}{args[:2]!r}")
+            rc = attr(*args, **kwargs)
+            if isinstance(rc, int) and not isinstance(rc, bool) and rc < 0:
+                raise KepuError(f"xlsxwriter {self._ws.name}.{name}{args[:2]!r} returned {rc}")
+            return rc
 
+        self.__dict__[name] = call  # later calls skip __getattr__ (a form makes thousands of them)
         return call
 
     def text(self, row: int, col: int, value: Any, fmt: Any = None) -> None:
