@@ -1014,7 +1014,7 @@ def _filename(part: Message) -> str:
     if "\ufffd" in name:  # raw 8-bit bytes, which the parser decoded as UTF-8 with replacement
         name = _raw_filename(part) or name
     if "=?" in name:  # QQ/163 put encoded-words inside the quoted name; compat32 leaves them
-        name = _decode_words(name)
+        name = decode_words(name)
     return name
 
 
@@ -1039,7 +1039,7 @@ def _raw_filename(part: Message) -> str:
 _GB = {"gb2312", "gbk", "cp936", "x-gbk", "euc-cn", "gb18030", "gb_2312-80", "csgb2312"}
 
 
-def _decode_words(text: str) -> str:
+def decode_words(text: str) -> str:
     """RFC 2047 encoded-words → text; GB2312/GBK labels are decoded as GB18030, their superset."""
     try:
         chunks = decode_header(text)

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from email.header import Header, decode_header
+from email.header import Header
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -45,6 +45,7 @@ from typing import Any
 from .campaign import EMAIL_RE, MATERIALS, Campaign, MailSettings, Unit
 from .files import safe_name, write_atomic
 from .findings import Code, Finding, Findings, KepuError, Severity
+from .intake import decode_words
 from .ledger import Ledger
 from .make import Context
 
@@ -71,7 +72,6 @@ class _Wire(email.policy.Compat32):
 
 
 _WIRE = _Wire(linesep="\r\n")
-_GB = {"gb2312", "gbk", "cp936", "x-gbk", "euc-cn", "gb18030", "gb_2312-80", "csgb2312"}
 
 
 def ledger_path(campaign: Campaign) -> Path:
@@ -746,23 +746,7 @@ def _decode(value: Any) -> str:
     """A header as text: encoded-words decoded (GB2312/GBK read as GB18030), whitespace collapsed."""
     if value is None:
         return ""
-    text = str(value)
-    try:
-        chunks = decode_header(text)
-    except Exception:  # a malformed encoded-word: show it as it is
-        return " ".join(text.split())
-    out = []
-    for chunk, charset in chunks:
-        if isinstance(chunk, str):
-            out.append(chunk)
-            continue
-        cs = (charset or "utf-8").lower()
-        cs = "gb18030" if cs in _GB else cs
-        try:
-            out.append(chunk.decode(cs, "replace"))
-        except LookupError:
-            out.append(chunk.decode("utf-8", "replace"))
-    return " ".join("".join(out).split())
+    return " ".join(decode_words(str(value)).split())
 
 
 def send_drafts(
