@@ -21,6 +21,7 @@ from pathlib import Path
 import hostile as h
 import pytest
 import xlsxwriter
+from hostile import member, rezip, zip_of
 
 from kepu_xl import intake
 from kepu_xl.intake import Candidate, Limits, candidates_from_email, display_name, precheck, scan
@@ -37,33 +38,6 @@ def xlsx(text: str = "单位") -> bytes:
     ws.write_number(0, 1, 12)
     wb.close()
     return buf.getvalue()
-
-
-def rezip(
-    data: bytes, *, change: dict[str, bytes] | None = None, add: dict[str, bytes] | None = None
-) -> bytes:
-    """A copy of a zip with some members replaced or added."""
-    change, add = change or {}, add or {}
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            dst.writestr(info.filename, change.get(info.filename, src.read(info)))
-        for name, member in add.items():
-            dst.writestr(name, member)
-    return out.getvalue()
-
-
-def zip_of(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, member in members.items():
-            z.writestr(name, member)
-    return out.getvalue()
-
-
-def member(data: bytes, name: str) -> bytes:
-    with zipfile.ZipFile(io.BytesIO(data)) as z:
-        return z.read(name)
 
 
 def bad_crc(data: bytes, name: str) -> bytes:
