@@ -21,7 +21,7 @@ import zipfile
 from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from lxml import etree
 from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format
@@ -42,8 +42,7 @@ PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False
 Window = tuple[int, int]  # (last row, last col), 0-based, inclusive
 
 
-@dataclass(frozen=True, slots=True)
-class Value:
+class Value(NamedTuple):  # a tuple: a form has hundreds of cells, and a tuple is made fastest
     """One cell as saved: `value` is str/float/int/bool/datetime or None; `kind` says what it was.
 
     kind: 'n' number, 's' text, 'b' boolean, 'd' date, 'e' error (value = '#DIV/0!' …),
@@ -92,15 +91,17 @@ def load_xlsx(
     default: Window | None = (60, 12),
     *,
     only: Mapping[str, Container[tuple[int, int]]] | None = None,
+    parts: Mapping[str, bytes] | None = None,
 ) -> Book:
     """Read the named windows of every sheet of an .xlsx.
 
     Sheets not named in `windows` get the `default` window; with `default=None` they are only
     listed (name, state), their cells are not read (the reader never looks at them). `only`
-    narrows a sheet further to the (row, col) positions its caller will look at.
+    narrows a sheet further to the (row, col) positions its caller will look at. `parts` holds
+    package parts already inflated from these very bytes (the pre-check's), used instead of
+    inflating them again.
     """
-    z = zipfile.ZipFile(io.BytesIO(data))
-    names = set(z.namelist())
+    z = _Package(data, parts or {})
     wb = etree.fromstring(z.read("xl/workbook.xml"), PARSER)
     rels = _rels(z, "xl/_rels/workbook.xml.rels")
     date1904 = wb.find("m:workbookPr", NS) is not None and wb.find("m:workbookPr", NS).get("date1904") in (
@@ -108,8 +109,8 @@ def load_xlsx(
         "true",
     )
     protection = wb.find("m:workbookProtection", NS)
-    shared = _shared_strings(z, names)
-    date_styles = _date_styles(z, names)
+    shared = _shared_strings(z)
+    date_styles = _date_styles(z)
     sheets: dict[str, Sheet] = {}
     for node in wb.iterfind("m:sheets/m:sheet", NS):
         name = node.get("name", "")
@@ -118,16 +119,47 @@ def load_xlsx(
         sheet = Sheet(name=name, state=node.get("state", "visible"))
         sheets[name] = sheet
         window = windows.get(name, default)
-        if part in names and window is not None:
+        if window is not None and part in z:
             wanted = only.get(name) if only else None
             _read_sheet(z.read(part), sheet, window, shared, date_styles, date1904, wanted)
     return Book(
         kind="xlsx",
         sheets=sheets,
-        properties=_custom_properties(z, names),
-        application=_application(z, names),
+        properties=_custom_properties(z),
+        application=_application(z),
         structure_locked=protection is not None and protection.get("lockStructure") in ("1", "true"),
     )
+
+
+class _Package:
+    """The package's parts: from `parts` when given, else inflated from the zip (opened when needed).
+
+    `name in package` says whether the zip has that member.
+    """
+
+    def __init__(self, data: bytes, parts: Mapping[str, bytes]):
+        self._data = data
+        self._parts = parts
+        self._zip: zipfile.ZipFile | None = None
+        self._names: set[str] = set()
+        if not parts:
+            self._open()
+
+    def _open(self) -> zipfile.ZipFile:
+        if self._zip is None:
+            self._zip = zipfile.ZipFile(io.BytesIO(self._data))
+            self._names = set(self._zip.namelist())
+        return self._zip
+
+    def __contains__(self, name: str) -> bool:
+        if name in self._parts:
+            return True
+        self._open()
+        return name in self._names
+
+    def read(self, name: str) -> bytes:
+        got = self._parts.get(name)
+        return got if got is not None else self._open().read(name)
 
 
 def _resolve(target: str) -> str:
@@ -146,7 +178,7 @@ def _rels_of(xml: bytes) -> dict[str, str]:
     return {r.get("Id"): r.get("Target", "") for r in root.iterfind("rel:Relationship", NS)}
 
 
-def _rels(z: zipfile.ZipFile, part: str) -> dict[str, str]:
+def _rels(z: _Package, part: str) -> dict[str, str]:
     try:
         xml = z.read(part)
     except KeyError:
@@ -190,16 +222,16 @@ def _si_text(si: Any) -> str:
     return "".join(_SI_TEXT(si))
 
 
-def _shared_strings(z: zipfile.ZipFile, names: set[str]) -> _SharedStrings:
-    if "xl/sharedStrings.xml" not in names:
+def _shared_strings(z: _Package) -> _SharedStrings:
+    if "xl/sharedStrings.xml" not in z:
         return _SharedStrings([])
     root = etree.fromstring(z.read("xl/sharedStrings.xml"), PARSER)
     return _SharedStrings(root.findall(_SI))
 
 
-def _date_styles(z: zipfile.ZipFile, names: set[str]) -> frozenset[int]:
+def _date_styles(z: _Package) -> frozenset[int]:
     """Indexes of cell styles (xf) whose number format shows a date."""
-    if "xl/styles.xml" not in names:
+    if "xl/styles.xml" not in z:
         return frozenset()
     xml = z.read("xl/styles.xml")
     return _date_styles_of(xml) if len(xml) <= _CACHE_PART else _date_styles_of.__wrapped__(xml)
@@ -246,8 +278,9 @@ def position(ref: str) -> tuple[int, int] | None:
         return pos  # type: ignore[return-value]
     m = _REF.match(ref)
     pos = (int(m.group(2)) - 1, col_index(m.group(1))) if m else None
-    if len(_POSITIONS) < _POSITIONS_MAX:
-        _POSITIONS[ref] = pos
+    if len(_POSITIONS) >= _POSITIONS_MAX:  # a big sheet (a roster) must not leave it full for the forms
+        _POSITIONS.clear()
+    _POSITIONS[ref] = pos
     return pos
 
 
@@ -424,8 +457,8 @@ _PROPERTY = f"{{{NS['cp']}}}property"
 _APPLICATION = etree.XPath("//*[local-name()='Application']/text()")
 
 
-def _custom_properties(z: zipfile.ZipFile, names: set[str]) -> dict[str, str]:
-    if "docProps/custom.xml" not in names:
+def _custom_properties(z: _Package) -> dict[str, str]:
+    if "docProps/custom.xml" not in z:
         return {}
     root = etree.fromstring(z.read("docProps/custom.xml"), PARSER)
     out = {}
@@ -435,8 +468,8 @@ def _custom_properties(z: zipfile.ZipFile, names: set[str]) -> dict[str, str]:
     return out
 
 
-def _application(z: zipfile.ZipFile, names: set[str]) -> str:
-    if "docProps/app.xml" not in names:
+def _application(z: _Package) -> str:
+    if "docProps/app.xml" not in z:
         return ""
     root = etree.fromstring(z.read("docProps/app.xml"), PARSER)
     return " ".join(_APPLICATION(root)).strip()

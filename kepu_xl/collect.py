@@ -8,10 +8,11 @@ findings and the batch goes on.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from . import audit as audit_mod
 from . import intake, materials, reader
@@ -38,7 +39,15 @@ class Processed:
 
 
 def process(cand: intake.Candidate, ctx: Context) -> Processed:
-    """One candidate file → its outcome. Pure over the bytes; never raises for a bad file."""
+    """One candidate file → its outcome. Pure over the bytes; never raises for a bad file.
+
+    A deferred candidate (intake.scan(defer=True)) is pre-checked here first, in the worker.
+    """
+    return read_and_audit(*intake.checked(cand), ctx)
+
+
+def read_and_audit(cand: intake.Candidate, parts: Mapping[str, bytes], ctx: Context) -> Processed:
+    """A pre-checked candidate → its outcome; `parts`: what the pre-check inflated (reused, not re-read)."""
     fr = FileResult(
         path=cand.path,
         sha256=cand.sha256,
@@ -55,7 +64,7 @@ def process(cand: intake.Candidate, ctx: Context) -> Processed:
         fr.outcome = "ignored"
         return Processed(fr)
     try:
-        form = reader.read(cand.data, cand.kind, ctx.spec, ctx.cells)
+        form = reader.read(cand.data, cand.kind, ctx.spec, ctx.cells, parts)
     except Exception as exc:  # any parser failure on untrusted bytes is this file's problem only
         fr.findings.append(Finding.make(Code.READ_FAILED, error=f"{type(exc).__name__}: {str(exc)[:200]}"))
         fr.outcome = "rejected"
@@ -108,7 +117,7 @@ def collect(
             progress(done, total, cand.name)
 
     processed: list[Processed] = workers_mod.run(
-        intake.scan(inbox),
+        intake.scan(inbox, defer=True),  # the pre-check runs in the workers, beside the reading
         process,
         ctx,
         failed=_failed,
@@ -137,7 +146,7 @@ def _failed(cand: intake.Candidate, failure: workers_mod.Failure) -> Processed:
     fr = FileResult(
         path=cand.path,
         sha256=cand.sha256,
-        kind=cand.kind,
+        kind="rejected" if cand.kind == intake.PENDING else cand.kind,  # its check never finished
         received=cand.received,
         source=cand.source,
         sender=cand.sender,
@@ -245,9 +254,8 @@ def resolve(
             )
             u.status = "rejected" if errors else "warnings" if warns else "accepted"
         u.findings = [f.located(unit=u.unit.name, file=u.file) for f in u.findings]
-    totals = {
-        f.id: f.rounded(sum((u.values.get(f.id) or 0.0) for u in units if u.counted)) for f in spec.fields
-    }
+    counted = [u.values for u in units if u.counted]
+    totals = {f.id: f.rounded(sum((v.get(f.id) or 0.0) for v in counted)) for f in spec.fields}
     files = sorted((p.file for p in processed), key=lambda f: f.path)
     names = {u.id: u.name for u in camp.units}
     for f in files:
@@ -287,10 +295,11 @@ def _changes(spec, old: dict[str, float | None], new: dict[str, float | None]) -
 def _copies(spec, units: list[UnitResult]) -> None:
     """Two units with identical non-zero value vectors: a warning on both (copy-paste)."""
     groups: dict[tuple, list[UnitResult]] = {}
+    inputs = [f.id for f in spec.inputs]
     for u in units:
         if not u.file or not u.values:
             continue
-        vector = tuple(u.values.get(f.id) for f in spec.inputs)
+        vector = tuple(u.values.get(i) for i in inputs)
         if any(v for v in vector):
             groups.setdefault(vector, []).append(u)
     for same in groups.values():
@@ -318,28 +327,79 @@ def summary_name(ctx: Context) -> str:
     return f"{safe_name(ctx.campaign.title)}_汇总.xlsx"
 
 
-def write_outputs(ctx: Context, report: CollectReport, processed: list[Processed], outdir: Path) -> None:
-    from . import merge, summary_writer
+# Feedback forms take ~20 ms each (xlsxwriter). With this many, they are written by a worker process
+# while another builds the summary (a province: 10,000 units, hundreds of forms, a 3 s summary).
+PARALLEL_FEEDBACK = 24
+FEEDBACK_CHUNK = 16  # forms per task: a worker that is done with the summary takes the next chunk
+OUTPUT_TIMEOUT = 1800.0  # seconds one output task may take (the summary of a very large run)
 
+
+@dataclass(frozen=True, slots=True)
+class _Feedback:
+    unit: int  # index into report.units
+    name: str
+    prefill: Prefill
+    problems: list[Finding]
+
+
+@dataclass(frozen=True, slots=True)
+class _Redo:
+    """An output task whose worker failed: done again in this process (an error then surfaces here)."""
+
+
+def write_outputs(ctx: Context, report: CollectReport, processed: list[Processed], outdir: Path) -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(outdir)
     target = outdir / summary_name(ctx)
-    data = summary_writer.build_summary(report, merge.frames(report))
-    saved = write_atomic(target, data)
-    if saved != target:
-        report.findings.append(Finding.make(Code.OUT_LOCKED, path=str(target), saved=str(saved)))
-    report.outputs["summary"] = str(saved)
     feedback_dir = outdir / "反馈"
-    written = []
-    for u in report.units:
+    jobs = []
+    for n, u in enumerate(report.units):
         if not u.file or u.status == "accepted":
             continue
         problems = [f for f in u.findings if f.severity is not Severity.INFO]
-        if not problems:
-            continue
-        prefill = Prefill(fields=u.raw, info=u.info, detail=u.detail)
-        name = f"{u.unit.seq:02d}_{safe_name(u.unit.name)}_反馈.xlsx"
-        u.feedback = str(write_atomic(feedback_dir / name, ctx.form_bytes(u.unit, prefill, problems)))
-        written.append(u.feedback)
+        if problems:
+            name = f"{u.unit.seq:02d}_{safe_name(u.unit.name)}_反馈.xlsx"
+            jobs.append(_Feedback(n, name, Prefill(fields=u.raw, info=u.info, detail=u.detail), problems))
+    tasks: list[tuple[str, list[_Feedback]]] = [("summary", [])]
+    tasks += [("feedback", jobs[i : i + FEEDBACK_CHUNK]) for i in range(0, len(jobs), FEEDBACK_CHUNK)]
+    job = (ctx, report, target, feedback_dir)
+    workers = 0 if len(jobs) < PARALLEL_FEEDBACK else min(2, workers_mod.default_workers(None))
+    done = workers_mod.run(
+        tasks, _output, job, failed=_redo, workers=workers, batch=1, timeout=OUTPUT_TIMEOUT
+    )
+    written: list[str] = []
+    for task, result in zip(tasks, done, strict=True):
+        if isinstance(result, _Redo):
+            result = _output(task, job)
+        if task[0] == "summary":
+            if result != str(target):
+                report.findings.append(Finding.make(Code.OUT_LOCKED, path=str(target), saved=result))
+            report.outputs["summary"] = result
+        else:
+            for fb, path in zip(task[1], result, strict=True):
+                report.units[fb.unit].feedback = path
+                written.append(path)
     report.outputs["feedback"] = str(feedback_dir) if written else ""
     report.outputs["feedback_files"] = written
+
+
+def _output(task: tuple[str, list[_Feedback]], job: tuple[Context, CollectReport, Path, Path]) -> Any:
+    """One output task: the summary workbook (→ its path) or a chunk of feedback forms (→ their paths)."""
+    from . import merge, summary_writer
+
+    ctx, report, target, feedback_dir = job
+    kind, chunk = task
+    if kind == "summary":
+        return str(write_atomic(target, summary_writer.build_summary(report, merge.frames(report))))
+    return [
+        str(
+            write_atomic(
+                feedback_dir / fb.name, ctx.form_bytes(report.units[fb.unit].unit, fb.prefill, fb.problems)
+            )
+        )
+        for fb in chunk
+    ]
+
+
+def _redo(task: Any, failure: workers_mod.Failure) -> _Redo:
+    return _Redo()

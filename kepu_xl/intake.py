@@ -34,9 +34,10 @@ from pathlib import Path
 
 from kepu_xl.findings import Code, Finding, KepuError, Severity
 
-__all__ = ["Candidate", "Limits", "candidates_from_email", "display_name", "precheck", "scan"]
+__all__ = ["Candidate", "Limits", "candidates_from_email", "checked", "display_name", "precheck", "scan"]
 
 KINDS = ("xlsx", "xls", "ods", "other", "rejected")
+PENDING = "pending"  # kind of a candidate whose content check was deferred to where it is read (`checked`)
 SPREADSHEET_EXTS = frozenset(
     {".xlsx", ".xlsm", ".xltx", ".xltm", ".xlsb", ".xls", ".xlt", ".et", ".ett", ".ods", ".ots"}
 )
@@ -94,12 +95,15 @@ class Candidate:
 # ---------------------------------------------------------------------------------------------------
 
 
-def scan(inbox: Path, *, limits: Limits = Limits()) -> Iterator[Candidate]:
+def scan(inbox: Path, *, limits: Limits = Limits(), defer: bool = False) -> Iterator[Candidate]:
     """Walk `inbox` recursively and yield candidates sorted by relative path.
 
     Args:
         inbox: the folder the returns were saved into (only read, never written).
         limits: size and nesting caps.
+        defer: leave the content pre-check of each file (kind PENDING) to `checked`, called where the
+            file is read: collect runs it in the worker processes, and the reader then reuses the parts
+            the check inflated. Mail and archives are still opened here.
 
     Yields:
         `Candidate`s: files by content; each e-mail's attachments; each plain zip's members. Hidden files,
@@ -119,7 +123,7 @@ def scan(inbox: Path, *, limits: Limits = Limits()) -> Iterator[Candidate]:
             base = rel.rsplit("/", 1)[-1]
             yield _rejected(rel, display_name(base, "文件"), st, Code.READ_SKIPPED, name=base, why=why)
             continue
-        yield from _scan_file(rel, full, st, limits)
+        yield from _scan_file(rel, full, st, limits, defer)
 
 
 def _walk(root: Path) -> Iterator[tuple[str, str, os.stat_result | None, str]]:
@@ -160,7 +164,9 @@ def _walk(root: Path) -> Iterator[tuple[str, str, os.stat_result | None, str]]:
 _NAME_SURROGATE = 0x20000000
 
 
-def _scan_file(rel: str, full: str, st: os.stat_result | None, limits: Limits) -> Iterator[Candidate]:
+def _scan_file(
+    rel: str, full: str, st: os.stat_result | None, limits: Limits, defer: bool = False
+) -> Iterator[Candidate]:
     """One regular inbox file → its candidate(s)."""
     base = rel.rsplit("/", 1)[-1]
     name = display_name(base, "文件")
@@ -177,7 +183,8 @@ def _scan_file(rel: str, full: str, st: os.stat_result | None, limits: Limits) -
     if data is None:  # it grew past the cap between lstat and read
         yield _rejected(rel, name, st, Code.READ_TOO_LARGE, error=f"超过 {_mb(cap)}")
         return
-    yield from _route(data, _Ctx(path=rel, name=name, received=received, source="file", limits=limits))
+    ctx = _Ctx(path=rel, name=name, received=received, source="file", limits=limits, defer=defer)
+    yield from _route(data, ctx)
 
 
 def _read_capped(path: str, cap: int) -> bytes | None:
@@ -243,6 +250,7 @@ class _Ctx:
     sender: str = ""
     depth: int = 0  # containers around this blob
     seen: dict[str, str] | None = None  # sha256 → path of the first copy in the same mail
+    defer: bool = False  # leave the pre-check to `checked`
 
 
 def _route(data: bytes, ctx: _Ctx) -> list[Candidate]:
@@ -263,8 +271,35 @@ def _route(data: bytes, ctx: _Ctx) -> list[Candidate]:
             return _from_email(data, ctx)
         if data.startswith(_ZIP) and _is_plain_zip(data, ctx.limits):
             return _from_zip(data, ctx)
+    if ctx.defer:
+        return [_make(ctx, data, PENDING, [], sha=sha)]
     kind, findings = precheck(data, name=ctx.name, limits=ctx.limits)
     return [_make(ctx, data, kind, findings, sha=sha)]
+
+
+def checked(cand: Candidate, *, limits: Limits = Limits()) -> tuple[Candidate, dict[str, bytes]]:
+    """A deferred candidate (kind PENDING) with its pre-check done, and the package parts it inflated.
+
+    The parts (XML parts read whole by the check, name → bytes) let the reader skip inflating them a
+    second time. Any other candidate comes back as it is, with no parts.
+    """
+    if cand.kind != PENDING:
+        return cand, {}
+    parts: dict[str, bytes] = {}
+    kind, findings = precheck(cand.data, name=cand.name, limits=limits, parts=parts)
+    located = tuple(f.located(file=cand.path) for f in findings)
+    data, sha = cand.data, cand.sha256
+    if any(f.code is Code.READ_TOO_LARGE for f in located):
+        data, sha = b"", _EMPTY_SHA
+    done = replace(
+        cand,
+        data=data,
+        sha256=sha,
+        kind=kind,
+        findings=(*cand.findings, *located),
+        macro=any(f.code is Code.READ_MACRO_IGNORED for f in located),
+    )
+    return done, parts if kind in ("xlsx", "ods") else {}
 
 
 def _make(ctx: _Ctx, data: bytes, kind: str, findings: list[Finding], *, sha: str | None = None) -> Candidate:
@@ -305,7 +340,9 @@ def _rejected(rel: str, display: str, st: os.stat_result | None, code: Code, **c
 # ---------------------------------------------------------------------------------------------------
 
 
-def precheck(data: bytes, *, name: str = "", limits: Limits = Limits()) -> tuple[str, list[Finding]]:
+def precheck(
+    data: bytes, *, name: str = "", limits: Limits = Limits(), parts: dict[str, bytes] | None = None
+) -> tuple[str, list[Finding]]:
     """Classify one file by its content and refuse what no reader should open.
 
     Args:
@@ -313,6 +350,7 @@ def precheck(data: bytes, *, name: str = "", limits: Limits = Limits()) -> tuple
         name: its display name; the extension only decides between "wrong format" (an Excel name on
             non-Excel content, an error) and "other material" (a photo named .jpg, an info finding).
         limits: size caps.
+        parts: if given, filled with the package parts read whole by the check (XML parts up to 1 MB).
 
     Returns:
         (kind, findings): kind is "xlsx" | "xls" | "ods" | "other" | "rejected". A rejected file has exactly
@@ -330,7 +368,7 @@ def precheck(data: bytes, *, name: str = "", limits: Limits = Limits()) -> tuple
     if data[:8] == _CFB:
         return _check_cfb(data, ext, label)
     if data.startswith(_ZIP):
-        return _check_zip(data, ext, label, limits)
+        return _check_zip(data, ext, label, limits, parts)
     kind = _binary_label(data) or _text_label(data)
     if kind == "文本" and ext == ".csv":
         kind = "CSV 文本"
@@ -411,7 +449,9 @@ def _declared_entries(data: bytes) -> int | None:
     return None if count == 0xFFFF else count  # 0xFFFF: zip64, let zipfile count
 
 
-def _check_zip(data: bytes, ext: str, label: str, limits: Limits) -> tuple[str, list[Finding]]:
+def _check_zip(
+    data: bytes, ext: str, label: str, limits: Limits, parts: dict[str, bytes] | None = None
+) -> tuple[str, list[Finding]]:
     """Zip container: OOXML workbook, ODS, another Office package, or a plain archive."""
     count = _declared_entries(data)
     # Listing 30,000 members alone costs 141 ms; refuse on the declared count first.
@@ -419,7 +459,7 @@ def _check_zip(data: bytes, ext: str, label: str, limits: Limits) -> tuple[str, 
         return "rejected", [_zip_limits(f"含 {count} 个成员，上限 {limits.max_members}")]
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            return _check_package(zf, ext, label, limits)
+            return _check_package(zf, ext, label, limits, parts)
     except NotImplementedError as exc:
         return "rejected", [Finding.make(Code.READ_FAILED, error=f"不支持的压缩方式：{exc}")]
     except Exception as exc:  # any zip/zlib failure means the container is broken
@@ -437,7 +477,9 @@ _OVERRIDE = re.compile(rb"<Override\b[^>]*>")
 _ATTR = re.compile(rb'\b(PartName|ContentType)\s*=\s*["\']([^"\']*)["\']')
 
 
-def _check_package(zf: zipfile.ZipFile, ext: str, label: str, limits: Limits) -> tuple[str, list[Finding]]:
+def _check_package(
+    zf: zipfile.ZipFile, ext: str, label: str, limits: Limits, parts: dict[str, bytes] | None = None
+) -> tuple[str, list[Finding]]:
     infos = zf.infolist()
     if len(infos) > limits.max_members:
         return "rejected", [_zip_limits(f"含 {len(infos)} 个成员，上限 {limits.max_members}")]
@@ -476,7 +518,7 @@ def _check_package(zf: zipfile.ZipFile, ext: str, label: str, limits: Limits) ->
             or low.startswith(("xl/macrosheets/", "basic/", "scripts/"))
         )
         # Every XML part, whatever its name says: a reader follows relationships, not extensions.
-        head = _xml_head(zf, info)
+        head = _xml_head(zf, info, parts)
         if head is None:
             continue
         prolog = _prolog(head, complete=info.file_size <= _HEAD)
@@ -491,17 +533,26 @@ def _check_package(zf: zipfile.ZipFile, ext: str, label: str, limits: Limits) ->
     return kind, [Finding.make(Code.READ_MACRO_IGNORED)] if macro else []
 
 
-def _xml_head(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes | None:
-    """The first 64 kB of a part that is XML by name or by content; None for binary parts."""
+def _xml_head(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, parts: dict[str, bytes] | None = None
+) -> bytes | None:
+    """The first 64 kB of a part that is XML by name or by content; None for binary parts.
+
+    A part read whole is also put in `parts` (if given) for the reader.
+    """
     with zf.open(info) as fh:
         head = b""
         if not info.filename.lower().endswith(_XML_NAMES):
             head = fh.read(64)
             if not _starts_like_xml(head):
                 return None
+        if info.file_size > _FULL_READ:
+            return head + fh.read(_HEAD - len(head))
         # Read small parts to the end: zipfile checks the CRC only there (a bad CRC is a broken file).
-        rest = fh.read() if info.file_size <= _FULL_READ else fh.read(_HEAD - len(head))
-    return (head + rest)[:_HEAD]
+        whole = head + fh.read()
+    if parts is not None:
+        parts[info.filename] = whole
+    return whole[:_HEAD]
 
 
 def _starts_like_xml(head: bytes) -> bool:

@@ -178,6 +178,32 @@ def test_summary_matches_the_golden_file(tmp_path: Path, update_golden: bool) ->
     assert compare_xlsx(got, GOLDEN_SUMMARY) == []
 
 
+def test_outputs_written_by_worker_processes_are_those_written_in_process(tmp_path, monkeypatch):
+    # A province's run writes its feedback forms in a worker while another builds the summary; the
+    # files must be exactly those of a run that writes everything itself (the golden summary's bytes).
+    import kepu_xl.collect as collect_mod
+
+    county = init_sample(tmp_path / "青溪县", with_returns=True)
+    serial = collect(county / "inbox", county / "kepuxl.toml", tmp_path / "serial", now=NOW)
+    monkeypatch.setattr(collect_mod, "PARALLEL_FEEDBACK", 1)
+    monkeypatch.setattr(collect_mod, "FEEDBACK_CHUNK", 2)
+    pooled = collect(county / "inbox", county / "kepuxl.toml", tmp_path / "pooled", now=NOW)
+    assert len(serial.outputs["feedback_files"]) >= 6  # three feedback chunks beside the summary
+    names = [Path(p).name for p in serial.outputs["feedback_files"]]
+    assert [Path(p).name for p in pooled.outputs["feedback_files"]] == names
+    assert [Path(u.feedback).name if u.feedback else "" for u in pooled.units] == [
+        Path(u.feedback).name if u.feedback else "" for u in serial.units
+    ]
+    for name in names:
+        assert (
+            compare_xlsx(
+                (tmp_path / "pooled" / "反馈" / name).read_bytes(), tmp_path / "serial" / "反馈" / name
+            )
+            == []
+        ), name
+    assert compare_xlsx(Path(pooled.outputs["summary"]).read_bytes(), GOLDEN_SUMMARY) == []
+
+
 def test_materials_sent_with_the_forms_are_counted(report):
     # the sample inbox holds 城关街道's photo and 县教育局's stamped scan beside their forms
     materials = {u.unit.id: u.materials for u in report.units if any(u.materials.values())}
