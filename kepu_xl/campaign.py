@@ -31,6 +31,7 @@ ROSTER_COLUMNS = {
     "电子邮箱": "email",
 }
 REQUIRED_COLUMNS = ("单位名称",)
+ROSTER_MAX_ROWS = 100_000  # rows of units.xlsx read (a province has thousands of units)
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 UNIT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
@@ -418,9 +419,7 @@ def _read_rows(path: Path) -> list[list[Any]]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise KepuError(
-            Finding.make(Code.ROSTER_FILE, path=str(path), error=os_error_zh(exc))
-        ) from None
+        raise KepuError(Finding.make(Code.ROSTER_FILE, path=str(path), error=os_error_zh(exc))) from None
     if path.suffix.lower() == ".csv":
         for encoding in ("utf-8-sig", "gb18030"):  # Excel on Chinese Windows saves CSV as GBK
             try:
@@ -429,15 +428,17 @@ def _read_rows(path: Path) -> list[list[Any]]:
                 continue
         raise KepuError(Finding.make(Code.ROSTER_FILE, path=str(path), error="无法识别文字编码"))
     try:
-        from openpyxl import load_workbook
+        from .book import load_xlsx
 
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        try:
-            ws = wb.worksheets[0]
-            ws.reset_dimensions()  # a wrong <dimension> would silently drop rows
-            return [list(r) for r in ws.iter_rows(max_row=100_000, max_col=12, values_only=True)]
-        finally:
-            wb.close()
+        # the first sheet's first 12 columns (a province roster has 10,000 rows: lxml, not openpyxl)
+        first = next(iter(load_xlsx(data, {}, default=None).sheets), None)
+        if first is None:
+            return []
+        cells = load_xlsx(data, {first: (ROSTER_MAX_ROWS - 1, 11)}, default=None).sheets[first].cells
+        rows: list[list[Any]] = [[None] * 12 for _ in range(max((r for r, _ in cells), default=-1) + 1)]
+        for (r, c), value in cells.items():
+            rows[r][c] = value.value
+        return rows
     except Exception as exc:  # any broken workbook: report it, the user fixes the roster
         raise KepuError(
             Finding.make(Code.ROSTER_FILE, path=str(path), error=f"{type(exc).__name__}: {exc}")
