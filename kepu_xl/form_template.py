@@ -1,0 +1,163 @@
+"""Blank forms from a template: (template, unit name, identity) → the bytes `build_form` would give.
+
+The blank forms of one campaign differ only in the unit's name (document title, 填报单位, the unit
+cell, the detail sheet's title) and its identity (unit id and token: custom properties and `_meta`).
+`FormTemplate.build` makes one form for a placeholder unit; `render` replaces the placeholders in
+the three parts they reach with the unit's values, escaped as xlsxwriter escapes them there, and
+zips the members again as xlsxwriter does: the same bytes as a direct build in a twelfth of the time
+(~1.5 ms instead of ~18 ms; most of what is left is deflate).
+
+`fallback_reason` names anything that could make the two differ (a name xlsxwriter would escape
+or de-duplicate, a template whose placeholders are not where expected); the caller then builds
+the form directly.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass, replace
+
+from .campaign import Campaign, Unit
+from .forms_writer import build_form
+from .identity import Identity
+from .layout import CellMap
+from .spec import FormSpec
+from .xlsx_out import clean_text
+
+# private-use characters around a tag: never in real text, and xlsxwriter escapes none of them
+NAME, UNIT, TOKEN = "\ue000kepuxl-name\ue001", "\ue000kepuxl-unit\ue001", "\ue000kepuxl-token\ue001"
+STRINGS = "xl/sharedStrings.xml"
+# the parts a unit's values reach, and the placeholders each must hold (nowhere else)
+PARTS = {
+    "docProps/core.xml": (NAME,),
+    "docProps/custom.xml": (UNIT, TOKEN),
+    STRINGS: (NAME, UNIT, TOKEN),
+}
+_PLACEHOLDER = re.compile("|".join(map(re.escape, (NAME, UNIT, TOKEN))).encode())
+# a neighbour that could join the value into an "_x0041_" sequence, which xlsxwriter re-escapes
+_JOINS_ESCAPE = re.compile(rb"[_x0-9a-fA-F](?:%s)|(?:%s)[_x0-9a-fA-F]" % ((_PLACEHOLDER.pattern,) * 2))
+# inside a tag it would be an attribute, which xlsxwriter escapes differently (quotes, newlines)
+_IN_TAG = re.compile(rb"<[^<>]*(?:%s)" % _PLACEHOLDER.pattern)
+_ESCAPE_LIKE = re.compile("_x[0-9a-fA-F]{4}_")
+_SI = re.compile(rb"<si>.*?</si>", re.S)
+STRING_LIMIT = 16_383  # xlsxwriter only measures (and clips) a string longer than this
+PROPERTY_LIMIT = 255  # UTF-16 units: set_custom_property warns beyond it
+# xlsxwriter's Workbook._store_workbook (in_memory): members dated 1980-01-01, deflated
+_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class FormTemplate:
+    """One blank form of a campaign with placeholders for the unit's name, id and token."""
+
+    identity: Identity  # the campaign-wide identity with the UNIT and TOKEN placeholders
+    members: tuple[tuple[str, bytes], ...]  # zip members in xlsxwriter's order
+    templated: tuple[bytes, ...]  # the <si> elements holding a placeholder
+    others: frozenset[bytes]  # every other <si> element
+    name_limit: int  # longest name whose strings stay under STRING_LIMIT
+    problem: str | None = None  # why no form can come from this template
+
+    @classmethod
+    def build(
+        cls, spec: FormSpec, cells: CellMap, campaign: Campaign, identity: Identity, password: str
+    ) -> FormTemplate:
+        """The template of a campaign; `identity` is any unit's (only its campaign-wide parts are used)."""
+        identity = replace(identity, unit=UNIT, token=TOKEN)
+        return cls.from_bytes(
+            build_form(spec, cells, campaign, Unit(UNIT, NAME), identity, password), identity
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes, identity: Identity) -> FormTemplate:
+        """A template from a form built for the placeholder unit; checks the placeholders are in place."""
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            members = tuple((info.filename, z.read(info)) for info in z.infolist())
+        elements = _SI.findall(dict(members).get(STRINGS, b""))
+        templated = tuple(si for si in elements if _PLACEHOLDER.search(si))
+        others = frozenset(si for si in elements if not _PLACEHOLDER.search(si))
+        limit = STRING_LIMIT - max((len(si.decode()) for si in templated), default=0)
+        return cls(identity, members, templated, others, limit, _template_problem(members))
+
+    def fallback_reason(self, name: str, identity: Identity) -> str | None:
+        """Why this unit's form must be built directly; None when `render` gives the same bytes."""
+        if self.problem:
+            return self.problem
+        if replace(identity, unit=UNIT, token=TOKEN) != self.identity:
+            return "identity of another campaign, form or layout"
+        for what, text in (("name", name), ("unit id", identity.unit), ("token", identity.token)):
+            why = _text_problem(text)
+            if why:
+                return f"{what}: {why}"
+        if len(name) > self.name_limit:
+            return "name: long enough for xlsxwriter to measure and clip"
+        if _utf16_len(identity.unit) > PROPERTY_LIMIT or _utf16_len(identity.token) > PROPERTY_LIMIT:
+            return "identity: over the 255 characters of a custom property"
+        values = _values(name, identity)
+        filled = [_fill(si, values) for si in self.templated]
+        if len(set(filled)) < len(filled) or not self.others.isdisjoint(filled):
+            return "equals another text of the form (xlsxwriter would store one shared string)"
+        return None
+
+    def render(self, name: str, identity: Identity) -> bytes:
+        """The unit's blank form; only valid when `fallback_reason` is None."""
+        values = _values(name, identity)
+        buffer = io.BytesIO()
+        # as xlsxwriter's Workbook._store_workbook zips an in-memory workbook
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=False) as out:
+            for member, data in self.members:
+                info = zipfile.ZipInfo(member, _DATE)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                out.writestr(info, _fill(data, values) if member in PARTS else data)
+        return buffer.getvalue()
+
+
+def _values(name: str, identity: Identity) -> dict[bytes, bytes]:
+    pairs = ((NAME, name), (UNIT, identity.unit), (TOKEN, identity.token))
+    return {p.encode(): _escape(v).encode() for p, v in pairs}
+
+
+def _fill(data: bytes, values: dict[bytes, bytes]) -> bytes:
+    # one pass: a value that happens to contain a placeholder is not replaced again
+    return _PLACEHOLDER.sub(lambda m: values[m.group()], data)
+
+
+def _escape(text: str) -> str:
+    """xlsxwriter's XMLwriter._escape_data; the same in <si>, <dc:title> and <vt:lpwstr> for the
+    texts `_text_problem` lets through (no control characters, no _xHHHH_, no edge whitespace)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _text_problem(text: str) -> str | None:
+    """What makes xlsxwriter (or `CheckedSheet.text`) write this text other than `_escape` does."""
+    if not text:
+        return "empty (written as a blank cell)"
+    if text != text.strip():
+        return 'leading or trailing whitespace (xml:space="preserve")'
+    if clean_text(text) != text:
+        return "characters a cell drops (control, non-XML) or over Excel's length"
+    if text.startswith("<r>") and text.endswith("</r>"):
+        return "rich-text markup"
+    if _ESCAPE_LIKE.search(text):
+        return "an _xHHHH_ sequence (xlsxwriter escapes it)"
+    return None
+
+
+def _template_problem(members: tuple[tuple[str, bytes], ...]) -> str | None:
+    """Each placeholder only in its parts, in each of them, in text (not a tag), never by an _x…_ character."""
+    for member, data in members:
+        found = {m.decode() for m in _PLACEHOLDER.findall(data)}
+        expected = set(PARTS.get(member, ()))
+        if found != expected:
+            return f"template: placeholders {sorted(found)} in {member}, expected {sorted(expected)}"
+        if _IN_TAG.search(data):
+            return f"template: a placeholder in {member} is inside a tag"
+        if _JOINS_ESCAPE.search(data):
+            return f"template: a placeholder in {member} stands next to an _xHHHH_ character"
+    missing = set(PARTS) - {member for member, _ in members}
+    return f"template: no {sorted(missing)}" if missing else None
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
