@@ -79,9 +79,7 @@ def parse(text: str, names: set[str], detail_columns: set[str] = frozenset()) ->
     found: list[str] = []
     columns: list[str] = []
     _check(tree, names, detail_columns, found, columns)
-    return Expr(
-        text=source, tree=tree, names=tuple(dict.fromkeys(found)), detail_columns=tuple(columns)
-    )
+    return Expr(text=source, tree=tree, names=tuple(dict.fromkeys(found)), detail_columns=tuple(columns))
 
 
 def _check(node: ast.AST, names: set[str], columns: set[str], found: list[str], used: list[str]) -> None:
