@@ -227,6 +227,9 @@ def _resolve_config(config: Path | None, inbox: Path | None = None) -> Path:
     return beside if beside.exists() else here
 
 
+NAMES_SHOWN = 40  # unit names listed on the terminal (a province may have thousands missing)
+
+
 def render_collect(report: CollectReport) -> None:
     n = report.counts
     console.print(
@@ -234,12 +237,11 @@ def render_collect(report: CollectReport) -> None:
         f"通过 [green]{n['accepted']}[/]，有警告 [yellow]{n['warnings']}[/]，退回 [red]{n['rejected']}[/]，"
         f"未报 [red]{n['missing']}[/]，逾期 {n['late']}"
     )
-    missing = [u.unit.name for u in report.units if u.status == "missing"]
-    if missing:
-        console.print(f"未报单位：{escape('、'.join(missing))}")
-    rejected = [u.unit.name for u in report.units if u.status == "rejected"]
-    if rejected:
-        console.print(f"退回单位：{escape('、'.join(rejected))}")
+    for status, label in (("missing", "未报单位"), ("rejected", "退回单位")):
+        names = [u.unit.name for u in report.units if u.status == status]
+        if names:
+            more = f"……共 {len(names)} 个，全部见汇总表的“上报情况”" if len(names) > NAMES_SHOWN else ""
+            console.print(f"{label}：{escape('、'.join(names[:NAMES_SHOWN]))}{more}")
     shown = [
         f for f in report.findings if f.severity is not Severity.INFO and f.code.name != "RESOLVE_MISSING"
     ]

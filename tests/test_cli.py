@@ -230,3 +230,14 @@ def test_forms_check_missing_file_is_a_usage_error(run) -> None:
 def test_version(run) -> None:
     result = run("--version")
     assert result.exit_code == 0 and result.stdout == "kepuxl, version 0.1.0\n"
+
+
+def test_collect_lists_at_most_forty_missing_units_on_the_terminal(run, config: Path) -> None:
+    # a province's first collect: thousands of units have not reported; the terminal names 40
+    use_roster(config, [ROSTER_HEADER, *((f"U{i:03d}", f"第{i}号单位") for i in range(1, 61))])
+    result = run("collect", config.parent / "inbox", "-c", config)
+    assert result.exit_code == 0, result.output
+    out = squash(result.output)
+    assert "未报单位：第1号单位、第2号单位" in out
+    assert "第40号单位……共60个，全部见汇总表的“上报情况”" in out
+    assert "第41号单位" not in out
