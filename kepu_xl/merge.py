@@ -45,21 +45,12 @@ class Frames:
 def frames(report: CollectReport) -> Frames:
     """The report's units, category sums, totals and detail rows as DataFrames keyed by field id."""
     field_ids = [f.id for f in report.spec.fields]
-    rows = []
-    for u in report.units:
-        # values only for counted units: a rejected return's numbers must not leak into any sum
-        values = {fid: _number(u.values.get(fid)) if u.counted else float("nan") for fid in field_ids}
-        rows.append(
-            {
-                "单位编码": u.unit.id,
-                "单位名称": u.unit.name,
-                "单位类别": u.unit.category,
-                "状态": u.status,
-                **values,
-            }
-        )
-    units = pd.DataFrame(rows, columns=[*ID_COLUMNS, *field_ids])
-    units[field_ids] = units[field_ids].astype("float64")
+    blank = [float("nan")] * len(field_ids)
+    # values only for counted units: a rejected return's numbers must not leak into any sum
+    values = [list(map(_number, map(u.values.get, field_ids))) if u.counted else blank for u in report.units]
+    ids = [(u.unit.id, u.unit.name, u.unit.category, u.status) for u in report.units]
+    numbers = pd.DataFrame(values, columns=field_ids, dtype="float64")
+    units = pd.concat([pd.DataFrame(ids, columns=list(ID_COLUMNS)), numbers], axis=1)
 
     # groupby(sort=False) keeps first-appearance order; NaN rows of uncounted units add 0
     by_category = units.groupby("单位类别", sort=False)[field_ids].sum(min_count=0)
@@ -71,10 +62,7 @@ def frames(report: CollectReport) -> Frames:
 
     columns = [c.id for c in report.spec.detail.columns] if report.spec.detail else []
     detail_rows = [
-        {DETAIL_UNIT: u.unit.name, **{c: row.get(c) for c in columns}}
-        for u in report.units
-        if u.counted
-        for row in u.detail
+        [u.unit.name, *map(row.get, columns)] for u in report.units if u.counted for row in u.detail
     ]
     detail = pd.DataFrame(detail_rows, columns=[DETAIL_UNIT, *columns], dtype=object)
     return Frames(units=units, by_category=by_category, totals=totals, detail=detail)

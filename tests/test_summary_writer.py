@@ -12,7 +12,8 @@ import math
 import re
 import time
 import zipfile
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import libreoffice as lo
@@ -27,6 +28,7 @@ from kepu_xl.campaign import Campaign, Unit
 from kepu_xl.findings import Code, Finding, KepuError
 from kepu_xl.make import init_campaign
 from kepu_xl.results import Change, CollectReport, FileResult, UnitResult
+from kepu_xl.xlsx_out import FastRowsWorksheet
 
 SHEETS = ["汇总表", "分单位", "图表", "上报情况", "问题清单", "活动明细", "文件清单", "说明"]
 EVIL = '=HYPERLINK("http://evil","x")'
@@ -459,6 +461,109 @@ def test_xlsxwriter_errors_raise() -> None:
     with pytest.raises(KepuError, match="returned -1"):
         ws.write_string(2_000_000, 0, "beyond the last row")
     assert summary_writer.clean_text("a\x00b\x1fc\td\ne" + "z" * 40_000) == "abc\td\ne" + "z" * 32_760
+
+
+def test_a_row_of_values_is_checked_once() -> None:
+    import xlsxwriter
+
+    wb = xlsxwriter.Workbook(io.BytesIO(), summary_writer.OPTIONS)
+    ws = summary_writer._Sheet(wb.add_worksheet("x", FastRowsWorksheet), None)
+    with pytest.raises(KepuError, match=r"x\.write_values\(1048576, 0\) returned -1"):
+        ws.values(1_048_576, 0, ["beyond the last row", 1.0], [None, None])
+    # every cell's code counts: a text over Excel's limit in UTF-16 units (-2) anywhere in the row
+    assert ws.raw.write_values(0, 0, ["ok", "😀" * 20_000, 1.0], [None, None, None]) == -2
+
+
+# -- FastRowsWorksheet: the same bytes as xlsxwriter's own code ------------------------------------------
+
+ODD_VALUES = [
+    *(True, False, 2.5, 7, -0.0, 1e20, 0.1, 10**17, float("nan"), float("inf"), float("-inf"), None),
+    *(
+        "",
+        "plain",
+        "\x01\x02",
+        "a\tb\nc",
+        "<r><t>x</t></r>",
+        EVIL,
+        "@SUM(A1)",
+        "\u3000全角",
+        "\ud800",
+        "\ufffe",
+    ),
+    *("z" * 40_000, "长" * 20_000, "_x0041_"),
+    *(
+        date(1900, 1, 1),
+        datetime(1900, 1, 1),
+        datetime(1900, 3, 1, 12),
+        date(2023, 5, 20),
+        datetime(2023, 1, 1, 8, 30).time(),
+    ),
+    *(
+        datetime(2023, 5, 20, 10, tzinfo=timezone(timedelta(hours=8))),
+        timedelta(days=1),
+        Decimal("1.25"),
+        [1, 2],
+    ),
+]
+
+
+def fast_rows_book(fast: bool) -> bytes:
+    """A workbook of every kind of cell FastRowsWorksheet writes or hands back to xlsxwriter."""
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    wb = xlsxwriter.Workbook(buffer, summary_writer.OPTIONS)
+    wb.set_properties({"created": datetime(2023, 5, 31)})
+    bold, date_fmt = wb.add_format({"bold": True}), wb.add_format({"num_format": "yyyy-mm-dd"})
+    # a duplicate of bold, too; None only for plain values ("<r>…</r>" text needs a format, as in .text)
+    formats = [bold, date_fmt, wb.add_format({"bold": True}), wb.add_format({"font_color": "red"})]
+    for name in ("a", "b"):
+        ws = wb.add_worksheet(name, FastRowsWorksheet)
+        ws.fast_rows = fast
+        ws.set_column(1, 1, 12, wb.add_format({"italic": True}))  # formats cells that have none
+        ws.set_row(3, 30, wb.add_format({"underline": 1}))
+        ws.set_row(70, 40)  # a row with attributes only
+        for row in range(len(ODD_VALUES)):
+            values = (ODD_VALUES[row:] + ODD_VALUES[:row])[:12]
+            assert ws.write_values(row, 1, values, (formats * 3)[:12], date_fmt, summary_writer._plain) == 0
+        plain = ["text", 1.5, None, 3, datetime(2023, 5, 20, 9), "", float("nan")]
+        assert ws.write_values(50, 20, plain, [*formats, None, bold, None]) == 0
+        assert ws.write_values(51, 0, plain, [None] * 7) == 0  # blanks without a format: no cell
+        ws.write_formula(60, 0, "=SUM(B1:B3)", bold, 3.5)
+        ws.write_formula(60, 1, '="a"&"<b>"', None, "a<b>")
+        ws.write_formula(60, 2, "=1=1", None, True)
+        ws.write_formula(60, 3, "=1/0", None, "#DIV/0!")
+        ws.write_array_formula(61, 0, 61, 0, "{=SUM(B1:B3*C1:C3)}", bold, 2)
+        ws.write_boolean(62, 0, False, bold)
+        ws.write_rich_string(62, 1, "a", bold, "b")
+        ws.merge_range(63, 0, 63, 3, "merged", bold)
+    wb.worksheets()[1].write_comment(0, 0, "a note")  # comments: xlsxwriter's own row writer
+    wb.close()
+    return buffer.getvalue()
+
+
+def _fast_rows_verified() -> None:
+    """Skip on an xlsxwriter the fast path was not checked against: it is off there (stock path, slower).
+
+    A fresh install may bring a newer xlsxwriter than the one in FAST_ROWS_VERSIONS; that must not
+    fail the suite. To cover it: force `fast_rows` on, run the comparison below, add the version.
+    """
+    import xlsxwriter
+
+    if not FastRowsWorksheet.fast_rows:
+        pytest.skip(f"xlsxwriter {xlsxwriter.__version__} not in FAST_ROWS_VERSIONS: the fast path is off")
+
+
+def test_fast_rows_write_what_xlsxwriter_writes() -> None:
+    _fast_rows_verified()
+    assert fast_rows_book(fast=True) == fast_rows_book(fast=False)
+
+
+def test_the_summary_is_the_same_without_the_fast_path(
+    report: CollectReport, xlsx: bytes, monkeypatch
+) -> None:
+    monkeypatch.setattr(FastRowsWorksheet, "fast_rows", False)
+    assert summary_writer.build_summary(report, merge.frames(report)) == xlsx
 
 
 def test_xlsxwriter_warnings_are_errors(report: CollectReport, monkeypatch: pytest.MonkeyPatch) -> None:
