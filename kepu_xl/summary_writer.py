@@ -12,15 +12,13 @@ deterministic: the same report gives the same bytes (created date = report.gener
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import io
 import math
 import numbers
 import re
 import unicodedata
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import PurePath
@@ -35,6 +33,7 @@ from .findings import Finding, KepuError, Severity
 from .merge import ID_COLUMNS, Frames
 from .results import OUTCOME_ZH, STATUS_ZH, CollectReport, UnitResult
 from .spec import Field, FormSpec, InfoField
+from .workers import gc_paused
 from .xlsx_out import CheckedSheet, FastRowsWorksheet, clean_text
 
 SHEETS = ("汇总表", "分单位", "图表", "上报情况", "问题清单", "活动明细", "文件清单", "说明")
@@ -78,7 +77,7 @@ PRINT_SCALE, PAGE_PX = 70, 1300
 def build_summary(report: CollectReport, frames: Frames) -> bytes:
     """The summary workbook of one collect run as bytes."""
     buffer = io.BytesIO()
-    with _gc_paused(), warnings.catch_warnings():
+    with gc_paused(), warnings.catch_warnings():
         warnings.simplefilter("error")  # an xlsxwriter warning means a cell or chart silently went missing
         for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
             # a library's notice of a future change is not a broken summary: don't fail collect over it
@@ -87,20 +86,6 @@ def build_summary(report: CollectReport, frames: Frames) -> bytes:
         _SummaryWriter(wb, report, frames).write()
         wb.close()
     return buffer.getvalue()
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while the workbook is built: it holds a cell object for each of
-    up to a million cells, and the collector would rescan them all (and the whole report) again and
-    again as they pile up, a quarter of the build time. Nothing built here needs collecting early."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class _Sheet(CheckedSheet):

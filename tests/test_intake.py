@@ -24,6 +24,7 @@ import xlsxwriter
 from hostile import member, rezip, zip_of
 
 from kepu_xl import intake
+from kepu_xl.findings import Code
 from kepu_xl.intake import Candidate, Limits, candidates_from_email, display_name, precheck, scan
 
 # -- builders ---------------------------------------------------------------------------------------
@@ -787,3 +788,78 @@ def test_scan_eml_zip_attachment(tmp_path: Path) -> None:
 )
 def test_display_name(raw: str, clean: str) -> None:
     assert display_name(raw, "附件-7") == clean
+
+
+# -- inflating a part straight from the archive (intake._inflated) ---------------------------------------
+
+
+def _local_patch(data: bytes, name: str, at: int, new: bytes) -> bytes:
+    """`data` with bytes at offset `at` of member `name`'s local header replaced (the directory untouched)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        start = z.getinfo(name).header_offset + at
+    return data[:start] + new + data[start + len(new) :]
+
+
+def _stored(data: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+    return out.getvalue()
+
+
+def _garbled_stream(data: bytes, name: str) -> bytes:
+    """The middle of one member's deflate stream overwritten (directory and sizes untouched)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        info = z.getinfo(name)
+    start = info.header_offset + 30 + len(name.encode()) + len(info.extra) + info.compress_size // 3
+    return data[:start] + b"\xff" * 40 + data[start + 40 :]
+
+
+def _broken_packages(form: bytes) -> dict[str, bytes]:
+    sheet = "xl/worksheets/sheet2.xml"
+    return {
+        "good": form,
+        "stored": _stored(form),
+        "bad CRC": h.bad_crc(form, sheet),
+        "truncated": h.truncated(form, 0.8),
+        "declared smaller": h.declare_size(form, "xl/styles.xml", 100),
+        "declared larger": h.declare_size(form, "xl/styles.xml", 60_000),
+        "garbled stream": _garbled_stream(form, sheet),
+        "local signature": _local_patch(form, "xl/styles.xml", 0, b"PK\x03\x05"),
+        "local name": _local_patch(form, "xl/styles.xml", 30, b"xl/stylez"),
+        "local name length": _local_patch(form, "xl/styles.xml", 26, b"\xff\x00"),
+        "local extra past the end": _local_patch(form, "xl/styles.xml", 28, b"\xff\xff"),
+    }
+
+
+def test_parts_inflated_from_the_archive_are_what_zipfile_reads(form_bytes: bytes, monkeypatch) -> None:
+    # The pre-check inflates small XML parts itself (zipfile's file objects cost as much as the inflating);
+    # on a good package or a broken one, the outcome and the parts handed to the reader must be exactly
+    # zipfile's, and zipfile must be what reports every defect.
+    fast_hits = []
+    real = intake._inflated
+
+    def spy(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
+        got = real(data, info)
+        fast_hits.append(got is not None)
+        return got
+
+    for label, data in _broken_packages(form_bytes).items():
+        fast_parts: dict[str, bytes] = {}
+        monkeypatch.setattr(intake, "_inflated", spy)
+        fast = intake.precheck(data, name="表.xlsx", parts=fast_parts)
+        monkeypatch.setattr(intake, "_inflated", lambda data, info: None)
+        slow_parts: dict[str, bytes] = {}
+        slow = intake.precheck(data, name="表.xlsx", parts=slow_parts)
+        assert fast == slow, label
+        assert fast_parts == slow_parts, label
+        if label in ("good", "stored"):
+            assert fast[0] == "xlsx" and fast[1] == [], label
+            assert fast_parts and all(fast_hits), label  # every XML part came the fast way
+        elif label == "declared larger":  # zipfile reads to the stream's end and checks the CRC: fine
+            assert fast[0] == "xlsx" and not all(fast_hits), label
+        else:
+            assert fast[0] == "rejected", label
+            assert fast[1][0].code is Code.READ_CORRUPT, label
+        fast_hits.clear()
