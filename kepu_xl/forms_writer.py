@@ -28,7 +28,7 @@ from .identity import PROPERTY_PREFIX, Identity
 from .layout import Cell, CellMap
 from .rules import DetailStats
 from .spec import Field, FormSpec, Rule
-from .xlsx_out import CheckedSheet, check
+from .xlsx_out import CheckedSheet, FastRowsWorksheet, check
 
 OK_MARK, WARN_MARK, ERROR_MARK = "✓", "⚠ 请核实", "✗ 请修改"
 # _meta holds the identity in A:B (the reader's window); long dropdown lists go from column E on
@@ -163,7 +163,7 @@ class _FormWriter:
 
     def info_sheet(self) -> None:
         c, f = self.campaign, self.fmt
-        ws = CheckedSheet(self.wb.add_worksheet(lay.INFO_SHEET))
+        ws = CheckedSheet(self.wb.add_worksheet(lay.INFO_SHEET, FastRowsWorksheet))
         ws.set_column(0, 0, 16)
         ws.set_column(1, 1, 80)
         ws.merge_range(0, 0, 0, 1, f"{self.title()} 填报说明", f["title"])
@@ -199,7 +199,7 @@ class _FormWriter:
 
     def main_sheet(self) -> CheckedSheet:
         spec, cells, f = self.spec, self.cells, self.fmt
-        ws = CheckedSheet(self.wb.add_worksheet(spec.sheet))
+        ws = CheckedSheet(self.wb.add_worksheet(spec.sheet, FastRowsWorksheet))
         for col, width in enumerate((22, 44, 10, 15, 14)):
             ws.set_column(col, col, width)
         ws.merge_range(0, 0, 0, lay.HINT_COL, self.title(), f["title"])
@@ -412,7 +412,7 @@ class _FormWriter:
     def detail_sheet(self) -> None:
         d, cells, f = self.spec.detail, self.cells, self.fmt
         assert d is not None
-        ws = CheckedSheet(self.wb.add_worksheet(d.sheet))
+        ws = CheckedSheet(self.wb.add_worksheet(d.sheet, FastRowsWorksheet))
         ncol = len(d.columns)
         ws.merge_range(0, 0, 0, ncol, f"{self.campaign.year}年{d.title}（{self.unit.name}）", f["title"])
         ws.merge_range(
@@ -481,7 +481,7 @@ class _FormWriter:
 
     def problem_sheet(self) -> None:
         f = self.fmt
-        ws = CheckedSheet(self.wb.add_worksheet(lay.FEEDBACK_SHEET))
+        ws = CheckedSheet(self.wb.add_worksheet(lay.FEEDBACK_SHEET, FastRowsWorksheet))
         for col, width in enumerate((6, 10, 16, 90)):
             ws.set_column(col, col, width)
         ws.merge_range(0, 0, 0, 3, f"{self.unit.name}：报送数据审核问题（请修改后重新报送本表）", f["title"])
@@ -497,7 +497,7 @@ class _FormWriter:
         self.protect(ws)
 
     def meta_sheet(self) -> None:
-        ws = CheckedSheet(self.wb.add_worksheet(lay.META_SHEET))
+        ws = CheckedSheet(self.wb.add_worksheet(lay.META_SHEET, FastRowsWorksheet))
         for row, (key, value) in enumerate(self.identity.as_pairs()):
             ws.write_string(row, 0, key)
             ws.write_string(row, 1, value)

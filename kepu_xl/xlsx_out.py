@@ -16,7 +16,7 @@ import numbers
 import re
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
@@ -112,6 +112,21 @@ class FastRowsWorksheet(Worksheet):
     def __init__(self) -> None:
         super().__init__()
         self._serials: dict[datetime, float] = {}  # a list repeats the same few dates thousands of times
+
+    # xlsxwriter rewrites every formula with ~30 regular expressions (future functions); a form has
+    # ~50 formulas, the same in every unit's form. The rewrite depends only on these arguments.
+    _prepared: ClassVar[dict[tuple[str, bool, bool], str]] = {}
+
+    def _prepare_formula(self, formula: str, expand_future_functions: bool = False) -> str:
+        if not self.fast_rows:
+            return super()._prepare_formula(formula, expand_future_functions)
+        key = (formula, bool(expand_future_functions), bool(self.use_future_functions))
+        done = self._prepared.get(key)
+        if done is None:
+            if len(self._prepared) >= 4096:
+                self._prepared.clear()
+            done = self._prepared[key] = super()._prepare_formula(formula, expand_future_functions)
+        return done
 
     def write_values(
         self,
