@@ -95,8 +95,10 @@ def count_materials(report: CollectReport) -> dict[str, UnitMaterials]:
 def shortfalls(campaign: Campaign, counted: dict[str, UnitMaterials]) -> dict[str, list[Finding]]:
     """unit id → one MATERIAL_MISSING per required material the unit sent too few of."""
     out: dict[str, list[Finding]] = {}
+    if not campaign.materials:
+        return out
     for unit in campaign.units:
-        have = counted.get(unit.id, UnitMaterials(unit.id)).counts
+        have = (counted.get(unit.id) or UnitMaterials(unit.id)).counts
         for key, need in campaign.materials:
             if have[key] < need:
                 name, measure = MATERIALS[key]
