@@ -1215,11 +1215,12 @@ def display_name(raw: str, fallback: str) -> str:
     names, at most 80 + 10 characters; `fallback` when nothing is left. Never used as a path."""
     name = unicodedata.normalize("NFC", raw or "")
     # Cf covers bidi overrides (回执\u202eslx.exe), zero-width spaces and BOMs; surrogates are undecodable bytes.
-    name = "".join(
-        "\ufffd" if unicodedata.category(ch) == "Cs" else ch
-        for ch in name
-        if unicodedata.category(ch) != "Cf"
-    )
+    if not name.isprintable():  # a printable name has neither (the usual case: no per-character look)
+        name = "".join(
+            "\ufffd" if unicodedata.category(ch) == "Cs" else ch
+            for ch in name
+            if unicodedata.category(ch) != "Cf"
+        )
     name = re.split(r"[\\/]", name)[-1]
     name = _BAD_CHARS.sub("_", name).strip().rstrip(". ")
     stem, dot, ext = name.rpartition(".")
