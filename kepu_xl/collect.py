@@ -135,8 +135,14 @@ def collect(
         report = resolve(ctx, processed, now, ledger)
         if write:
             outdir = Path(outdir) if outdir else ctx.campaign.folder / "output"
-            write_outputs(ctx, report, processed, outdir)
-            ledger.record(report.files, now, str(inbox), report.counts)
+            # the ledger is written while worker processes write the summary and the feedback forms
+            write_outputs(
+                ctx,
+                report,
+                processed,
+                outdir,
+                lambda: ledger.record(report.files, now, str(inbox), report.counts),
+            )
             report.outputs["ledger"] = str(ledger_path)
     return report
 
@@ -347,7 +353,14 @@ class _Redo:
     """An output task whose worker failed: done again in this process (an error then surfaces here)."""
 
 
-def write_outputs(ctx: Context, report: CollectReport, processed: list[Processed], outdir: Path) -> None:
+def write_outputs(
+    ctx: Context,
+    report: CollectReport,
+    processed: list[Processed],
+    outdir: Path,
+    meanwhile: Callable[[], None] | None = None,
+) -> None:
+    """The summary and the feedback forms into `outdir`; `meanwhile` runs here while workers write them."""
     outdir.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(outdir)
     target = outdir / summary_name(ctx)
@@ -365,7 +378,14 @@ def write_outputs(ctx: Context, report: CollectReport, processed: list[Processed
     job = (ctx, report, target, feedback_dir)
     workers = 0 if len(jobs) < PARALLEL_FEEDBACK else min(2, workers_mod.default_workers(None))
     done = workers_mod.run(
-        tasks, _output, job, failed=_redo, workers=workers, batch=1, timeout=OUTPUT_TIMEOUT
+        tasks,
+        _output,
+        job,
+        failed=_redo,
+        workers=workers,
+        batch=1,
+        timeout=OUTPUT_TIMEOUT,
+        meanwhile=meanwhile,
     )
     written: list[str] = []
     for task, result in zip(tasks, done, strict=True):

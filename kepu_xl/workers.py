@@ -80,6 +80,7 @@ def run(
     batch: int = BATCH,
     progress: Callable[[int, int, Any], None] | None = None,
     memory_limit: int | None = MEMORY_LIMIT,
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[R]:
     """`[func(item, context) for item in items]`, each call in a worker process; see the module doc.
 
@@ -98,19 +99,28 @@ def run(
         progress: `progress(done, total, kept_item)` after each result; total = max(expected, seen).
         memory_limit: bytes of address space a worker may allocate beyond what it starts with;
             a parser that runs away gets MemoryError (or dies) instead of swapping the machine.
+        meanwhile: work for this process while the workers are busy: called once, when this process
+            would first wait for them (at the end when there are no workers). What it raises is raised.
 
     Raises:
         PoolBroken: workers die before taking any work, several times in a row.
     """
     n_workers = default_workers(expected) if workers is None else workers
     if n_workers == 0:
-        return _in_process(items, func, context, failed, keep, expected, progress)
+        done = _in_process(items, func, context, failed, keep, expected, progress)
+        if meanwhile is not None:
+            meanwhile()
+        return done
     pool = _Pool(func, context, failed, keep, weigh, n_workers, timeout, batch, memory_limit)
+    pool.meanwhile = meanwhile
     try:
         with gc_paused():  # the results pile up here: the collector would rescan them at every step
-            return pool.run(iter(items), expected or 0, progress)
+            done = pool.run(iter(items), expected or 0, progress)
     finally:
         pool.close()
+    if pool.meanwhile is not None:  # the workers never kept this process waiting
+        pool.meanwhile()
+    return done
 
 
 @contextlib.contextmanager
@@ -199,6 +209,7 @@ class _Pool:
         self.results: dict[int, Any] = {}
         self.seen = 0
         self.exhausted = False
+        self.meanwhile: Callable[[], None] | None = None  # see run()
 
     # -- workers ------------------------------------------------------------------------------
 
@@ -279,6 +290,9 @@ class _Pool:
                         if not self.pull():
                             break
             elif waiting and not any(w.idle for w in self.workers):
+                if self.meanwhile is not None and all(w.ready for w in self.workers):
+                    job, self.meanwhile = self.meanwhile, None
+                    job()  # the workers are busy: this process does its own share now
                 self.poll(waiting, self.wait_for(waiting))
             elif not self.queue and not self.retry and self.exhausted:
                 self.poll(waiting, self.wait_for(waiting))  # idle workers, nothing left to give

@@ -124,6 +124,42 @@ def test_in_process_mode_runs_the_same_function_without_a_pool() -> None:
     assert out == ["ok:a", ("raise", "error", "ValueError: 坏文件"), "ok:b"]
 
 
+def slow_echo(item: str, ctx: str) -> str:
+    time.sleep(0.05)
+    return f"{ctx}:{item}"
+
+
+@pytest.mark.parametrize("n_workers", [0, 2])
+def test_this_process_does_its_own_work_while_the_workers_are_busy(n_workers: int) -> None:
+    # collect writes its ledger while workers write the summary and the feedback forms
+    calls: list[int] = []
+    done: list[int] = []
+    items = [f"f{i}" for i in range(12)]
+
+    def progress(n: int, total: int, kept: str) -> None:
+        done.append(n)
+
+    def meanwhile() -> None:
+        calls.append(len(done))
+
+    out = workers.run(
+        items,
+        slow_echo,
+        "ok",
+        failed=failure,
+        workers=n_workers,
+        batch=2,
+        progress=progress,
+        meanwhile=meanwhile,
+    )
+    assert out == [f"ok:{i}" for i in items]
+    assert len(calls) == 1  # exactly once
+    if n_workers:
+        assert calls[0] < len(items)  # while items were still being worked on, not after
+    with pytest.raises(ZeroDivisionError):  # what it raises comes out of run, the pool closed
+        workers.run(items[:4], slow_echo, "ok", failed=failure, workers=n_workers, meanwhile=lambda: 1 / 0)
+
+
 def test_pool_size_pays_for_itself() -> None:
     assert workers.default_workers(10) == 1
     assert workers.default_workers(10_000) == min(workers._cores(), 10_000 // workers.PER_WORKER)
