@@ -5,6 +5,8 @@ Roster problems carry the roster row (and cell) a clerk has to fix; messages are
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -116,6 +118,54 @@ def test_xlsx_roster_with_blank_formatted_rows_and_numbers(tmp_path: Path) -> No
         ("T01", "城关街道", "13900000001", "镇（街道）"),
         ("7", "县科协", "", "其他"),
     ]
+
+
+def _roster_xlsx(path: Path, rows: list[list[object]]) -> Path:
+    wb = xlsxwriter.Workbook(path)
+    ws = wb.add_worksheet("单位名单")
+    ws.write_row(0, 0, ROSTER_HEADER)
+    day = wb.add_format({"num_format": "yyyy-mm-dd"})
+    for r, row in enumerate(rows, start=1):
+        for c, value in enumerate(row):
+            ws.write(r, c, value, day if hasattr(value, "year") else None)
+    wb.close()
+    return path
+
+
+def test_an_xlsx_roster_is_parsed_once_and_then_read_from_its_cache(tmp_path: Path) -> None:
+    # A province's roster takes half a second to parse; its cells are kept as JSON under the file's hash
+    from datetime import datetime
+
+    cache = tmp_path / ".kepuxl"
+    cache.mkdir()
+    roster = _roster_xlsx(
+        tmp_path / "units.xlsx",
+        [
+            ["T01", "城关街道", "镇（街道）", "王芳", 13900000001, "cg@example.org"],
+            [7, datetime(2023, 5, 20)],
+        ],
+    )
+    fresh = campaign.read_roster(roster)
+    assert campaign.read_roster(roster, cache) == fresh  # parsed, and the cache written
+    cached = json.loads((cache / campaign.ROSTER_CACHE).read_text(encoding="utf-8"))
+    assert cached["sha256"] == hashlib.sha256(roster.read_bytes()).hexdigest()
+    assert cached["rows"][2][:2] == [7, "2023-05-20 00:00:00"]  # a date cell as the roster shows it
+    assert campaign.read_roster(roster, cache) == fresh  # from the cache: the same units and warnings
+
+    # the cache is what is read while the file is unchanged ...
+    cached["rows"][1][1] = "从缓存读取"
+    (cache / campaign.ROSTER_CACHE).write_text(json.dumps(cached, ensure_ascii=False), encoding="utf-8")
+    assert campaign.read_roster(roster, cache)[0][0].name == "从缓存读取"
+    # ... and never once the file changes
+    _roster_xlsx(roster, [["T01", "城关街道（新）"]])
+    assert [u.name for u in campaign.read_roster(roster, cache)[0]] == ["城关街道（新）"]
+    # a broken cache is parsed around, and rewritten
+    (cache / campaign.ROSTER_CACHE).write_bytes(b"{not json")
+    assert [u.name for u in campaign.read_roster(roster, cache)[0]] == ["城关街道（新）"]
+    assert (
+        json.loads((cache / campaign.ROSTER_CACHE).read_text(encoding="utf-8"))["rows"][1][1]
+        == "城关街道（新）"
+    )
 
 
 def test_unit_code_is_optional(tmp_path: Path) -> None:
