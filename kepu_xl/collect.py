@@ -136,14 +136,20 @@ def collect(
         report = resolve(ctx, processed, now, ledger)
         if write:
             outdir = Path(outdir) if outdir else ctx.campaign.folder / "output"
-            # the ledger is written while worker processes write the summary and the feedback forms
-            write_outputs(
-                ctx,
-                report,
-                processed,
-                outdir,
-                lambda: ledger.record(report.files, now, str(inbox), report.counts),
-            )
+            # the run goes into the ledger while worker processes write the summary and the feedback
+            # forms, and is committed once they are written (a failed write records nothing, as before)
+            staging: list[Exception] = []
+
+            def stage() -> None:
+                try:
+                    ledger.stage(report.files, now, str(inbox), report.counts)
+                except Exception as exc:  # raised below, unless the outputs fail first
+                    staging.append(exc)
+
+            write_outputs(ctx, report, processed, outdir, stage)
+            if staging:
+                raise staging[0]
+            ledger.commit()
             report.outputs["ledger"] = str(ledger_path)
     return report
 

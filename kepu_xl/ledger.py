@@ -79,6 +79,9 @@ class Ledger:
     def close(self) -> None:
         self.db.close()
 
+    def commit(self) -> None:
+        self.db.commit()
+
     def __enter__(self) -> Ledger:
         return self
 
@@ -87,28 +90,36 @@ class Ledger:
 
     def record(self, files: Iterable[FileResult], at: datetime, inbox: str, counts: dict[str, int]) -> None:
         """Upsert every file of a run in one transaction (all or nothing)."""
-        stamp = at.isoformat(timespec="seconds")
         with self.db:
-            for f in files:
-                self.db.execute(
-                    """INSERT INTO files (sha256, path, unit_id, outcome, received, first_seen, last_seen, errors, vals)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                       ON CONFLICT (sha256) DO UPDATE SET path = excluded.path, unit_id = excluded.unit_id,
-                         outcome = excluded.outcome, received = excluded.received, last_seen = excluded.last_seen,
-                         errors = excluded.errors, vals = excluded.vals""",
-                    (
-                        f.sha256,
-                        f.path,
-                        f.unit_id,
-                        f.outcome,
-                        f.received.isoformat(timespec="seconds") if f.received else None,
-                        stamp,
-                        stamp,
-                        sum(1 for x in f.findings if x.severity == "error"),
-                        json.dumps(f.values, ensure_ascii=False, sort_keys=True),
-                    ),
-                )
-            self.db.execute("INSERT INTO runs VALUES (?, ?, ?)", (stamp, inbox, json.dumps(counts)))
+            self.stage(files, at, inbox, counts)
+
+    def stage(self, files: Iterable[FileResult], at: datetime, inbox: str, counts: dict[str, int]) -> None:
+        """`record` without the commit: the run's rows wait in an open transaction for `commit()`.
+
+        Closing the ledger without committing drops them (collect stages the run while the summary is
+        written, and commits only once it is).
+        """
+        stamp = at.isoformat(timespec="seconds")
+        for f in files:
+            self.db.execute(
+                """INSERT INTO files (sha256, path, unit_id, outcome, received, first_seen, last_seen, errors, vals)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (sha256) DO UPDATE SET path = excluded.path, unit_id = excluded.unit_id,
+                     outcome = excluded.outcome, received = excluded.received, last_seen = excluded.last_seen,
+                     errors = excluded.errors, vals = excluded.vals""",
+                (
+                    f.sha256,
+                    f.path,
+                    f.unit_id,
+                    f.outcome,
+                    f.received.isoformat(timespec="seconds") if f.received else None,
+                    stamp,
+                    stamp,
+                    sum(1 for x in f.findings if x.severity == "error"),
+                    json.dumps(f.values, ensure_ascii=False, sort_keys=True),
+                ),
+            )
+        self.db.execute("INSERT INTO runs VALUES (?, ?, ?)", (stamp, inbox, json.dumps(counts)))
 
     def history(self, unit_id: str) -> list[Entry]:
         """Every file ever attributed to a unit, oldest first."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import sqlite3
 from datetime import datetime
 from pathlib import Path
 
@@ -202,6 +204,9 @@ def test_outputs_written_by_worker_processes_are_those_written_in_process(tmp_pa
             == []
         ), name
     assert compare_xlsx(Path(pooled.outputs["summary"]).read_bytes(), GOLDEN_SUMMARY) == []
+    # the ledger, written meanwhile by this process, holds both runs once each
+    with contextlib.closing(sqlite3.connect(pooled.outputs["ledger"])) as db:
+        assert db.execute("SELECT COUNT(*) FROM runs").fetchone() == (2,)
 
 
 def test_materials_sent_with_the_forms_are_counted(report):

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import stat
 import struct
 import subprocess
@@ -626,6 +627,8 @@ def test_a_failed_write_leaves_the_previous_summary_intact(tmp_path: Path) -> No
     assert proc.returncode != 0 and "File too large" in proc.stderr, proc.stderr[-2000:]
     assert hashlib.sha256(summary.read_bytes()).hexdigest() == before
     assert not list((folder / "output").glob(".kepuxl-*"))  # no half-written temp file left behind
+    with contextlib.closing(sqlite3.connect(folder / ".kepuxl" / "ledger.sqlite")) as db:
+        assert db.execute("SELECT COUNT(*) FROM runs").fetchone() == (1,)  # the failed run is not recorded
 
 
 # -- cases that need a real office suite, and known failures ------------------------------------------------
