@@ -382,7 +382,10 @@ def write_outputs(
             jobs.append(_Feedback(n, name, Prefill(fields=u.raw, info=u.info, detail=u.detail), problems))
     tasks: list[tuple[str, list[_Feedback]]] = [("summary", [])]
     tasks += [("feedback", jobs[i : i + FEEDBACK_CHUNK]) for i in range(0, len(jobs), FEEDBACK_CHUNK)]
-    job = (ctx, report, target, feedback_dir)
+    from . import merge
+
+    # the summary's tables are made here: a forked worker would pay for copying the report's pages
+    job = (ctx, report, merge.frames(report), target, feedback_dir)
     workers = 0 if len(jobs) < PARALLEL_FEEDBACK else min(2, workers_mod.default_workers(None))
     done = workers_mod.run(
         tasks,
@@ -410,14 +413,14 @@ def write_outputs(
     report.outputs["feedback_files"] = written
 
 
-def _output(task: tuple[str, list[_Feedback]], job: tuple[Context, CollectReport, Path, Path]) -> Any:
+def _output(task: tuple[str, list[_Feedback]], job: tuple[Context, CollectReport, Any, Path, Path]) -> Any:
     """One output task: the summary workbook (→ its path) or a chunk of feedback forms (→ their paths)."""
-    from . import merge, summary_writer
+    from . import summary_writer
 
-    ctx, report, target, feedback_dir = job
+    ctx, report, frames, target, feedback_dir = job
     kind, chunk = task
     if kind == "summary":
-        return str(write_atomic(target, summary_writer.build_summary(report, merge.frames(report))))
+        return str(write_atomic(target, summary_writer.build_summary(report, frames)))
     return [
         str(
             write_atomic(
