@@ -22,7 +22,7 @@ from .campaign import Unit
 from .files import clean_stale_temps, safe_name, write_atomic
 from .findings import Code, Finding, Severity
 from .forms_writer import Prefill
-from .ledger import Ledger
+from .ledger import Entry, Ledger
 from .make import Context
 from .results import Change, CollectReport, FileResult, UnitResult
 
@@ -211,6 +211,7 @@ def resolve(
         if f.unit_id and f.outcome in ("used", "rejected") and p.audited is not None:
             by_unit.setdefault(f.unit_id, []).append(p)
 
+    history = ledger.histories() if ledger is not None else {}  # earlier runs' files, by unit
     units: list[UnitResult] = []
     for unit in camp.units:
         result = UnitResult(unit=unit)
@@ -251,7 +252,7 @@ def resolve(
             result.findings.append(
                 Finding.make(Code.RESOLVE_SENDER, sender=chosen.file.sender, expected=unit.email)
             )
-        previous = _previous(returns, chosen, ledger, unit.id)
+        previous = _previous(returns, chosen, history.get(unit.id, []))
         if previous is not None:
             result.previous, old_values = previous
             result.changes = _changes(spec, old_values, result.values)
@@ -284,16 +285,14 @@ def resolve(
 
 
 def _previous(
-    returns: list[Processed], chosen: Processed, ledger: Ledger | None, unit_id: str
+    returns: list[Processed], chosen: Processed, history: list[Entry]
 ) -> tuple[str, dict[str, float | None]] | None:
-    """The version the chosen return replaces: an older file in the inbox, else the ledger's."""
+    """The version the chosen return replaces: an older file in the inbox, else the ledger's (`history`)."""
     if len(returns) > 1:
         return returns[-2].file.path, returns[-2].file.values
-    if ledger is None:
-        return None
     older = [
         e
-        for e in ledger.history(unit_id)
+        for e in history
         if e.sha256 != chosen.file.sha256 and e.outcome in ("used", "superseded", "rejected")
     ]
     received = chosen.file.received or datetime.max

@@ -70,6 +70,23 @@ class Entry:
     values: dict[str, float | None]
 
 
+_HISTORY = "SELECT sha256, path, unit_id, outcome, received, first_seen, errors, vals FROM files "
+_OLDEST_FIRST = "ORDER BY COALESCE(received, first_seen), path"
+
+
+def _entry(r: tuple) -> Entry:
+    return Entry(
+        sha256=r[0],
+        path=r[1],
+        unit_id=r[2],
+        outcome=r[3],
+        received=datetime.fromisoformat(r[4]) if r[4] else None,
+        first_seen=datetime.fromisoformat(r[5]),
+        errors=r[6],
+        values=json.loads(r[7]),
+    )
+
+
 class Ledger:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,24 +140,15 @@ class Ledger:
 
     def history(self, unit_id: str) -> list[Entry]:
         """Every file ever attributed to a unit, oldest first."""
-        rows = self.db.execute(
-            "SELECT sha256, path, unit_id, outcome, received, first_seen, errors, vals FROM files "
-            "WHERE unit_id = ? ORDER BY COALESCE(received, first_seen), path",
-            (unit_id,),
-        ).fetchall()
-        return [
-            Entry(
-                sha256=r[0],
-                path=r[1],
-                unit_id=r[2],
-                outcome=r[3],
-                received=datetime.fromisoformat(r[4]) if r[4] else None,
-                first_seen=datetime.fromisoformat(r[5]),
-                errors=r[6],
-                values=json.loads(r[7]),
-            )
-            for r in rows
-        ]
+        rows = self.db.execute(_HISTORY + "WHERE unit_id = ? " + _OLDEST_FIRST, (unit_id,)).fetchall()
+        return [_entry(r) for r in rows]
+
+    def histories(self) -> dict[str, list[Entry]]:
+        """`history` of every unit at once, by unit id (one query instead of one per unit)."""
+        out: dict[str, list[Entry]] = {}
+        for r in self.db.execute(_HISTORY + "WHERE unit_id != '' " + _OLDEST_FIRST):
+            out.setdefault(r[2], []).append(_entry(r))
+        return out
 
     # -- e-mail ------------------------------------------------------------------------------------
 
