@@ -205,11 +205,10 @@ class _SharedStrings:
         return len(self._items)
 
     def __getitem__(self, index: int) -> str:
-        si = self._items[index]  # IndexError, and negative indexes, exactly as on a list
-        key = index % len(self._items)
-        text = self._texts.get(key)
+        text = self._texts.get(index)  # only valid indexes are stored, under their positive value
         if text is None:
-            text = self._texts[key] = _si_text(si)
+            si = self._items[index]  # IndexError, and negative indexes, exactly as on a list
+            text = self._texts[index % len(self._items)] = _si_text(si)
         return text
 
 

@@ -82,6 +82,7 @@ class Candidate:
     sender: str = ""  # e-mail From address (lower-case) for attachments
     findings: tuple[Finding, ...] = ()  # pre-check findings; an ERROR here means the file is rejected
     macro: bool = False
+    location: str = ""  # a deferred inbox file not read yet: its filesystem path (`checked` reads it)
 
     @property
     def ok(self) -> bool:
@@ -175,6 +176,9 @@ def _scan_file(
     cap = _read_cap(base, limits)
     if st is not None and st.st_size > cap:
         yield _rejected(rel, name, st, Code.READ_TOO_LARGE, error=f"{_mb(st.st_size)}，上限 {_mb(cap)}")
+        return
+    if defer and _ext(name) in SPREADSHEET_EXTS:  # nothing to sniff here: read where it is checked
+        yield Candidate(rel, name, b"", _EMPTY_SHA, PENDING, received, "file", location=full)
         return
     try:
         data = _read_capped(full, cap)
@@ -286,6 +290,16 @@ def checked(cand: Candidate, *, limits: Limits = Limits()) -> tuple[Candidate, d
     """
     if cand.kind != PENDING:
         return cand, {}
+    if cand.location:  # an inbox file scan left unread: read it now, as scan would have
+        ctx = _Ctx(path=cand.path, name=cand.name, received=cand.received, source=cand.source, limits=limits)
+        cap = _read_cap(cand.name, limits)
+        try:
+            data = _read_capped(cand.location, cap)
+        except OSError as exc:
+            return _reject(ctx, b"", Code.READ_FAILED, error=_tech(exc)), {}
+        if data is None:
+            return _reject(ctx, b"", Code.READ_TOO_LARGE, error=f"超过 {_mb(cap)}"), {}
+        cand = replace(cand, data=data, sha256=hashlib.sha256(data).hexdigest(), location="")
     parts: dict[str, bytes] = {}
     kind, findings = precheck(cand.data, name=cand.name, limits=limits, parts=parts)
     located = tuple(f.located(file=cand.path) for f in findings)

@@ -863,3 +863,36 @@ def test_parts_inflated_from_the_archive_are_what_zipfile_reads(form_bytes: byte
             assert fast[0] == "rejected", label
             assert fast[1][0].code is Code.READ_CORRUPT, label
         fast_hits.clear()
+
+
+def test_a_deferred_scan_checked_later_gives_what_a_scan_gives(tmp_path: Path, form_bytes: bytes) -> None:
+    # collect scans with defer=True: spreadsheet files are read and pre-checked in the workers, mail and
+    # archives are still opened here; checked() must then give exactly what the eager scan gives
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "城关街道.xlsx").write_bytes(form_bytes)
+    (inbox / "空.xlsx").write_bytes(b"")
+    (inbox / "坏.xls").write_bytes(b"not a workbook at all")
+    (inbox / "截断.xlsx").write_bytes(h.truncated(form_bytes))
+    (inbox / "照片.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 100)
+    (inbox / "回执.zip").write_bytes(zip_of({"青山镇.xlsx": form_bytes, "说明.txt": "说明".encode()}))
+    (inbox / "邮件.eml").write_bytes(h.mail([h.attachment("东湖街道.xlsx", form_bytes)]))
+
+    def facts(c: Candidate) -> tuple:
+        codes = [f.code for f in c.findings]
+        return (c.path, c.name, c.data, c.sha256, c.kind, c.received, c.source, c.sender, codes, c.macro)
+
+    eager = [facts(c) for c in scan(inbox)]
+    deferred = list(scan(inbox, defer=True))
+    unread = {c.path for c in deferred if c.location}
+    assert unread == {"城关街道.xlsx", "空.xlsx", "坏.xls", "截断.xlsx"}  # left for the workers to read
+    assert [facts(intake.checked(c)[0]) for c in deferred] == eager
+
+    # the file changes between the scan and the check: what the check finds is what is reported
+    late = {c.path: c for c in deferred}
+    (inbox / "城关街道.xlsx").unlink()
+    gone = intake.checked(late["城关街道.xlsx"])[0]
+    assert (gone.kind, [f.code for f in gone.findings]) == ("rejected", [Code.READ_FAILED])
+    (inbox / "空.xlsx").write_bytes(b"\0" * 2048)
+    grown = intake.checked(late["空.xlsx"], limits=Limits(max_file=1024))[0]
+    assert (grown.kind, [f.code for f in grown.findings]) == ("rejected", [Code.READ_TOO_LARGE])
