@@ -105,13 +105,8 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def record(self, files: Iterable[FileResult], at: datetime, inbox: str, counts: dict[str, int]) -> None:
-        """Upsert every file of a run in one transaction (all or nothing)."""
-        with self.db:
-            self.stage(files, at, inbox, counts)
-
     def stage(self, files: Iterable[FileResult], at: datetime, inbox: str, counts: dict[str, int]) -> None:
-        """`record` without the commit: the run's rows wait in an open transaction for `commit()`.
+        """Upsert every file of a run; the rows wait in an open transaction for `commit()` (all or nothing).
 
         Closing the ledger without committing drops them (collect stages the run while the summary is
         written, and commits only once it is).
@@ -138,13 +133,8 @@ class Ledger:
             )
         self.db.execute("INSERT INTO runs VALUES (?, ?, ?)", (stamp, inbox, json.dumps(counts)))
 
-    def history(self, unit_id: str) -> list[Entry]:
-        """Every file ever attributed to a unit, oldest first."""
-        rows = self.db.execute(_HISTORY + "WHERE unit_id = ? " + _OLDEST_FIRST, (unit_id,)).fetchall()
-        return [_entry(r) for r in rows]
-
     def histories(self) -> dict[str, list[Entry]]:
-        """`history` of every unit at once, by unit id (one query instead of one per unit)."""
+        """Every file ever attributed to each unit, oldest first, by unit id (one query for all units)."""
         out: dict[str, list[Entry]] = {}
         for r in self.db.execute(_HISTORY + "WHERE unit_id != '' " + _OLDEST_FIRST):
             out.setdefault(r[2], []).append(_entry(r))
