@@ -26,6 +26,7 @@ import gc
 import multiprocessing
 import os
 import pickle
+import select
 import signal
 import sys
 import time
@@ -374,7 +375,7 @@ class _Pool:
     def drain(self, w: _Worker) -> bool:
         """Read every message the worker has sent; False when its pipe reads as closed (it died)."""
         try:
-            while w.results.poll():
+            while _readable(w.results):
                 msg = w.results.recv()
                 if msg == "ready":
                     w.ready = True
@@ -465,6 +466,19 @@ def _limit_memory(extra: int | None) -> None:
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+
+
+def _readable(conn: Connection) -> bool:
+    """`conn.poll()`: a message (or the end of the pipe) is there to read, without waiting.
+
+    On POSIX, Connection.poll builds a new selector on every call; a province's 10,000 results took
+    ~0.3 s of the parent's time in it. One poll(2) on the descriptor answers the same question.
+    """
+    if not hasattr(select, "poll"):
+        return conn.poll()
+    waiting = select.poll()
+    waiting.register(conn.fileno(), select.POLLIN)
+    return bool(waiting.poll(0))
 
 
 def _describe(exc: BaseException) -> str:
