@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import math
 import multiprocessing
 import os
 import pickle
@@ -348,7 +349,7 @@ class _Pool:
         """Take what the workers sent; replace the dead and the overrunning. True if anything happened."""
         by_conn = {w.results: w for w in waiting}
         by_sentinel = {w.process.sentinel: w for w in waiting}
-        ready = wait([*by_conn, *by_sentinel], timeout)
+        ready = _wait([*by_conn, *by_sentinel], timeout)
         touched: list[_Worker] = []
         for obj in ready:
             w = by_conn.get(obj) or by_sentinel.get(obj)  # type: ignore[call-overload]
@@ -466,6 +467,22 @@ def _limit_memory(extra: int | None) -> None:
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+
+
+def _wait(objects: list[Any], timeout: float) -> list[Any]:
+    """multiprocessing.connection.wait (connections and process sentinels), by one poll(2) on POSIX.
+
+    wait() builds and fills a new selector each call; the pool calls it for every result message.
+    """
+    if not hasattr(select, "poll"):
+        return wait(objects, timeout)
+    waiting = select.poll()
+    by_fd = {}
+    for obj in objects:
+        fd = obj if isinstance(obj, int) else obj.fileno()
+        by_fd[fd] = obj
+        waiting.register(fd, select.POLLIN)
+    return [by_fd[fd] for fd, _ in waiting.poll(math.ceil(timeout * 1000))]
 
 
 def _readable(conn: Connection) -> bool:
