@@ -791,3 +791,25 @@ def test_classify_materials(path: str, label: str, expected: str | None) -> None
     findings = [Finding.make(Code.READ_OTHER_FILE, name=path, kind=label)] if label else []
     f = FileResult(path=path, sha256="0", kind="other", received=None, findings=findings)
     assert materials.classify(f) == expected
+
+
+def test_a_material_file_goes_to_the_unit_named_in_its_path() -> None:
+    # the longest name found wins (县教育局 before 教育局), then the first in the roster; the lookup is
+    # by substring, so a province's 10,000 names cost no more per stray photo than a county's 26
+    from kepu_xl.campaign import Unit
+
+    units = [
+        Unit("D01", "教育局", seq=1),
+        Unit("D02", "县教育局", seq=2),
+        Unit("T01", "城关", seq=3),
+        Unit("T02", "河口", seq=4),
+        *(Unit(f"U{i:05d}", f"第{i}号单位", seq=10 + i) for i in range(1, 10_001)),
+    ]
+    named_in = materials.NameFinder(units)
+    assert named_in("县教育局/活动照片1.jpg") == "D02"
+    assert named_in("教育局 活动照片.jpg") == "D01"
+    assert named_in("城关河口联合活动.jpg") == "T01"  # two names of one length: the first in the roster
+    assert named_in("邮件.eml » 第9999号单位总结.docx") == "U09999"
+    assert named_in("第99号单位照片.jpg") == "U00099"  # not 第9号单位: that is not in the text
+    assert named_in("活动照片.jpg") == ""
+    assert named_in("") == ""
