@@ -149,7 +149,7 @@ def collect(
                 except Exception as exc:  # raised below, unless the outputs fail first
                     staging.append(exc)
 
-            write_outputs(ctx, report, processed, outdir, stage)
+            write_outputs(ctx, report, outdir, stage)
             if staging:
                 raise staging[0]
             ledger.commit()
@@ -373,7 +373,6 @@ class _Redo:
 def write_outputs(
     ctx: Context,
     report: CollectReport,
-    processed: list[Processed],
     outdir: Path,
     meanwhile: Callable[[], None] | None = None,
 ) -> None:
