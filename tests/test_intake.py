@@ -73,15 +73,6 @@ def with_members(total: int) -> bytes:
     return rezip(base, add={f"pad/{i}.bin": b"" for i in range(total - have)})
 
 
-def docx() -> bytes:
-    types = (
-        b'<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-        b'<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.'
-        b'wordprocessingml.document.main+xml"/></Types>'
-    )
-    return zip_of({"[Content_Types].xml": types, "word/document.xml": b"<w:document/>"})
-
-
 def ods() -> bytes:
     return zip_of(
         {
@@ -206,7 +197,7 @@ PRECHECK_CASES = {
         ["READ_OTHER_FILE"],
     ),
     "pdf": ("通知.pdf", lambda: b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "other", ["READ_OTHER_FILE"]),
-    "docx": ("说明.docx", docx, "other", ["READ_OTHER_FILE"]),
+    "docx": ("说明.docx", h.docx, "other", ["READ_OTHER_FILE"]),
     "ods_encrypted": (
         "加密.ods",
         lambda: rezip(
@@ -223,7 +214,7 @@ PRECHECK_CASES = {
         "rejected",
         ["READ_WRONG_FORMAT"],
     ),
-    "docx_named_xlsx": ("doc.xlsx", docx, "rejected", ["READ_WRONG_FORMAT"]),
+    "docx_named_xlsx": ("doc.xlsx", h.docx, "rejected", ["READ_WRONG_FORMAT"]),
     "garbage_xlsx": ("junk.xlsx", lambda: bytes(range(256)) * 4, "rejected", ["READ_CORRUPT"]),
     "xlsb": (
         "b.xlsb",
@@ -371,7 +362,7 @@ def test_precheck_messages_name_the_problem() -> None:
     assert dtd.context == {"part": "xl/worksheets/sheet1.xml"}
     _, [other] = precheck(PRECHECK_CASES["jpeg"][1](), name="photo.jpg")
     assert other.message == "“photo.jpg”不是统计表（图片），已列入其他材料。"
-    _, [doc] = precheck(docx(), name="说明.docx")
+    _, [doc] = precheck(h.docx(), name="说明.docx")
     assert doc.context["kind"] == "Word 文档"
     _, [csv] = precheck(b"a,b\n1,2\n", name="data.csv")
     assert csv.context == {"name": "data.csv", "kind": "CSV 文本"}
