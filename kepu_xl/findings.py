@@ -16,12 +16,28 @@ from typing import Any
 
 
 class Severity(StrEnum):
+    """error: must be fixed (the return is rejected); verify (核实): must be explained in 情况说明 or
+    confirmed by the clerk before the unit's numbers enter the totals; warning: shown and counted;
+    info: a note."""
+
     ERROR = "error"
+    VERIFY = "verify"
     WARNING = "warning"
     INFO = "info"
 
+    @property
+    def zh(self) -> str:
+        """The one Chinese word for this severity, wherever a user reads it (terminal, workbooks, mail)."""
+        return SEVERITY_ZH[self]
 
-E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO  # noqa: E741
+
+SEVERITY_ZH = {
+    Severity.ERROR: "错误",
+    Severity.VERIFY: "待核实",
+    Severity.WARNING: "警告",
+    Severity.INFO: "提示",
+}
+E, V, W, I = Severity.ERROR, Severity.VERIFY, Severity.WARNING, Severity.INFO  # noqa: E741
 
 
 class Code(Enum):
@@ -377,6 +393,10 @@ class Findings:
     @property
     def errors(self) -> list[Finding]:
         return [f for f in self.items if f.severity is Severity.ERROR]
+
+    @property
+    def verify(self) -> list[Finding]:
+        return [f for f in self.items if f.severity is Severity.VERIFY]
 
     @property
     def warnings(self) -> list[Finding]:

@@ -493,9 +493,13 @@ class _Builder:
                     limit=EXCEL_FORMULA_TEXT_LIMIT,
                 )
             severity = raw.get("severity", "warning")
-            if severity not in ("error", "warning"):
+            if severity not in ("error", "verify", "warning"):
                 self.bad(
-                    Code.SPEC_BAD_VALUE, where, key="severity", value=severity, rule="应为 error 或 warning"
+                    Code.SPEC_BAD_VALUE,
+                    where,
+                    key="severity",
+                    value=severity,
+                    rule="应为 error（错误）、verify（待核实）或 warning（警告）",
                 )
                 continue
             each = raw.get("each")
