@@ -356,7 +356,7 @@ def _confirmed(
     if confirmation.sha256 != sha256:
         if any(f.severity is Severity.VERIFY for f in result.findings):
             old = next((e.path for e in history if e.sha256 == confirmation.sha256), "此前的文件")
-            result.findings.append(Finding.make(Code.RESOLVE_CONFIRM_VOID, at=at, file=old))
+            result.findings.append(Finding.make(Code.RESOLVE_CONFIRM_VOID, at=at, path=old))
         return
     result.confirmation = confirmation
     result.findings = [

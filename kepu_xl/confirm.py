@@ -59,9 +59,7 @@ class ConfirmReport:
         return {
             "campaign": self.campaign,
             "items": [i.to_dict() for i in self.items],
-            "confirmations": [
-                {"unit_id": u.id, "unit": u.name, **c.to_dict()} for u, c in self.standing
-            ],
+            "confirmations": [{"unit_id": u.id, "unit": u.name, **c.to_dict()} for u, c in self.standing],
             "findings": [f.to_dict() for f in self.findings],
         }
 
@@ -70,7 +68,7 @@ def confirm(config: Path, names: Iterable[str], note: str, *, now: datetime | No
     """Record the clerk's 核实 of each named unit's latest used return (by name or unit id)."""
     note = " ".join((note or "").split())
     if not note:
-        raise KepuError("请用 --note 写明核实情况，例如 --note \"电话核实，确为5万元\"。")
+        raise KepuError('请用 --note 写明核实情况，例如 --note "电话核实，确为5万元"。')
     camp = load_campaign(Path(config))
     now = now or datetime.now().replace(microsecond=0)
     report = ConfirmReport(camp.title)
@@ -85,7 +83,11 @@ def confirm(config: Path, names: Iterable[str], note: str, *, now: datetime | No
                 item.outcome = "refused"
             elif not entry.verify:
                 report.findings.add(
-                    Code.CONFIRM_NOTHING, unit=item.unit.name, file=entry.path, name=item.unit.name
+                    Code.CONFIRM_NOTHING,
+                    unit=item.unit.name,
+                    file=entry.path,
+                    name=item.unit.name,
+                    path=entry.path,
                 )
                 item.outcome, item.file = "refused", entry.path
             else:
@@ -136,6 +138,7 @@ def _standing(camp: Campaign, ledger: Ledger) -> list[tuple[Unit, Confirmation]]
 def _find(camp: Campaign, name: str, report: ConfirmReport) -> ConfirmItem:
     """The roster unit a clerk means: its unit id, else its name (normalised as identification does)."""
     item = ConfirmItem(name=name)
+    report.items.append(item)
     item.unit = camp.unit(name.strip()) or camp.unit_by_name(name)
     if item.unit is None:
         names = [u.name for u in camp.units]

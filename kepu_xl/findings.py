@@ -250,7 +250,7 @@ class Code(Enum):
     RESOLVE_CONFIRM_VOID = (
         I,
         "核实已失效",
-        "{at} 的核实针对此前的文件“{file}”；该单位已重报，新文件中的待核实数据需要重新核实。",
+        "{at} 的核实针对此前的文件“{path}”；该单位已重报，新文件中的待核实数据需要重新核实。",
     )
 
     # -- kepuxl confirm: the clerk's 核实 of a unit's return ---------------------------------
@@ -267,7 +267,7 @@ class Code(Enum):
     CONFIRM_NOTHING = (
         W,
         "没有待核实的数据",
-        "“{name}”最近一次汇总采用的文件“{file}”没有待核实的数据，未记录核实。",
+        "“{name}”最近一次汇总采用的文件“{path}”没有待核实的数据，未记录核实。",
     )
     CONFIRM_NOT_FOUND = (W, "没有核实记录", "“{name}”没有有效的核实记录，无需撤销。")
     RESOLVE_SENDER = (
