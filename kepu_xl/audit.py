@@ -290,27 +290,79 @@ def audit(form: ReturnedForm, spec: FormSpec, cells: CellMap, unit: Unit | None)
             add(Code.AUDIT_INFO_MISSING, raw, label=item.label)
 
     stats = _detail(form, spec, result, add)
+    if _all_blank(form, spec):
+        # one finding for a form sent back empty, not one per empty cell
+        first = form.fields[spec.inputs[0].id] if spec.inputs else None
+        out[:] = [f for f in out if f.code not in _BLANK_NOISE]
+        add(Code.AUDIT_BLANK, first)
+        return result
+    explained = explains(note)
     for rule in spec.rules:
         if any(n in bad for n in rule.when.names):
             continue  # a rule over a wrong number would only echo the error already reported
         if rule.when.evaluate(values, stats):
-            cell = cells.fields[rule.target]
-            message = rule.text(spec, values.get(rule.target))
-            severity = rule.severity
-            if severity is Severity.WARNING and note:
-                message = f"【已说明】{message}（单位说明：{note[:80]}）"
-                severity = Severity.INFO
-            out.append(
-                Finding(
-                    code=Code.AUDIT_RULE,
-                    message=message,
-                    severity=severity,
-                    sheet=cell.sheet,
-                    cell=cell.a1,
-                    context={"rule": rule.id, "explained": bool(note) and rule.severity is Severity.WARNING},
-                )
-            )
+            out.append(_rule_finding(rule, spec, cells, values, note if explained else ""))
     return result
+
+
+# A 情况说明 explains a warning or a 待核实 only if it says something: at least this many characters once
+# spaces and punctuation are gone, and not just a "nothing to say" word (无, 没有, 暂无, 略, …).
+EXPLANATION_MIN_CHARS = 4
+NOTHING_WORDS = frozenset(
+    {
+        "无",
+        "没有",
+        "暂无",
+        "无说明",
+        "没有说明",
+        "略",
+        "不详",
+        "见附件",
+        "同上",
+        "正常",
+        "情况正常",
+        "无特殊情况",
+    }
+)
+
+
+def explains(note: str) -> bool:
+    """Whether a unit's 情况说明 counts as an explanation of its warnings and 待核实 values."""
+    core = "".join(ch for ch in clean_text(note or "") if unicodedata.category(ch)[0] not in "PSZ")
+    return len(core) >= EXPLANATION_MIN_CHARS and core not in NOTHING_WORDS
+
+
+def _rule_finding(
+    rule: Any, spec: FormSpec, cells: CellMap, values: dict[str, float | None], note: str
+) -> Finding:
+    """A fired rule at its target cell. Explained by the unit (`note`): a warning becomes a note (info)
+    and a 待核实 becomes a warning — counted, still shown — both quoting the unit's words."""
+    cell = cells.fields[rule.target]
+    message, severity = rule.text(spec, values.get(rule.target)), rule.severity
+    lowered = {Severity.WARNING: Severity.INFO, Severity.VERIFY: Severity.WARNING}
+    if note and severity in lowered:
+        message = f"【已说明】{message}（单位说明：{_quote(note, 80)}）"
+        severity = lowered[severity]
+    return Finding(
+        code=Code.AUDIT_RULE,
+        message=message,
+        severity=severity,
+        sheet=cell.sheet,
+        cell=cell.a1,
+        context={"rule": rule.id, "explained": bool(note) and rule.severity in lowered},
+    )
+
+
+_BLANK_NOISE = frozenset({Code.AUDIT_REQUIRED, Code.AUDIT_INFO_MISSING})
+
+
+def _all_blank(form: ReturnedForm, spec: FormSpec) -> bool:
+    """Nothing typed anywhere: every input, every info field and the detail table are empty."""
+    return (
+        all(form.fields[f.id].blank for f in spec.inputs)
+        and all(raw.blank for raw in form.info.values())
+        and not form.detail
+    )
 
 
 def _detail(form: ReturnedForm, spec: FormSpec, result: Audited, add: Any) -> DetailStats:

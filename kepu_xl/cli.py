@@ -27,10 +27,11 @@ from .results import CollectReport
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
-SEVERITY_ZH = {
-    Severity.ERROR: "[red]错误[/]",
-    Severity.WARNING: "[yellow]警告[/]",
-    Severity.INFO: "[blue]提示[/]",
+SEVERITY_COLOURS = {
+    Severity.ERROR: "red",
+    Severity.VERIFY: "dark_orange",
+    Severity.WARNING: "yellow",
+    Severity.INFO: "blue",
 }
 
 
@@ -102,7 +103,8 @@ def findings_table(findings: list[Finding], title: str = "问题清单") -> Tabl
         table.add_column(name, overflow="fold")
     for f in findings:
         where = " ".join(x for x in (f.file, f.location) if x)
-        table.add_row(SEVERITY_ZH[f.severity], escape(f.unit), escape(where), f.code.name, escape(f.message))
+        level = f"[{SEVERITY_COLOURS[f.severity]}]{f.severity.zh}[/]"
+        table.add_row(level, escape(f.unit), escape(where), f.code.name, escape(f.message))
     return table
 
 
@@ -232,12 +234,14 @@ NAMES_SHOWN = 40  # unit names listed on the terminal (a province may have thous
 
 def render_collect(report: CollectReport) -> None:
     n = report.counts
+    console.print(f"[bold]{escape(report.campaign.title)}[/]：应报 {n['expected']}，已报 {n['reported']}")
     console.print(
-        f"[bold]{escape(report.campaign.title)}[/] 应报 {n['expected']}，已报 {n['reported']}，"
-        f"通过 [green]{n['accepted']}[/]，有警告 [yellow]{n['warnings']}[/]，退回 [red]{n['rejected']}[/]，"
-        f"未报 [red]{n['missing']}[/]，逾期 {n['late']}"
+        f"通过 [green]{n['accepted']}[/]，有警告 [yellow]{n['warnings']}[/]，"
+        f"待核实 [dark_orange]{n['pending']}[/]，退回 [red]{n['rejected']}[/]，未报 [red]{n['missing']}[/]"
     )
-    for status, label in (("missing", "未报单位"), ("rejected", "退回单位")):
+    if n["late"] or n["maybe_late"]:
+        console.print(f"逾期 {n['late']}" + (f"，可能逾期 {n['maybe_late']}" if n["maybe_late"] else ""))
+    for status, label in (("missing", "未报单位"), ("rejected", "退回单位"), ("pending", "待核实单位")):
         names = [u.unit.name for u in report.units if u.status == status]
         if names:
             more = f"……共 {len(names)} 个，全部见汇总表的“上报情况”" if len(names) > NAMES_SHOWN else ""
@@ -252,6 +256,12 @@ def render_collect(report: CollectReport) -> None:
     for key, label in (("summary", "汇总表"), ("feedback", "反馈表")):
         if report.outputs.get(key):
             console.print(f"{label}：{escape(report.outputs[key])}")
+    if n["pending"]:
+        console.print(
+            "待核实单位的数据未计入合计。核实后（如电话核实）运行："
+            '[bold]kepuxl confirm 单位名称 --note "核实情况"[/]，再重新汇总；'
+            "或请单位在“情况说明”中写明原因后重报。"
+        )
 
 
 @cli.command("collect")
@@ -266,7 +276,7 @@ def render_collect(report: CollectReport) -> None:
     "-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), help="输出文件夹（默认 output/）"
 )
 @click.option("--json", "json_target", metavar="FILE|-", help="把结果写成 JSON（- 表示输出到屏幕）")
-@click.option("--strict", is_flag=True, help="有退回或未报单位时退出码为 1")
+@click.option("--strict", is_flag=True, help="有待核实、退回或未报单位时退出码为 1")
 @click.option(
     "-j",
     "--jobs",
@@ -321,6 +331,71 @@ def demo_cmd(folder: Path) -> None:
             report = collect(folder / "inbox", config, progress=update)
     console.print(f"② 已收集示例回执 {len(report.files)} 个文件：")
     render_collect(report)
+
+
+@cli.command("confirm")
+@click.argument("units", nargs=-1)
+@config_option
+@click.option("--note", help="核实情况（必填），如“电话核实，确为5万元”")
+@click.option("--list", "list_only", is_flag=True, help="列出已核实的单位")
+@click.option("--undo", is_flag=True, help="撤销这些单位的核实")
+@click.option("--json", "json_target", metavar="FILE|-", help="把结果写成 JSON（- 表示输出到屏幕）")
+@click.option("--debug", is_flag=True, hidden=True)
+def confirm_cmd(
+    units: tuple[str, ...],
+    config: Path,
+    note: str | None,
+    list_only: bool,
+    undo: bool,
+    json_target: str | None,
+    debug: bool,
+) -> None:
+    """记录对待核实单位的核实（单位名称或单位编码，可写多个）。无法核实的单位退出码为 1。
+
+    核实记入 .kepuxl/ledger.sqlite（时间、说明、所核实文件的 SHA-256），下次 kepuxl collect 时
+    该单位的数据计入合计；单位重报新文件后，需要重新核实。
+
+    \b
+    Example:
+        kepuxl confirm 白沙镇 --note "电话核实，确为5万元"
+        kepuxl confirm --list
+        kepuxl confirm 白沙镇 --undo
+    """
+    from . import confirm as confirm_mod
+
+    if not list_only and not units:
+        raise click.UsageError("请写出要核实的单位名称或单位编码，或用 --list 查看已核实的单位。")
+    with fatal_on_error(debug):
+        if list_only:
+            report = confirm_mod.standing(config)
+        elif undo:
+            report = confirm_mod.undo(config, units)
+        else:
+            report = confirm_mod.confirm(config, units, note or "")
+    write_json(json_target, report.to_dict())
+    if json_target != "-":
+        render_confirm(report, list_only)
+    sys.exit(0 if report.ok else 1)
+
+
+def render_confirm(report: Any, list_only: bool) -> None:
+    words = {"confirmed": "[green]已核实[/]", "undone": "已撤销核实", "refused": "[red]未记录[/]"}
+    for item in report.items:
+        unit = item.unit.name if item.unit else item.name
+        console.print(
+            f"{escape(unit)}：{words[item.outcome]}" + (f"（{escape(item.file)}）" if item.file else "")
+        )
+    if report.findings.items:
+        console.print(findings_table(report.findings.items, "提示"))
+    if list_only or not report.items:
+        table = Table(title=f"已核实的单位（{len(report.standing)} 个）", title_justify="left")
+        for name in ("单位", "核实时间", "说明", "文件 SHA-256"):
+            table.add_column(name, overflow="fold")
+        for unit, c in report.standing:
+            table.add_row(escape(unit.name), f"{c.at:%Y-%m-%d %H:%M}", escape(c.note), c.sha256[:12])
+        console.print(table)
+    elif any(i.outcome in ("confirmed", "undone") for i in report.items):
+        console.print("重新汇总后生效：kepuxl collect inbox")
 
 
 # -- e-mail: drafts, send, fetch, remind ------------------------------------------------------------

@@ -23,9 +23,9 @@ from .campaign import Unit
 from .files import clean_stale_temps, safe_name, write_atomic
 from .findings import Code, Finding, Severity
 from .forms_writer import Prefill
-from .ledger import Entry, Ledger
+from .ledger import Entry, Ledger, ledger_path
 from .make import Context
-from .results import Change, CollectReport, FileResult, UnitResult
+from .results import NOT_CONTENT, Change, CollectReport, Confirmation, FileResult, Status, UnitResult
 
 Progress = Callable[[int, int, str], None]
 FORM_KINDS = ("xlsx", "xls", "ods")
@@ -58,6 +58,7 @@ def read_and_audit(cand: intake.Candidate, parts: Mapping[str, bytes], ctx: Cont
         source=cand.source,
         sender=cand.sender,
         findings=list(cand.findings),
+        received_from=cand.received_from,
     )
     if fr.has_error:
         fr.outcome = "rejected"
@@ -133,9 +134,9 @@ def collect(
     )
     if progress is not None:  # resolve and the summary take seconds at province scale: say so
         progress(len(processed), len(processed), "正在核对、汇总……")
-    ledger_path = ctx.campaign.state_dir / "ledger.sqlite"
+    ledger_file = ledger_path(ctx.campaign.state_dir)
     # a province's 10,000 results are in memory now: no collector passes over them while they are used
-    with workers_mod.gc_paused(), Ledger(ledger_path) as ledger:
+    with workers_mod.gc_paused(), Ledger(ledger_file) as ledger:
         report = resolve(ctx, processed, now, ledger)
         if write:
             outdir = Path(outdir) if outdir else ctx.campaign.folder / "output"
@@ -153,7 +154,7 @@ def collect(
             if staging:
                 raise staging[0]
             ledger.commit()
-            report.outputs["ledger"] = str(ledger_path)
+            report.outputs["ledger"] = str(ledger_file)
     return report
 
 
@@ -172,6 +173,7 @@ def _failed(cand: intake.Candidate, failure: workers_mod.Failure) -> Processed:
         source=cand.source,
         sender=cand.sender,
         findings=list(cand.findings),
+        received_from=cand.received_from,
     )
     if failure.kind == "timeout":
         fr.findings.append(Finding.make(Code.READ_TIMEOUT, seconds=f"{failure.seconds:g}"))
@@ -204,8 +206,49 @@ def _count_files(inbox: Path) -> int:
 def resolve(
     ctx: Context, processed: list[Processed], now: datetime, ledger: Ledger | None = None
 ) -> CollectReport:
-    """All returns + roster → one result per unit: duplicates, superseded, missing, late, totals."""
+    """All returns + roster → one result per unit: duplicates, superseded, missing, late, 待核实, totals."""
     camp, spec = ctx.campaign, ctx.spec
+    first_seen = ledger.first_seen() if ledger is not None else {}
+    for p in processed:
+        _arrival(p.file, first_seen)
+    by_unit = _by_unit(processed)
+    history = ledger.histories() if ledger is not None else {}  # earlier runs' files, by unit
+    confirmations = ledger.confirmations() if ledger is not None else {}
+    units = [
+        _unit_result(
+            ctx, unit, by_unit.get(unit.id, []), history.get(unit.id, []), confirmations.get(unit.id)
+        )
+        for unit in camp.units
+    ]
+    _copies(spec, units)
+    for u in units:
+        if u.file:
+            u.status = _status(u.findings)
+        u.findings = [f.located(unit=u.unit.name, file=u.file) for f in u.findings]
+    totals = _sums(spec, [u.values for u in units if u.counted])
+    pending = _sums(spec, [u.values for u in units if u.status is Status.PENDING])
+    files = sorted((p.file for p in processed), key=lambda f: f.path)
+    names = {u.id: u.name for u in camp.units}
+    for f in files:
+        f.findings = [x.located(unit=names.get(f.unit_id, ""), file=f.path) for x in f.findings]
+    findings = _all_findings(units, files)
+    report = CollectReport(camp, spec, ctx.cells, units, files, findings, totals, now, pending_totals=pending)
+    materials.apply(report)  # photos, summaries, scans sent along: counted per unit, shortfalls noted
+    return report
+
+
+def _arrival(f: FileResult, first_seen: Mapping[str, datetime]) -> None:
+    """When a file arrived, as well as can be told: an e-mail's Date is exact; otherwise the earlier of
+    the file's time and the first run that saw this content (both only say "by then")."""
+    if f.received_from == "email":
+        return
+    seen = first_seen.get(f.sha256)
+    if seen is not None and (f.received is None or seen < f.received):
+        f.received, f.received_from = seen, "first_seen"
+
+
+def _by_unit(processed: list[Processed]) -> dict[str, list[Processed]]:
+    """The returns that reached a unit, oldest first; a second copy of the same content is a duplicate."""
     seen: dict[str, str] = {}
     by_unit: dict[str, list[Processed]] = {}
     for p in sorted(processed, key=lambda p: p.file.path):
@@ -217,78 +260,129 @@ def resolve(
         seen.setdefault(f.sha256, f.path)
         if f.unit_id and f.outcome in ("used", "rejected") and p.audited is not None:
             by_unit.setdefault(f.unit_id, []).append(p)
+    for returns in by_unit.values():
+        returns.sort(key=lambda p: (p.file.received or datetime.min, p.file.path))
+    return by_unit
 
-    history = ledger.histories() if ledger is not None else {}  # earlier runs' files, by unit
-    units: list[UnitResult] = []
-    for unit in camp.units:
-        result = UnitResult(unit=unit)
-        returns = sorted(
-            by_unit.get(unit.id, []), key=lambda p: (p.file.received or datetime.min, p.file.path)
-        )
-        if not returns:
-            result.findings.append(Finding.make(Code.RESOLVE_MISSING, unit=unit.name))
-            units.append(result)
-            continue
-        chosen = returns[-1]
-        for older in returns[:-1]:
+
+def _unit_result(
+    ctx: Context,
+    unit: Unit,
+    returns: list[Processed],
+    history: list[Entry],
+    confirmation: Confirmation | None,
+) -> UnitResult:
+    """One roster unit from its returns (oldest first): the chosen one, what it replaced, late, 核实."""
+    result = UnitResult(unit=unit)
+    if not returns:
+        result.findings.append(Finding.make(Code.RESOLVE_MISSING))
+        return result
+    chosen, passed_over = _choose(returns)
+    stamp = _when(chosen.file.received)
+    for older in returns:
+        if older is not chosen and older not in passed_over:
             older.file.outcome = "superseded"
-            when = chosen.file.received.strftime("%m-%d %H:%M") if chosen.file.received else "—"
             older.file.findings.append(
-                Finding.make(Code.RESOLVE_SUPERSEDED, newer=chosen.file.path, received=when)
+                Finding.make(Code.RESOLVE_SUPERSEDED, newer=chosen.file.path, received=stamp)
             )
-        audited = chosen.audited
-        assert audited is not None
-        result.file, result.received = chosen.file.path, chosen.file.received
-        result.values, result.info, result.detail, result.raw = (
-            audited.values,
-            audited.info,
-            audited.detail,
-            audited.raw,
+    audited = chosen.audited
+    assert audited is not None
+    f = chosen.file
+    result.file, result.received, result.received_from = f.path, f.received, f.received_from
+    result.values, result.info, result.detail, result.raw = (
+        audited.values,
+        audited.info,
+        audited.detail,
+        audited.raw,
+    )
+    result.findings = list(f.findings)
+    for p in passed_over:  # a newer file that failed its identity check never replaces one that passed
+        result.findings.append(
+            Finding.make(
+                Code.RESOLVE_NOT_SUPERSEDED, newer=p.file.path, received=_when(p.file.received), kept=f.path
+            )
         )
-        result.findings = list(chosen.file.findings)
-        result.late = bool(result.received and result.received > camp.deadline)
-        if result.late:
-            result.findings.append(
-                Finding.make(
-                    Code.RESOLVE_LATE,
-                    received=f"{result.received:%Y-%m-%d %H:%M}",
-                    deadline=f"{camp.deadline:%Y-%m-%d %H:%M}",
-                )
-            )
-        if chosen.file.sender and unit.email and chosen.file.sender.lower() != unit.email.lower():
-            result.findings.append(
-                Finding.make(Code.RESOLVE_SENDER, sender=chosen.file.sender, expected=unit.email)
-            )
-        previous = _previous(returns, chosen, history.get(unit.id, []))
-        if previous is not None:
-            result.previous, old_values = previous
-            result.changes = _changes(spec, old_values, result.values)
-        units.append(result)
+    _lateness(result, ctx.campaign.deadline)
+    if f.sender and unit.email and f.sender.lower() != unit.email.lower():
+        result.findings.append(Finding.make(Code.RESOLVE_SENDER, sender=f.sender, expected=unit.email))
+    _confirmed(result, f.sha256, confirmation, history)
+    previous = _previous(returns, chosen, history)
+    if previous is not None:
+        result.previous, old_values = previous
+        result.changes = _changes(ctx.spec, old_values, result.values)
+    return result
 
-    _copies(spec, units)
-    for u in units:
-        if u.file:
-            errors = any(
-                f.severity is Severity.ERROR for f in u.findings if not f.code.name.startswith("RESOLVE_")
-            )
-            warns = any(
-                f.severity is Severity.WARNING for f in u.findings if not f.code.name.startswith("RESOLVE_")
-            )
-            u.status = "rejected" if errors else "warnings" if warns else "accepted"
-        u.findings = [f.located(unit=u.unit.name, file=u.file) for f in u.findings]
-    counted = [u.values for u in units if u.counted]
-    # the sum over the counted units (a blank is nothing to add): map/filter keep 10,000 units in C
-    totals = {
+
+def _identity_ok(p: Processed) -> bool:
+    return not any(f.severity is Severity.ERROR and f.code.name.startswith("ID_") for f in p.file.findings)
+
+
+def _choose(returns: list[Processed]) -> tuple[Processed, list[Processed]]:
+    """The newest return, unless it failed the identity check and an older one passed: then the newest
+    that passed, and the newer failures are passed over (reported beside it, not superseding it)."""
+    trusted = [p for p in returns if _identity_ok(p)]
+    if not trusted or trusted[-1] is returns[-1]:
+        return returns[-1], []
+    chosen = trusted[-1]
+    return chosen, returns[returns.index(chosen) + 1 :]
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%m-%d %H:%M") if moment else "—"
+
+
+def _lateness(result: UnitResult, deadline: datetime) -> None:
+    """Late for certain when the e-mail was sent after the deadline; only maybe when a file time says so."""
+    received = result.received
+    if received is None or received <= deadline:
+        return
+    times = {"received": f"{received:%Y-%m-%d %H:%M}", "deadline": f"{deadline:%Y-%m-%d %H:%M}"}
+    if result.received_from == "email":
+        result.late = True
+        result.findings.append(Finding.make(Code.RESOLVE_LATE, **times))
+    else:
+        result.maybe_late = True
+        source = "文件时间" if result.received_from == "file" else "首次收集时间"
+        result.findings.append(Finding.make(Code.RESOLVE_MAYBE_LATE, source=source, **times))
+
+
+def _confirmed(
+    result: UnitResult, sha256: str, confirmation: Confirmation | None, history: list[Entry]
+) -> None:
+    """Apply the clerk's 核实: it covers the return with that content only; a newer return voids it."""
+    if confirmation is None:
+        return
+    at = f"{confirmation.at:%Y-%m-%d %H:%M}"
+    if confirmation.sha256 != sha256:
+        if any(f.severity is Severity.VERIFY for f in result.findings):
+            old = next((e.path for e in history if e.sha256 == confirmation.sha256), "此前的文件")
+            result.findings.append(Finding.make(Code.RESOLVE_CONFIRM_VOID, at=at, path=old))
+        return
+    result.confirmation = confirmation
+    result.findings = [
+        replace(f, severity=Severity.WARNING, message=f"【已核实】{f.message}")
+        if f.severity is Severity.VERIFY
+        else f
+        for f in result.findings
+    ]
+    result.findings.append(Finding.make(Code.RESOLVE_CONFIRMED, at=at, note=confirmation.note))
+
+
+def _status(findings: list[Finding]) -> Status:
+    """The worst problem in the return's content decides (facts such as 逾期 don't: see NOT_CONTENT)."""
+    seen = {f.severity for f in findings if f.code not in NOT_CONTENT}
+    if Severity.ERROR in seen:
+        return Status.REJECTED
+    if Severity.VERIFY in seen:
+        return Status.PENDING
+    return Status.WARNINGS if Severity.WARNING in seen else Status.ACCEPTED
+
+
+def _sums(spec, counted: list[dict[str, float | None]]) -> dict[str, float]:
+    """Each field's sum over these units (a blank is nothing to add): map/filter keep 10,000 units in C."""
+    return {
         f.id: f.rounded(sum(filter(None, map(dict.get, counted, repeat(f.id))), 0.0)) for f in spec.fields
     }
-    files = sorted((p.file for p in processed), key=lambda f: f.path)
-    names = {u.id: u.name for u in camp.units}
-    for f in files:
-        f.findings = [x.located(unit=names.get(f.unit_id, ""), file=f.path) for x in f.findings]
-    findings = _all_findings(units, files)
-    report = CollectReport(camp, spec, ctx.cells, units, files, findings, totals, now)
-    materials.apply(report)  # photos, summaries, scans sent along: counted per unit, shortfalls noted
-    return report
 
 
 def _previous(
@@ -333,9 +427,23 @@ def _copies(spec, units: list[UnitResult]) -> None:
 
 
 def _all_findings(units: Iterable[UnitResult], files: Iterable[FileResult]) -> list[Finding]:
+    """The run's problems: each unit's (its chosen return's, and resolve's), then the files no unit took.
+
+    A superseded file's old problems are history (文件清单, the ledger), not current problems: only the
+    note that it was replaced is listed.
+    """
+    units = list(units)
+    chosen = {u.file for u in units if u.file}
     out: list[Finding] = []
     seen: set[tuple] = set()
-    for f in [*(x for u in units for x in u.findings), *(x for fr in files for x in fr.findings)]:
+    stray = (
+        x
+        for fr in files
+        if fr.path not in chosen
+        for x in fr.findings
+        if fr.outcome != "superseded" or x.code is Code.RESOLVE_SUPERSEDED
+    )
+    for f in [*(x for u in units for x in u.findings), *stray]:
         key = (f.code, f.unit, f.file, f.sheet, f.cell, f.message)
         if key not in seen:
             seen.add(key)

@@ -192,7 +192,11 @@ class Code(Enum):
         "“{label}”填写的是“{raw}”，不是数字。请只填阿拉伯数字（单位：{measure}），不要带文字或范围。",
     )
     AUDIT_INFO_MISSING = (W, "表头信息未填", "“{label}”未填写。请补填，便于核对联系。")
-    AUDIT_NEGATIVE = (E, "不能为负数", "“{label}”为 {value}，不能为负数。")
+    AUDIT_NEGATIVE = (
+        E,
+        "不能为负数",
+        "“{label}”为 {value}，不能为负数。请填实际数量（没有发生的填 0）。",
+    )
     AUDIT_NOT_INTEGER = (E, "应为整数", "“{label}”为 {value}，应为整数（单位：{measure}）。")
     AUDIT_DECIMALS = (E, "小数位过多", "“{label}”为 {value}，最多保留 {places} 位小数（单位：{measure}）。")
     AUDIT_OUT_OF_RANGE = (E, "超出范围", "“{label}”为 {value}，超出允许范围 {low}～{high}。")
@@ -214,12 +218,58 @@ class Code(Enum):
         "全部数据与“{other}”完全相同，可能复制了其他单位的数据。请核实。",
     )
     AUDIT_TEXT_TRUNCATED = (W, "文字过长已截断", "“{label}”文字超过 {limit} 字，汇总中已截断。")
+    AUDIT_BLANK = (
+        E,
+        "整表未填写",
+        "统计表的数值和填表信息全部空白（可能发回了下发的空表）。请填写后重新发送；没有开展的项目请填 0。",
+    )
 
     # -- resolving returns to units ------------------------------------------------------------
     RESOLVE_DUPLICATE = (I, "重复文件", "与“{kept}”内容完全相同，已忽略。")
     RESOLVE_SUPERSEDED = (I, "已被新版本替代", "已被 {newer}（{received}）替代。")
-    RESOLVE_MISSING = (E, "未报送", "尚未收到该单位的统计表。")
-    RESOLVE_LATE = (W, "逾期报送", "报送时间 {received} 晚于截止时间 {deadline}。")
+    RESOLVE_MISSING = (
+        E,
+        "未报送",
+        "尚未收到该单位的统计表。请联系该单位尽快报送（kepuxl remind 可生成催报邮件）；"
+        "已收到的请把文件或邮件放进收件箱后重新汇总。",
+    )
+    RESOLVE_LATE = (W, "逾期报送", "邮件发送时间 {received} 晚于截止时间 {deadline}。")
+    RESOLVE_MAYBE_LATE = (
+        I,
+        "可能逾期",
+        "{source} {received} 晚于截止时间 {deadline}，但这只是文件保存到本机的时间，不一定是收到的时间。"
+        "要按邮件发送时间判断，请用 kepuxl fetch 收取邮件，或把来信另存为 .eml 放进收件箱。",
+    )
+    RESOLVE_NOT_SUPERSEDED = (
+        W,
+        "身份未通过的文件未采用",
+        "较新的文件“{newer}”（{received}）身份校验未通过，没有替代已采用的“{kept}”。"
+        "请核实是否有人用其他单位的表格冒名报送；确需更正的，请该单位用下发给本单位的表格重报。",
+    )
+    RESOLVE_CONFIRMED = (I, "已核实", "{at} 已核实：{note}")
+    RESOLVE_CONFIRM_VOID = (
+        I,
+        "核实已失效",
+        "{at} 的核实针对此前的文件“{path}”；该单位已重报，新文件中的待核实数据需要重新核实。",
+    )
+
+    # -- kepuxl confirm: the clerk's 核实 of a unit's return ---------------------------------
+    CONFIRM_UNKNOWN_UNIT = (
+        E,
+        "没有该单位",
+        "单位名单中没有“{name}”{hint}。请写单位名称或单位编码（可用 kepuxl confirm --list 查看已核实的单位）。",
+    )
+    CONFIRM_NO_RETURN = (
+        E,
+        "没有可核实的统计表",
+        "台账中没有“{name}”已采用的统计表。请先把回执放进收件箱并运行 kepuxl collect，再核实。",
+    )
+    CONFIRM_NOTHING = (
+        W,
+        "没有待核实的数据",
+        "“{name}”最近一次汇总采用的文件“{path}”没有待核实的数据，未记录核实。",
+    )
+    CONFIRM_NOT_FOUND = (W, "没有核实记录", "“{name}”没有有效的核实记录，无需撤销。")
     RESOLVE_SENDER = (
         I,
         "发件人与名单不符",

@@ -341,7 +341,7 @@ class _FormWriter:
         ref = self.cells.fields[fl.id].a1
         mine = [r for r in self.spec.rules if r.target == fl.id]
         errors = [self.condition(r) for r in mine if r.severity is Severity.ERROR]
-        warns = [self.condition(r) for r in mine if r.severity is Severity.WARNING]
+        warns = [self.condition(r) for r in mine if r.severity is not Severity.ERROR]
         expr = '""'
         if warns:
             expr = f'IF(OR({",".join(warns)}),"{WARN_MARK}",{expr})'

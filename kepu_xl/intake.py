@@ -83,6 +83,7 @@ class Candidate:
     findings: tuple[Finding, ...] = ()  # pre-check findings; an ERROR here means the file is rejected
     macro: bool = False
     location: str = ""  # a deferred inbox file not read yet: its filesystem path (`checked` reads it)
+    received_from: str = "file"  # "email" when `received` is a message's Date, "file" for a file time
 
     @property
     def ok(self) -> bool:
@@ -256,6 +257,7 @@ class _Ctx:
     depth: int = 0  # containers around this blob
     seen: dict[str, str] | None = None  # sha256 → path of the first copy in the same mail
     defer: bool = False  # leave the pre-check to `checked`
+    received_from: str = "file"  # "email" once `received` comes from a message's Date
 
 
 def _route(data: bytes, ctx: _Ctx) -> list[Candidate]:
@@ -333,6 +335,7 @@ def _make(ctx: _Ctx, data: bytes, kind: str, findings: list[Finding], *, sha: st
         sender=ctx.sender,
         findings=located,
         macro=any(f.code is Code.READ_MACRO_IGNORED for f in located),
+        received_from=ctx.received_from,
     )
 
 
@@ -995,7 +998,14 @@ def _from_email(data: bytes, ctx: _Ctx) -> list[Candidate]:
     except Exception as exc:  # RecursionError on deep nesting, and whatever else
         return [_reject(ctx, data, Code.READ_EML, error=f"结构无法解析：{_tech(exc)}")]
     if ctx.seen is None:  # the outermost mail: its Date and From say when and from whom it reached us
-        ctx = replace(ctx, received=_date(msg) or ctx.received, sender=_sender(msg), seen={})
+        sent = _date(msg)
+        ctx = replace(
+            ctx,
+            received=sent or ctx.received,
+            received_from="email" if sent else ctx.received_from,
+            sender=_sender(msg),
+            seen={},
+        )
     elif not ctx.sender:  # a mail inside an attached zip keeps the outer mail's time; fill in a sender
         ctx = replace(ctx, sender=_sender(msg))
     try:

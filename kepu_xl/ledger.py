@@ -2,7 +2,8 @@
 
 It answers "what did 县教育局 send on the 28th?" and keeps a unit's earlier values, so a
 resubmission can be compared with the previous version after the old file left the inbox.
-It also remembers every e-mail sent (`sent`: one row per attempt) and fetched (`fetched`: by
+It keeps the clerk's confirmations (`confirmations`: kepuxl confirm, one row per 核实, bound to the
+sha256 of the return it confirms, so a newer return voids it). It also remembers every e-mail sent (`sent`: one row per attempt) and fetched (`fetched`: by
 Message-ID), so `kepuxl send` and `kepuxl fetch` can be re-run without doing anything twice.
 """
 
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .results import FileResult
+from .findings import Severity
+from .results import Confirmation, FileResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -48,6 +50,14 @@ CREATE TABLE IF NOT EXISTS sent (
 );
 CREATE INDEX IF NOT EXISTS sent_message ON sent (message_id, outcome);
 CREATE INDEX IF NOT EXISTS sent_unit ON sent (unit_id, kind, outcome);
+CREATE TABLE IF NOT EXISTS confirmations (
+    unit_id TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    at TEXT NOT NULL,
+    note TEXT NOT NULL,
+    undone_at TEXT
+);
+CREATE INDEX IF NOT EXISTS confirmations_unit ON confirmations (unit_id, undone_at);
 CREATE TABLE IF NOT EXISTS fetched (
     message_id TEXT PRIMARY KEY,
     folder TEXT NOT NULL,
@@ -56,6 +66,14 @@ CREATE TABLE IF NOT EXISTS fetched (
     at TEXT NOT NULL
 );
 """
+
+
+LEDGER_NAME = "ledger.sqlite"
+
+
+def ledger_path(state_dir: Path) -> Path:
+    """Where a campaign's ledger lives: in its state folder (.kepuxl/)."""
+    return state_dir / LEDGER_NAME
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +86,13 @@ class Entry:
     first_seen: datetime
     errors: int
     values: dict[str, float | None]
+    verify: int = 0  # 待核实 findings of that file in the run that last saw it
+    last_seen: datetime | None = None
 
 
-_HISTORY = "SELECT sha256, path, unit_id, outcome, received, first_seen, errors, vals FROM files "
+_HISTORY = (
+    "SELECT sha256, path, unit_id, outcome, received, first_seen, errors, vals, verify, last_seen FROM files "
+)
 _OLDEST_FIRST = "ORDER BY COALESCE(received, first_seen), path"
 
 
@@ -84,6 +106,8 @@ def _entry(r: tuple) -> Entry:
         first_seen=datetime.fromisoformat(r[5]),
         errors=r[6],
         values=json.loads(r[7]),
+        verify=r[8],
+        last_seen=datetime.fromisoformat(r[9]),
     )
 
 
@@ -92,6 +116,10 @@ class Ledger:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path)
         self.db.executescript(SCHEMA)
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(files)")}
+        if "verify" not in columns:  # a ledger written before 待核实 existed
+            self.db.execute("ALTER TABLE files ADD COLUMN verify INTEGER NOT NULL DEFAULT 0")
+            self.db.commit()
 
     def close(self) -> None:
         self.db.close()
@@ -114,11 +142,11 @@ class Ledger:
         stamp = at.isoformat(timespec="seconds")
         for f in files:
             self.db.execute(
-                """INSERT INTO files (sha256, path, unit_id, outcome, received, first_seen, last_seen, errors, vals)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """INSERT INTO files (sha256, path, unit_id, outcome, received, first_seen, last_seen, errors,
+                     vals, verify) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (sha256) DO UPDATE SET path = excluded.path, unit_id = excluded.unit_id,
                      outcome = excluded.outcome, received = excluded.received, last_seen = excluded.last_seen,
-                     errors = excluded.errors, vals = excluded.vals""",
+                     errors = excluded.errors, vals = excluded.vals, verify = excluded.verify""",
                 (
                     f.sha256,
                     f.path,
@@ -127,8 +155,9 @@ class Ledger:
                     f.received.isoformat(timespec="seconds") if f.received else None,
                     stamp,
                     stamp,
-                    sum(1 for x in f.findings if x.severity == "error"),
+                    sum(1 for x in f.findings if x.severity is Severity.ERROR),
                     json.dumps(f.values, ensure_ascii=False, sort_keys=True),
+                    sum(1 for x in f.findings if x.severity is Severity.VERIFY),
                 ),
             )
         self.db.execute("INSERT INTO runs VALUES (?, ?, ?)", (stamp, inbox, json.dumps(counts)))
@@ -139,6 +168,55 @@ class Ledger:
         for r in self.db.execute(_HISTORY + "WHERE unit_id != '' " + _OLDEST_FIRST):
             out.setdefault(r[2], []).append(_entry(r))
         return out
+
+    def first_seen(self) -> dict[str, datetime]:
+        """When each file content (sha256) was first collected: an upper bound of when it arrived."""
+        return {
+            r[0]: datetime.fromisoformat(r[1])
+            for r in self.db.execute("SELECT sha256, first_seen FROM files")
+        }
+
+    # -- confirmations (kepuxl confirm) -----------------------------------------------------------
+
+    def chosen(self, unit_id: str) -> Entry | None:
+        """The unit's return that the latest collect run used (None when it never had one)."""
+        rows = self.db.execute(
+            _HISTORY + "WHERE unit_id = ? AND outcome = 'used' ORDER BY last_seen DESC, "
+            "COALESCE(received, first_seen) DESC LIMIT 1",
+            (unit_id,),
+        ).fetchall()
+        return _entry(rows[0]) if rows else None
+
+    def confirm(self, unit_id: str, sha256: str, note: str, at: datetime) -> Confirmation:
+        """Record a 核实 of the unit's return with this content; an earlier one of the unit is replaced."""
+        stamp = at.isoformat(timespec="seconds")
+        with self.db:
+            self.db.execute(
+                "UPDATE confirmations SET undone_at = ? WHERE unit_id = ? AND undone_at IS NULL",
+                (stamp, unit_id),
+            )
+            self.db.execute(
+                "INSERT INTO confirmations VALUES (?, ?, ?, ?, NULL)", (unit_id, sha256, stamp, note)
+            )
+        return Confirmation(unit_id, sha256, datetime.fromisoformat(stamp), note)
+
+    def undo_confirmation(self, unit_id: str, at: datetime) -> Confirmation | None:
+        """Withdraw the unit's 核实 (it stays in the table with its time of withdrawal); None if it had none."""
+        current = self.confirmations().get(unit_id)
+        if current is not None:
+            with self.db:
+                self.db.execute(
+                    "UPDATE confirmations SET undone_at = ? WHERE unit_id = ? AND undone_at IS NULL",
+                    (at.isoformat(timespec="seconds"), unit_id),
+                )
+        return current
+
+    def confirmations(self) -> dict[str, Confirmation]:
+        """Every unit's standing 核实, by unit id (whether it still matches the unit's return is resolve's call)."""
+        rows = self.db.execute(
+            "SELECT unit_id, sha256, at, note FROM confirmations WHERE undone_at IS NULL ORDER BY at, rowid"
+        )
+        return {r[0]: Confirmation(r[0], r[1], datetime.fromisoformat(r[2]), r[3]) for r in rows}
 
     # -- e-mail ------------------------------------------------------------------------------------
 

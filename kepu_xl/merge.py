@@ -1,8 +1,9 @@
 """Merging the units' returns: `CollectReport` → `Frames` (pandas tables the summary workbook renders).
 
 Pure: no I/O, no Excel. Frames are keyed by field ids (and detail column ids); Chinese labels
-and units of measure are looked up in the spec when rendering. Only counted units (accepted or
-with warnings) carry values: a rejected or missing unit keeps its roster row, with NaN values.
+and units of measure are looked up in the spec when rendering. Counted units (accepted or with
+warnings) and 待核实 units carry values — the latter shown, never summed with the former; a rejected or
+missing unit keeps its roster row, with NaN values.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .results import CollectReport
+from .results import COUNTED, CollectReport, Status
 
 ID_COLUMNS = ("单位编码", "单位名称", "单位类别", "状态")  # 状态 holds the status key (results.STATUSES)
 DETAIL_UNIT = "单位"
@@ -24,6 +25,7 @@ class Frames:
     units: one row per roster unit in roster order: ID_COLUMNS, then one float column per field id.
     by_category: index 单位类别 (first-appearance order), one column per field id, sums over counted units.
     totals: field id → county total, as resolve computed it (report.totals).
+    pending_totals: field id → the 待核实 units' sum (report.pending_totals), not in `totals`.
     detail: every counted unit's detail rows: 单位 (unit name), then one column per detail column id.
     """
 
@@ -31,6 +33,12 @@ class Frames:
     by_category: pd.DataFrame
     totals: pd.Series
     detail: pd.DataFrame
+    pending_totals: pd.Series
+
+    @property
+    def pending(self) -> pd.DataFrame:
+        """The rows of the 待核实 units (values shown, not in the totals until explained or confirmed)."""
+        return self.units[self.units["状态"] == Status.PENDING]
 
     @property
     def field_ids(self) -> list[str]:
@@ -39,33 +47,42 @@ class Frames:
     @property
     def counted(self) -> pd.DataFrame:
         """The rows of the units whose numbers enter the totals."""
-        return self.units[self.units["状态"].isin(("accepted", "warnings"))]
+        return self.units[self.units["状态"].isin(COUNTED)]
 
 
 def frames(report: CollectReport) -> Frames:
     """The report's units, category sums, totals and detail rows as DataFrames keyed by field id."""
     field_ids = [f.id for f in report.spec.fields]
     blank = [float("nan")] * len(field_ids)
-    # values only for counted units: a rejected return's numbers must not leak into any sum
-    values = [list(map(_number, map(u.values.get, field_ids))) if u.counted else blank for u in report.units]
+    # values of counted and 待核实 units only: a rejected return's numbers must not leak into any sum
+    shown = (*COUNTED, Status.PENDING)
+    values = [
+        list(map(_number, map(u.values.get, field_ids))) if u.status in shown else blank for u in report.units
+    ]
     ids = [(u.unit.id, u.unit.name, u.unit.category, u.status) for u in report.units]
     numbers = pd.DataFrame(values, columns=field_ids, dtype="float64")
     units = pd.concat([pd.DataFrame(ids, columns=list(ID_COLUMNS)), numbers], axis=1)
 
-    # groupby(sort=False) keeps first-appearance order; NaN rows of uncounted units add 0
-    by_category = units.groupby("单位类别", sort=False)[field_ids].sum(min_count=0)
-
-    extra = [k for k in report.totals if k not in field_ids]
-    totals = pd.Series(
-        {k: _number(report.totals.get(k)) for k in [*field_ids, *extra]}, dtype="float64", name="合计"
-    )
+    # groupby(sort=False) keeps first-appearance order (every category, even one with no counted unit)
+    counted = units["状态"].isin(COUNTED)
+    by_category = units[field_ids].where(counted).groupby(units["单位类别"], sort=False).sum(min_count=0)
+    by_category.index.name = "单位类别"
+    totals = _series(report.totals, field_ids, "合计")
+    pending_totals = _series(report.pending_totals, field_ids, "待核实")
 
     columns = [c.id for c in report.spec.detail.columns] if report.spec.detail else []
     detail_rows = [
         [u.unit.name, *map(row.get, columns)] for u in report.units if u.counted for row in u.detail
     ]
     detail = pd.DataFrame(detail_rows, columns=[DETAIL_UNIT, *columns], dtype=object)
-    return Frames(units=units, by_category=by_category, totals=totals, detail=detail)
+    return Frames(
+        units=units, by_category=by_category, totals=totals, detail=detail, pending_totals=pending_totals
+    )
+
+
+def _series(sums: dict[str, float], field_ids: list[str], name: str) -> pd.Series:
+    extra = [k for k in sums if k not in field_ids]
+    return pd.Series({k: _number(sums.get(k)) for k in [*field_ids, *extra]}, dtype="float64", name=name)
 
 
 def _number(value: object) -> float:

@@ -8,16 +8,52 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from .campaign import Campaign, Unit
-from .findings import Finding, Severity
+from .findings import Code, Finding, Severity
 from .layout import CellMap
 from .spec import FormSpec
 
-STATUSES = ("accepted", "warnings", "rejected", "missing")
+
+class Status(StrEnum):
+    """A unit's standing after collect (the JSON contract's strings)."""
+
+    ACCEPTED = "accepted"  # no problem: counted
+    WARNINGS = "warnings"  # warnings only (or verify findings explained/confirmed): counted
+    PENDING = "pending"  # 待核实: a verify finding not explained in 情况说明 nor confirmed: not counted yet
+    REJECTED = "rejected"  # an error: the unit must correct and resend: not counted
+    MISSING = "missing"  # nothing received: not counted
+
+    @property
+    def zh(self) -> str:
+        return STATUS_ZH[self]
+
+
+STATUSES = tuple(Status)
+COUNTED = (Status.ACCEPTED, Status.WARNINGS)  # the statuses whose numbers enter the totals
 OUTCOMES = ("used", "superseded", "duplicate", "rejected", "unidentified", "ignored")
-STATUS_ZH = {"accepted": "通过", "warnings": "有警告", "rejected": "退回", "missing": "未报"}
+STATUS_ZH = {
+    Status.ACCEPTED: "通过",
+    Status.WARNINGS: "有警告",
+    Status.PENDING: "待核实",
+    Status.REJECTED: "退回",
+    Status.MISSING: "未报",
+}
+# Facts about the submission rather than the return's content: shown, but they neither decide the status
+# nor count in a unit's 错误数/待核实数/警告数 (a late but correct return is still 通过, and 逾期 has its
+# own column; a missing unit's "not received" is its status, not an error in a return).
+NOT_CONTENT = frozenset(
+    {
+        Code.RESOLVE_MISSING,
+        Code.RESOLVE_LATE,
+        Code.RESOLVE_SENDER,
+        Code.RESOLVE_SUPERSEDED,
+        Code.RESOLVE_DUPLICATE,
+        Code.MATERIAL_MISSING,
+    }
+)
 OUTCOME_ZH = {
     "used": "采用",
     "superseded": "已被替代",
@@ -42,6 +78,7 @@ class FileResult:
     sender: str = ""
     findings: list[Finding] = field(default_factory=list)
     values: dict[str, float | None] = field(default_factory=dict)
+    received_from: str = "file"  # email: `received` is the message's Date; file: a file time; first_seen
 
     @property
     def has_error(self) -> bool:
@@ -55,6 +92,7 @@ class FileResult:
             "outcome": self.outcome,
             "kind": self.kind,
             "received": self.received.isoformat(timespec="seconds") if self.received else None,
+            "received_from": self.received_from,
         }
 
 
@@ -73,10 +111,12 @@ class UnitResult:
     """One roster unit: its chosen return (if any), status, values and findings."""
 
     unit: Unit
-    status: str = "missing"  # accepted | warnings | rejected | missing
+    status: Status = Status.MISSING
     file: str = ""
     received: datetime | None = None
-    late: bool = False
+    received_from: str = ""  # email (the message's Date) | file (file time) | first_seen (the ledger's)
+    late: bool = False  # certainly late: the e-mail's Date is after the deadline
+    maybe_late: bool = False  # only a file time is after it (saved late, perhaps received in time)
     values: dict[str, float | None] = field(default_factory=dict)  # field id → number, totals recomputed
     info: dict[str, Any] = field(default_factory=dict)  # 填表人, 联系电话, 填报日期, 情况说明
     detail: list[dict[str, Any]] = field(default_factory=list)  # the detail table's filled rows
@@ -87,14 +127,16 @@ class UnitResult:
     feedback: str = ""  # the feedback form written for the unit to correct and resend
     materials: dict[str, int] = field(default_factory=dict)  # photos/summary/scan sent with the form
     materials_text: str = ""  # the same for 上报情况, against what the campaign requires
+    confirmation: Confirmation | None = None  # the clerk's 核实 of the chosen return (kepuxl confirm)
 
     @property
     def counted(self) -> bool:
         """Whether the unit's numbers enter the county totals."""
-        return self.status in ("accepted", "warnings")
+        return self.status in COUNTED
 
     def count(self, severity: Severity) -> int:
-        return sum(1 for f in self.findings if f.severity is severity)
+        """Problems of this severity in the return itself (what decides the status; see NOT_CONTENT)."""
+        return sum(1 for f in self.findings if f.severity is severity and f.code not in NOT_CONTENT)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,11 +146,27 @@ class UnitResult:
             "status": self.status,
             "file": self.file or None,
             "received": self.received.isoformat(timespec="seconds") if self.received else None,
+            "received_from": self.received_from or None,
             "late": self.late,
+            "maybe_late": self.maybe_late,
             "values": self.values,
+            "confirmation": self.confirmation.to_dict() if self.confirmation else None,
             "feedback": self.feedback or None,
             "materials": self.materials,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """The clerk's record that a unit's return was verified (电话核实…), bound to that file's content."""
+
+    unit_id: str
+    sha256: str
+    at: datetime
+    note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(timespec="seconds"), "note": self.note, "sha256": self.sha256}
 
 
 @dataclass
@@ -119,8 +177,9 @@ class CollectReport:
     units: list[UnitResult]
     files: list[FileResult]
     findings: list[Finding]  # every finding of the run, each with unit/file/sheet/cell
-    totals: dict[str, float]
+    totals: dict[str, float]  # over the counted units (accepted + warnings)
     generated_at: datetime
+    pending_totals: dict[str, float] = field(default_factory=dict)  # over the 待核实 units
     # what was written: summary, feedback (folder), feedback_files (list), ledger
     outputs: dict[str, str | list[str]] = field(default_factory=dict)
 
@@ -133,12 +192,13 @@ class CollectReport:
         n["expected"] = len(self.units)
         n["reported"] = len(self.units) - n["missing"]
         n["late"] = sum(1 for u in self.units if u.late)
+        n["maybe_late"] = sum(1 for u in self.units if u.maybe_late)
         return n
 
     @property
     def ok(self) -> bool:
-        """No unit rejected or missing (what `--strict` checks)."""
-        return not any(u.status in ("rejected", "missing") for u in self.units)
+        """Every unit counted: none rejected, pending or missing (what `--strict` checks)."""
+        return all(u.counted for u in self.units)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -150,6 +210,7 @@ class CollectReport:
             "counts": self.counts,
             "units": [u.to_dict() for u in self.units],
             "totals": self.totals,
+            "pending_totals": self.pending_totals,
             "files": [f.to_dict() for f in self.files],
             "findings": [f.to_dict() for f in self.findings],
             "outputs": self.outputs,

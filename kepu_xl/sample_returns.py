@@ -3,17 +3,21 @@
 Each return is the unit's own generated form filled the way a unit does it (openpyxl stands in
 for Excel here: it keeps the form's identity and protection and drops cached formula results),
 with the mistakes clerks meet: "约300", "12次", amounts in 元, full-width digits, a copied
-form, a resubmission, a duplicate, a late file, a photo, and two units that never reply.
-File modification times carry the received times, so resubmissions and lateness are real.
+form, a resubmission, a duplicate, a late e-mail, a file saved after the deadline, a photo, and two
+units that never reply. File modification times carry the received times (and one return comes as the
+.eml it was sent in, whose Date says when), so resubmissions and lateness are real.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
 import zipfile
 from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +57,19 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "T05": {
         "set": {"staff_volunteers": "１５", "public_offline": "1,200", "media_outlets": " 2\u00a0"}
     },  # normalised
-    "T06": {"set": {"fund_government": 50000}},  # 元 typed for 万元 → warning
+    "T06": {"set": {"fund_government": 50000}},  # 元 typed for 万元 → 待核实, not in the totals
     "T07": {"set": {"activities": 0}, "detail": 0},  # participants without activities → error
-    "T08": {"set": {"public_offline": 30000}, "note": "5月20日科技广场主题展，单场参与群众约 2.8 万人次。"},
+    # 6,000 a activity → 待核实, explained by the unit in 情况说明 → counted, with a warning
+    "T08": {
+        "set": {"activities": 5, "public_offline": 30000},
+        "note": "5月20日科技广场主题展，单场参与群众约 2.8 万人次。",
+    },
     "T09": {"set": {"staff_fulltime": -2, "staff_other": 1.5}},  # negative, decimal count
     "T10": {"set": {"venues_open": "-", "institutes_open": "无"}},  # → 0 with info
     "D01": {"versions": 2},  # resubmission: the later one is used
     "D02": {"duplicate": True},
-    "D03": {"received": _on(2, 9, 15, month=6)},  # late
+    "D03": {"received": _on(2, 9, 15, month=6), "email": True},  # sent after the deadline: late
+    "D11": {"received": _on(1, 8, 30, month=6)},  # saved after the deadline: maybe late
     "D04": {"copy_of": "D05"},  # D05's form filled and sent by D04
     "D06": {"no_identity": True},  # re-typed into a new workbook
     "D07": {"set": {"media_reports": 1, "media_outlets": 3}},
@@ -150,6 +159,21 @@ def _saved(wb: Any) -> bytes:
     return out.getvalue()
 
 
+def reply(sender: str, name: str, data: bytes, sent: datetime) -> bytes:
+    """A unit's reply as the .eml a mail client saves: the form attached, the Date it was sent."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = "kjj@example.cn"
+    msg["Subject"] = "科技活动周统计表"
+    msg["Date"] = format_datetime(sent)  # naive: "-0000", read back as the same wall-clock time
+    msg["Message-ID"] = f"<{hashlib.sha256(data).hexdigest()[:16]}@example.cn>"
+    msg.set_content("您好，附件是我单位的统计表，请查收。")
+    kind = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    msg.add_attachment(data, maintype=kind[0], subtype=kind[1], filename=name)
+    msg.set_boundary("==kepuxl-sample==")  # the same bytes on every machine
+    return msg.as_bytes()
+
+
 def write_inbox(ctx: Context, inbox: Path) -> list[Path]:
     """Write the sample returns into `inbox`; returns the files written."""
     inbox.mkdir(parents=True, exist_ok=True)
@@ -182,6 +206,9 @@ def write_inbox(ctx: Context, inbox: Path) -> list[Path]:
                 fill(ctx, unit.id, values, detail_rows=rows),
                 _on(29, 16, 40),
             )
+        elif plan.get("email"):
+            data = fill(ctx, unit.id, values, detail_rows=rows)
+            put(f"{unit.name}-来信.eml", reply(unit.email or "unit@example.cn", name, data, when), when)
         else:
             data = fill(ctx, unit.id, values, detail_rows=rows, note=plan.get("note", ""))
             put(name, data, when)

@@ -31,7 +31,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from . import layout as lay
 from .findings import Finding, KepuError, Severity
 from .merge import ID_COLUMNS, Frames
-from .results import OUTCOME_ZH, STATUS_ZH, CollectReport, UnitResult
+from .results import COUNTED, OUTCOME_ZH, STATUS_ZH, CollectReport, Status, UnitResult
 from .spec import Field, FormSpec, InfoField
 from .workers import gc_paused
 from .xlsx_out import CheckedSheet, FastRowsWorksheet, clean_text
@@ -45,17 +45,18 @@ OPTIONS = {
     "strings_to_urls": False,
     "strings_to_numbers": False,
 }
-LEVEL_ZH = {Severity.ERROR: "错误", Severity.WARNING: "警告", Severity.INFO: "提示"}
 STATUS_COLOURS = {  # (fill, font) per status, Excel's own "good / neutral / bad" palette
-    "accepted": ("#C6EFCE", "#006100"),
-    "warnings": ("#FFEB9C", "#9C5700"),
-    "rejected": ("#FFC7CE", "#9C0006"),
-    "missing": ("#EDEDED", "#595959"),
+    Status.ACCEPTED: ("#C6EFCE", "#006100"),
+    Status.WARNINGS: ("#FFEB9C", "#9C5700"),
+    Status.PENDING: ("#FCE4D6", "#C65911"),
+    Status.REJECTED: ("#FFC7CE", "#9C0006"),
+    Status.MISSING: ("#EDEDED", "#595959"),
 }
 LEVEL_COLOURS = {
-    "错误": ("#FFC7CE", "#9C0006"),
-    "警告": ("#FFEB9C", "#9C5700"),
-    "提示": ("#DDEBF7", "#1F4E78"),
+    Severity.ERROR: ("#FFC7CE", "#9C0006"),
+    Severity.VERIFY: ("#FCE4D6", "#C65911"),
+    Severity.WARNING: ("#FFEB9C", "#9C5700"),
+    Severity.INFO: ("#DDEBF7", "#1F4E78"),
 }
 DATE_FORMAT, DATETIME_FORMAT = "yyyy-mm-dd", "yyyy-mm-dd hh:mm"
 FONT, TITLE_FONT = "宋体", "黑体"
@@ -172,6 +173,17 @@ class _SummaryWriter:
         n = self.report.counts
         return f"汇总单位数：{n['accepted'] + n['warnings']}（通过 {n['accepted']}，有警告 {n['warnings']}）"
 
+    def pending_line(self) -> str:
+        """Who is 待核实 and why their numbers are not in the totals yet ("" when nobody is)."""
+        pending = self.report.by_status(Status.PENDING)
+        if not pending:
+            return ""
+        names = "、".join(u.unit.name for u in pending[:10]) + ("等" if len(pending) > 10 else "")
+        return (
+            f"待核实 {len(pending)} 个单位（{names}）：有数据需要核实（如疑似把“元”填成“万元”），"
+            "单位在“情况说明”中说明或经办人核实（kepuxl confirm）前不计入合计，单列为“待核实”。"
+        )
+
     def header_row(self, ws: _Sheet, row: int, headers: Sequence[str], widths: Sequence[float]) -> None:
         for col, (text, width) in enumerate(zip(headers, widths, strict=True)):
             ws.set_column(col, col, width)
@@ -219,9 +231,11 @@ class _SummaryWriter:
         """The county totals on the unit form's layout (same rows, same merged section cells)."""
         spec, cells, f = self.spec, self.report.cells, self.f
         ws = self.sheet(TOTALS)
-        for col, width in enumerate((24, 44, 10, 18)):
+        # with 待核实 units: 已确认 | 待核实 | 含待核实 side by side (the signed figure is 已确认)
+        last_col = lay.VALUE_COL + (2 if len(self.frames.pending) else 0)
+        for col, width in enumerate((24, 44, 10, 18, 14, 16)[: last_col + 1]):
             ws.set_column(col, col, width)
-        ws.merge_text(0, 0, 0, lay.VALUE_COL, f"{self.title()}（汇总）", f["title"])
+        ws.merge_text(0, 0, 0, last_col, f"{self.title()}（汇总）", f["title"])
         ws.set_row(0, 34)
         for cell, text in cells.labels:
             if cell.sheet == spec.sheet and cell.row < cells.header_row:
@@ -238,7 +252,11 @@ class _SummaryWriter:
                 )
         for row in range(1, cells.header_row):
             ws.set_row(row, 24)
-        for col, text in enumerate(lay.COLUMNS[: lay.VALUE_COL + 1]):
+        headers = list(lay.COLUMNS[: lay.VALUE_COL + 1])
+        if last_col > lay.VALUE_COL:
+            headers[lay.VALUE_COL] += "（已确认）"
+            headers += ["待核实", "含待核实"]
+        for col, text in enumerate(headers):
             ws.text(cells.header_row, col, text, f["header"])
         ws.set_row(cells.header_row, 22)
 
@@ -256,27 +274,38 @@ class _SummaryWriter:
             else:
                 ws.text(row, lay.LABEL_COL, fl.label, f["label"])
             ws.text(row, lay.UNIT_COL, fl.unit, f["center"])
-            ws.value(
-                row, lay.VALUE_COL, _float(self.frames.totals.get(fl.id)), self.number_format(fl, "bold")
-            )
+            confirmed = _float(self.frames.totals.get(fl.id))
+            ws.value(row, lay.VALUE_COL, confirmed, self.number_format(fl, "bold"))
+            if last_col > lay.VALUE_COL:
+                pending = _float(self.frames.pending_totals.get(fl.id))
+                both = None if confirmed is None and pending is None else (confirmed or 0) + (pending or 0)
+                ws.value(row, lay.VALUE_COL + 1, pending, self.number_format(fl))
+                ws.value(
+                    row,
+                    lay.VALUE_COL + 2,
+                    _float(fl.rounded(both)) if both is not None else None,
+                    self.number_format(fl),
+                )
             ws.set_row(row, 26)  # the table fills the A4 page the bureau stamps
 
         n = self.report.counts
         line = (
-            f"{self.counts_line()}\n应报 {n['expected']} 个单位，退回 {n['rejected']} 个、未报 {n['missing']} 个"
-            "（均未计入合计）。"
+            f"{self.counts_line()}\n应报 {n['expected']} 个单位，待核实 {n['pending']} 个、退回 {n['rejected']} 个、"
+            f"未报 {n['missing']} 个（均未计入合计）。"
         )
+        if self.pending_line():
+            line += "\n" + self.pending_line()
         longtexts = [i for i in spec.info if i.type == "longtext"]
         last = max(c.row for c in cells.fields.values())
         for k, item in enumerate(longtexts):
             row = cells.info[item.id].row
             ws.text(row, lay.SECTION_COL, item.label, f["section"])
-            ws.merge_text(row, lay.LABEL_COL, row, lay.VALUE_COL, line if k == 0 else "", f["note"])
-            ws.set_row(row, 48)
+            ws.merge_text(row, lay.LABEL_COL, row, last_col, line if k == 0 else "", f["note"])
+            ws.set_row(row, 48 if not self.pending_line() else 80)
             last = max(last, row)
         if not longtexts:  # a form without 情况说明: the line goes below the table
             last += 1
-            ws.merge_text(last, lay.SECTION_COL, last, lay.VALUE_COL, line, f["note"])
+            ws.merge_text(last, lay.SECTION_COL, last, last_col, line, f["note"])
             ws.set_row(last, 48)
 
         ws.set_paper(9)
@@ -284,7 +313,7 @@ class _SummaryWriter:
         ws.fit_to_pages(1, 1)
         ws.center_horizontally()
         ws.set_margins(left=0.6, right=0.6, top=0.7, bottom=0.8)
-        ws.print_area(0, 0, last, lay.VALUE_COL)
+        ws.print_area(0, 0, last, last_col)
         ws.set_footer("&L填报单位（盖章）：&C审核人：&R日期：    年  月  日")
         ws.activate()
 
@@ -316,24 +345,30 @@ class _SummaryWriter:
             0,
             1,
             last_col,
-            "灰色行为退回或未报单位：不填数值，不计入小计与合计。小计、合计为公式。",
+            "灰色行为退回或未报单位：不填数值，不计入小计与合计。橙色行为待核实单位：数值仅供核对，"
+            "核实前不计入小计与合计。小计、合计为公式。",
             f["hint"],
         )
         headers = ["单位编码", "单位名称", "单位类别", "状态", *(f"{fl.label}（{fl.unit}）" for fl in fields)]
         self.header_row(ws, header, headers, [10, 22, 12, 8, *(13 for _ in fields)])
         ws.set_row(header, 84)
 
-        # the row formats of counted units and of grey ones (rejected, missing)
+        # the row formats of counted units, of 待核实 ones (orange) and of grey ones (rejected, missing)
+        styles = {"counted": ("cell", "center"), "pending": ("pending", "pending_center")}
+        styles["other"] = ("grey", "grey_center")
         row_formats = {
-            counted: [
+            kind: [
                 f[center],
                 f[style],
                 f[style],
                 f[center],
                 *(self.number_format(fl, style) for fl in fields),
             ]
-            for counted, style, center in ((True, "cell", "center"), (False, "grey", "grey_center"))
+            for kind, (style, center) in styles.items()
         }
+        kinds = {status: "counted" for status in COUNTED}
+        kinds[Status.PENDING] = "pending"
+        pending_label = STATUS_ZH[Status.PENDING]
         row = header + 1
         subtotal_rows: list[int] = []
         sums = {fl.id: 0.0 for fl in fields}
@@ -342,27 +377,37 @@ class _SummaryWriter:
             # plain tuples (id, name, category, status, *values): a pandas row per unit costs ~100 µs
             rows = group[[*ID_COLUMNS, *(fl.id for fl in fields)]].itertuples(index=False, name=None)
             for unit_id, name, cat, status, *values in rows:
-                counted = status in ("accepted", "warnings")
+                kind = kinds.get(status, "other")
                 ws.values(
-                    row, 0, [unit_id, name, cat, STATUS_ZH.get(status, status), *values], row_formats[counted]
+                    row, 0, [unit_id, name, cat, STATUS_ZH.get(status, status), *values], row_formats[kind]
                 )
                 row += 1
-            n_counted = int(group["状态"].isin(("accepted", "warnings")).sum())
+            n_counted = int(group["状态"].isin(COUNTED).sum())
             ws.text(row, 0, "", f["sub"])
             ws.text(row, 1, f"{category} 小计", f["sub"])
             ws.text(row, 2, category, f["sub"])
             ws.text(row, 3, f"计入 {n_counted}", f["sub_center"])
+            counted = group["状态"].isin(COUNTED)
+            status_rng = (
+                f"{xl_rowcol_to_cell(first, 3, True, True)}:{xl_rowcol_to_cell(row - 1, 3, True, True)}"
+            )
             for k, fl in enumerate(fields):
                 col = first_field + k
-                cached = _round(group[fl.id].sum(min_count=0))
+                cached = _round(group[fl.id].where(counted).sum(min_count=0))
                 sums[fl.id] += cached
                 rng = f"{xl_rowcol_to_cell(first, col)}:{xl_rowcol_to_cell(row - 1, col)}"
-                ws.write_formula(row, col, f"=SUM({rng})", self.number_format(fl, "sub"), cached)
+                # 待核实 rows show their numbers but stay out of the sums (SUMIF on the 状态 column)
+                formula = (
+                    f'=SUMIF({status_rng},"<>{pending_label}",{rng})'
+                    if len(self.frames.pending)
+                    else f"=SUM({rng})"
+                )
+                ws.write_formula(row, col, formula, self.number_format(fl, "sub"), cached)
             subtotal_rows.append(row)
             row += 1
 
         total = row
-        counted_all = int(units["状态"].isin(("accepted", "warnings")).sum())
+        counted_all = int(units["状态"].isin(COUNTED).sum())
         ws.text(total, 0, "", f["total"])
         ws.text(total, 1, "合计", f["total"])
         ws.text(total, 2, "", f["total"])
@@ -392,7 +437,7 @@ class _SummaryWriter:
             0,
             1,
             CHART_LAST_COL,
-            "只统计通过审核（含有警告）的单位；退回、未报单位不计入。图表数据见本表 N 列起（不打印）。",
+            "只统计通过审核（含有警告）的单位；待核实、退回、未报单位不计入。图表数据见本表 N 列起（不打印）。",
             f["hint"],
         )
         ws.set_column(0, CHART_LAST_COL, CHART_COL_WIDTH)  # explicit: default widths differ between apps
@@ -624,11 +669,12 @@ class _SummaryWriter:
             "收到时间",
             "是否逾期",
             "错误数",
+            "待核实数",
             "警告数",
             "修改情况",
             "随表材料",
         ]
-        widths = [10, 22, 12, 8, 36, 17, 9, 7, 7, 40, 24]
+        widths = [10, 22, 12, 8, 36, 17, 9, 7, 7, 7, 40, 24]
         # 填表人/联系电话 to call back, 情况说明 to judge a warning: the unit's own words, as text
         infos = list(self.spec.info)
         headers += [i.label for i in infos]
@@ -639,21 +685,24 @@ class _SummaryWriter:
         self.header_row(ws, 1, headers, widths)
         row = 2
         formats = [f["center"], f["cell"], f["cell"], f["center"], f["cell"], f["datetime"], f["center"]]
-        formats += [f["int"], f["int"], f["wrap"], f["wrap"]]
+        formats += [f["int"], f["int"], f["int"], f["wrap"], f["wrap"]]
         info_formats = [f["wrap"] if item.type == "longtext" else f["cell"] for item in infos]
-        longtexts = [(i.id, widths[k]) for k, i in enumerate(infos, start=11) if i.type == "longtext"]
+        first_info = len(formats)
+        longtexts = [(i.id, widths[k]) for k, i in enumerate(infos, start=first_info) if i.type == "longtext"]
         for u in self.report.units:
             changes = self.changes_text(u)
             values = [u.unit.id, u.unit.name, u.unit.category, STATUS_ZH.get(u.status, u.status), u.file]
             values += [
                 u.received,
-                "是" if u.late else "否",
-                u.count(Severity.ERROR),
-                u.count(Severity.WARNING),
+                "是" if u.late else "可能" if u.maybe_late else "否",
+                *(
+                    u.count(s) if u.file else None
+                    for s in (Severity.ERROR, Severity.VERIFY, Severity.WARNING)
+                ),
             ]
             ws.values(row, 0, [*values, changes, u.materials_text], formats)
-            ws.values(row, 11, [u.info.get(item.id) for item in infos], info_formats, f["date"])
-            wrapped = [(changes, widths[9]), *((u.info.get(i), width) for i, width in longtexts)]
+            ws.values(row, first_info, [u.info.get(item.id) for item in infos], info_formats, f["date"])
+            wrapped = [(changes, widths[10]), *((u.info.get(i), width) for i, width in longtexts)]
             _fit_row(ws, row, wrapped)
             row += 1
         last = row - 1
@@ -704,7 +753,7 @@ class _SummaryWriter:
         row = 2
         for n, item in enumerate(sorted(self.report.findings, key=self.finding_key), start=1):
             ws.write_number(row, 0, n, f["int_center"])
-            ws.text(row, 1, LEVEL_ZH.get(item.severity, str(item.severity)), f["center"])
+            ws.text(row, 1, item.severity.zh, f["center"])
             ws.text(row, 2, item.code.name)
             ws.text(row, 3, self.unit_name(item.unit))
             ws.text(row, 4, item.file)
@@ -717,7 +766,7 @@ class _SummaryWriter:
             for level, (fill, font) in LEVEL_COLOURS.items():
                 fmt = self.wb.add_format({"bg_color": fill, "font_color": font})
                 ws.conditional_format(
-                    2, 1, last, 1, {"type": "cell", "criteria": "==", "value": f'"{level}"', "format": fmt}
+                    2, 1, last, 1, {"type": "cell", "criteria": "==", "value": f'"{level.zh}"', "format": fmt}
                 )
         else:
             ws.merge_text(2, 0, 2, last_col, "没有发现问题。", f["hint"])
@@ -818,6 +867,7 @@ class _SummaryWriter:
             ("已报", "reported"),
             ("通过", "accepted"),
             ("有警告", "warnings"),
+            ("待核实", "pending"),
             ("退回", "rejected"),
             ("未报", "missing"),
             ("逾期", "late"),
@@ -832,7 +882,8 @@ class _SummaryWriter:
             0,
             row,
             5,
-            f"退回和未报单位的数据不计入汇总表、分单位的小计与合计以及图表；{self.counts_line()}。",
+            f"待核实、退回和未报单位的数据不计入汇总表的合计、分单位的小计与合计以及图表；{self.counts_line()}。"
+            + self.pending_line(),
             f["warn"],
         )
         ws.set_row(row, 30)
@@ -856,6 +907,8 @@ class _SummaryWriter:
     def source_note(self, u: UnitResult) -> str:
         if u.status == "missing":
             return "未收到，未计入合计"
+        if u.status is Status.PENDING:
+            return f"待核实，核实前未计入合计（文件：{_name(u.file)}）"
         if not u.counted:
             return f"退回，未计入合计（文件：{_name(u.file)}）" if u.file else "退回，未计入合计"
         note = "已计入合计"
@@ -869,6 +922,7 @@ _STYLES: dict[str, dict[str, Any]] = {
     "cell": _BASE,
     "bold": {**_BASE, "bold": True},
     "grey": {**_BASE, "font_color": "#8C8C8C", "bg_color": "#F2F2F2"},
+    "pending": {**_BASE, "font_color": "#C65911", "bg_color": "#FCE4D6", "italic": True},
     "sub": {**_BASE, "bold": True, "bg_color": "#EDF3FA"},
     "total": {**_BASE, "bold": True, "bg_color": "#D9E1F2", "top": 2},
 }
@@ -904,6 +958,7 @@ def _formats(wb: xlsxwriter.Workbook) -> dict[str, Any]:
         "cell_left": {**_BASE, "align": "left"},
         "wrap": {**_BASE, "text_wrap": True},
         "grey_center": {**_STYLES["grey"], "align": "center"},
+        "pending_center": {**_STYLES["pending"], "align": "center"},
         "sub_center": {**_STYLES["sub"], "align": "center"},
         "total_center": {**_STYLES["total"], "align": "center"},
         "int": {**_BASE, "num_format": "#,##0"},

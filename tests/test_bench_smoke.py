@@ -63,10 +63,10 @@ def test_the_benchmark_runs_and_collect_finds_every_injected_defect(tmp_path: Pa
     assert collected["files"] == 50
     assert result["defects"] == {"injected": 5, "found": 5}, collected["defects_missed"]
     assert collected["crashed_or_timeout"] == 0
-    # 45 clean returns accepted; the amount in 元 is a warning; three value errors; the truncated file
+    # 45 clean returns accepted; the amount in 元 is 待核实; three value errors; the truncated file
     # is rejected unread, so its unit counts as missing
     assert collected["counts"]["accepted"] == 45
-    assert collected["counts"]["warnings"] == 1
+    assert collected["counts"]["pending"] == 1
     assert collected["counts"]["rejected"] == 3
     assert collected["counts"]["missing"] == 1
     assert collected["progress_files"] == 50  # one tick per file (plus one for the summary phase)

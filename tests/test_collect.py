@@ -47,14 +47,17 @@ def unit_rows(report, unit_id: str) -> list[list[str]]:
 def test_statuses_of_the_sample_county(report):
     status = {u.unit.id: u.status for u in report.units}
     assert report.counts == {
-        "accepted": 15,
+        "accepted": 14,
         "warnings": 3,
+        "pending": 1,
         "rejected": 6,
         "missing": 2,
         "expected": 26,
         "reported": 24,
         "late": 1,
+        "maybe_late": 1,
     }
+    assert [k for k, v in status.items() if v == "pending"] == ["T06"]  # 50,000 万元: 待核实
     assert [k for k, v in status.items() if v == "missing"] == ["D12", "D14"]
     assert sorted(k for k, v in status.items() if v == "rejected") == [
         "D04",
@@ -72,11 +75,12 @@ def test_statuses_of_the_sample_county(report):
         ("T03", [["AUDIT_UNPARSED", "D7"]]),  # 约300 in fund_enterprise
         ("T04", [["AUDIT_UNPARSED", "D5"], ["AUDIT_UNPARSED", "D17"]]),  # 12次, 三百
         ("T05", [["AUDIT_NORMALISED", "D13"], ["AUDIT_NORMALISED", "D16"], ["AUDIT_NORMALISED", "D18"]]),
-        ("T06", [["AUDIT_RULE", "D6"]]),  # 50000 万元: the one fund cell over 500
+        ("T06", [["AUDIT_RULE", "D6"]]),  # 50000 万元: the one fund cell over 500 (待核实)
         ("T07", [["AUDIT_RULE", "D16"]]),  # participants with 0 activities: error at the first field named
         ("T09", [["AUDIT_NEGATIVE", "D11"], ["AUDIT_NOT_INTEGER", "D14"]]),
         ("T10", [["AUDIT_DASH_ZERO", "D20"], ["AUDIT_DASH_ZERO", "D21"]]),
-        ("D03", [["RESOLVE_LATE", ""]]),
+        ("D03", [["RESOLVE_LATE", ""]]),  # the e-mail was sent after the deadline
+        ("D11", [["RESOLVE_MAYBE_LATE", ""]]),  # only the file was saved after it
         ("D04", [["ID_MISMATCH", "B2"]]),
         ("D07", [["AUDIT_RULE", "D19"]]),
         ("D08", [["AUDIT_UNPARSED", "D16"]]),  # 300-400
@@ -94,16 +98,27 @@ def test_messages_quote_the_raw_text_and_never_a_silent_zero(report):
     assert not t03.counted
 
 
-def test_explained_warning_is_shown_as_explained(report):
+def test_explained_verify_is_counted_with_a_warning(report):
+    # 6,000 participants a activity is 待核实; the unit explained it in 情况说明: counted, still shown
     t08 = next(u for u in report.units if u.unit.id == "T08")
-    assert t08.status == "accepted"
-    (rule,) = [f for f in t08.findings if f.code.name == "AUDIT_RULE"] or [None]
-    assert rule is None or rule.message.startswith("【已说明】")
+    assert t08.status == "warnings" and t08.counted
+    (rule,) = [f for f in t08.findings if f.code.name == "AUDIT_RULE"]
+    assert (rule.severity, rule.cell) == ("warning", "D5")
+    assert rule.message.startswith("【已说明】") and "单位说明：5月20日科技广场主题展" in rule.message
+
+
+def test_pending_unit_stays_out_of_the_totals(report):
+    t06 = next(u for u in report.units if u.unit.id == "T06")
+    assert t06.status == "pending" and not t06.counted
+    assert [f.severity for f in t06.findings] == ["verify"]
+    assert report.totals["fund_government"] < 100  # not the 5 亿 of 白沙镇's 50,000 万元
+    assert report.pending_totals["fund_government"] == 50000
+    assert report.pending_totals["activities"] == t06.values["activities"]
 
 
 def test_totals_are_the_sum_over_counted_units(report):
     counted = [u for u in report.units if u.counted]
-    assert len(counted) == 18
+    assert len(counted) == 17
     for field_id, total in report.totals.items():
         assert total == pytest.approx(sum(u.values[field_id] or 0 for u in counted))
     fund = report.totals
@@ -146,13 +161,13 @@ def test_cli_collect_writes_summary_feedback_and_json(tmp_path: Path):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["counts"]["missing"] == 2
-    assert {u["status"] for u in data["units"]} == {"accepted", "warnings", "rejected", "missing"}
+    assert {u["status"] for u in data["units"]} == {"accepted", "warnings", "pending", "rejected", "missing"}
     summary = Path(data["outputs"]["summary"])
     assert summary.name == "2023年科技活动周_汇总.xlsx" and summary.stat().st_size > 0
-    assert len(data["outputs"]["feedback_files"]) == 9  # rejected + warnings units
+    assert len(data["outputs"]["feedback_files"]) == 10  # rejected + pending + warnings units
     feedback = {u["unit_id"]: u["feedback"] for u in data["units"] if u["feedback"]}
     assert sorted(feedback.values()) == sorted(data["outputs"]["feedback_files"])
-    assert all(u["status"] in ("rejected", "warnings") for u in data["units"] if u["feedback"])
+    assert all(u["status"] in ("rejected", "pending", "warnings") for u in data["units"] if u["feedback"])
     assert _inbox_state(folder / "inbox") == before
     strict = CliRunner().invoke(
         cli, ["collect", str(folder / "inbox"), "-c", str(folder / "kepuxl.toml"), "--strict"]

@@ -141,7 +141,7 @@ def test_rule_text_shows_the_typed_value(ctx: make.Context, with_problems: lo.Fi
     row = ctx.cells.rules[6].row + 1  # fund_in_yuan for fund_other
     assert (
         ws.cell(row=row, column=2).value
-        == "“其他经费情况”为 600 万元，超过 500 万元，可能把“元”当成了“万元”。请核实。"
+        == "“其他经费情况”为 600 万元，超过 500 万元，可能把“元”当成了“万元”。请核实；确为万元的，请在“情况说明”中写明。"
     )
 
 

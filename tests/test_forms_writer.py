@@ -234,7 +234,7 @@ def test_rule_texts_show_the_live_value(main: Worksheet, ctx: make.Context) -> N
     # what is checked while the rule holds, the message with the live value once it fires
     assert text == (
         f'=IF({cell.a1}="✓","“县级(单位)财政经费投入情况”是否超过 500 万元（可能误按“元”填写）",'
-        '"“县级(单位)财政经费投入情况”为 "&N(D6)&" 万元，超过 500 万元，可能把“元”当成了“万元”。请核实。")'
+        '"“县级(单位)财政经费投入情况”为 "&N(D6)&" 万元，超过 500 万元，可能把“元”当成了“万元”。请核实；确为万元的，请在“情况说明”中写明。")'
     )
 
 

@@ -249,7 +249,10 @@ def test_rule_bad_severity(tmp_path: Path) -> None:
     text = with_rule('id = "r1"\nwhen = "a > b"\nseverity = "fatal"\nmessage = "请核实。"\n')
     assert messages(tmp_path, text) == [
         Code.SPEC_BAD_VALUE.format(
-            where="规则 r1", key="severity", value="fatal", rule="应为 error（错误）、verify（待核实）或 warning（警告）"
+            where="规则 r1",
+            key="severity",
+            value="fatal",
+            rule="应为 error（错误）、verify（待核实）或 warning（警告）",
         )
     ]
 
@@ -345,7 +348,10 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         (
             "SPEC_BAD_VALUE",
             Code.SPEC_BAD_VALUE.format(
-                where="规则 r1", key="severity", value="fatal", rule="应为 error（错误）、verify（待核实）或 warning（警告）"
+                where="规则 r1",
+                key="severity",
+                value="fatal",
+                rule="应为 error（错误）、verify（待核实）或 warning（警告）",
             ),
         ),
         (

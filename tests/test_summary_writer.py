@@ -354,7 +354,7 @@ def test_charts_are_native_and_read_the_sorted_data_block(
 def test_status_sheet(report: CollectReport, book: openpyxl.Workbook) -> None:
     ws = book["上报情况"]
     headers = [c.value for c in ws[2]]
-    assert headers[:11] == [
+    assert headers[:12] == [
         "单位编码",
         "单位",
         "类别",
@@ -363,16 +363,17 @@ def test_status_sheet(report: CollectReport, book: openpyxl.Workbook) -> None:
         "收到时间",
         "是否逾期",
         "错误数",
+        "待核实数",
         "警告数",
         "修改情况",
         "随表材料",
     ]
-    assert headers[11:] == [i.label for i in report.spec.info]  # 填表人 … 情况说明, the unit's own words
+    assert headers[12:] == [i.label for i in report.spec.info]  # 填表人 … 情况说明, the unit's own words
     rows = list(ws.iter_rows(min_row=3, values_only=True))
     assert [r[0] for r in rows] == [u.unit.id for u in report.units]
     assert rows[1][1] == "东湖街道"  # the \x07 is gone
     assert rows[4][3] == "退回" and rows[4][7] == 3 and rows[9][3] == "未报" and rows[9][4] is None
-    assert rows[5][9] == "县级(单位)财政经费投入情况：1.2→1.5；举办活动次数：空→3"
+    assert rows[5][10] == "县级(单位)财政经费投入情况：1.2→1.5；举办活动次数：空→3"
     assert isinstance(rows[0][5], datetime)
     assert sum(len(cf.rules) for cf in ws.conditional_formatting) >= 5  # 4 statuses + 逾期
     note = rows[3][headers.index("情况说明")]
