@@ -501,9 +501,8 @@ def make_reminders(
 
 
 def _problem_line(f: Finding) -> str:
-    level = {"error": "错误", "warning": "警告"}.get(str(f.severity), "提示")
     where = f"（{f.location}）" if f.location else ""
-    return f"【{level}】{f.message}{where}"
+    return f"【{f.severity.zh}】{f.message}{where}"
 
 
 # ---------------------------------------------------------------------------------------------------
