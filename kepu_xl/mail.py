@@ -48,6 +48,7 @@ from .findings import Code, Finding, Findings, KepuError, Severity
 from .intake import decode_words
 from .ledger import Ledger
 from .make import Context
+from .results import UnitResult
 
 Progress = Callable[[int, int, str], None]
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
@@ -434,7 +435,6 @@ def make_reminders(
     with the problems marked) and the problem list in the body.
     """
     from .collect import collect
-    from .forms_writer import Prefill
     from .materials import count_materials, shortfalls
 
     config = Path(config)
@@ -451,7 +451,6 @@ def make_reminders(
     report = DraftsReport(camp.title, outdir, "reminder")
     _sender(camp)
     _clear_drafts(outdir)
-    title = form_title(ctx)
     targets = [u for u in result.units if u.status in REMIND_STATUSES]
     for n, u in enumerate(targets, start=1):
         unit = u.unit
@@ -459,31 +458,8 @@ def make_reminders(
             progress(n, len(targets), unit.name)
         if not _addressable(unit, report.findings):
             continue
-        values = base_values(ctx, unit, f"{title}（{unit.name}）.xlsx", now.date())
         missing_materials = [f"· {f.message}" for f in short.get(unit.id, [])]
-        if u.status == "missing":
-            name = values["附件名"]
-            attachment = Attachment(name, ctx.form_bytes(unit))
-            values["情况标题"] = "催报"
-            values["情况"] = (
-                f"截至{values['发出日期']}，尚未收到贵单位的《{values['表名']}》。"
-                f"附件《{name}》是贵单位的统计表，请填写后回复本邮件。"
-            )
-            values["问题清单"] = "\n".join(missing_materials)
-        else:
-            name = f"{title}（{unit.name}）_反馈.xlsx"
-            problems = [f for f in u.findings if f.severity is not Severity.INFO]
-            prefill = Prefill(fields=u.raw, info=u.info, detail=u.detail)
-            attachment = Attachment(name, ctx.form_bytes(unit, prefill, problems))
-            received = f"（{when_text(u.received)}收到）" if u.received else ""
-            values["情况标题"] = "退回修改"
-            values["情况"] = (
-                f"贵单位报送的《{values['表名']}》{received}审核未通过，问题如下。"
-                f"附件《{name}》是贵单位填报的表格，已标出有问题的单元格，请在其中修改后回复本邮件。"
-            )
-            lines = [f"{k}. {_problem_line(f)}" for k, f in enumerate(problems, start=1)]
-            values["问题清单"] = "\n".join(["问题清单：", *lines, *missing_materials])
-            values["附件名"] = name
+        values, attachment = _reminder(ctx, u, now.date(), missing_materials)
         subject, body = template.render(values, report.findings)
         data = _draft(ctx, unit, "reminder", subject, body, [attachment], now.date().isoformat())
         path = write_atomic(outdir / f"{unit.seq:02d}_{safe_name(unit.name)}.eml", data)
@@ -498,6 +474,41 @@ def make_reminders(
             }
         )
     return report
+
+
+def _reminder(
+    ctx: Context, u: UnitResult, today: date, missing_materials: list[str]
+) -> tuple[dict[str, str], Attachment]:
+    """The template's values and the attachment for one missing or rejected unit.
+
+    Every mention of the attachment (情况, 所需材料, 附件名) is the name of the file attached.
+    """
+    from .forms_writer import Prefill
+
+    unit, title = u.unit, form_title(ctx)
+    if u.status == "missing":
+        name = f"{title}（{unit.name}）.xlsx"
+        values = base_values(ctx, unit, name, today)
+        values["情况标题"] = "催报"
+        values["情况"] = (
+            f"截至{values['发出日期']}，尚未收到贵单位的《{values['表名']}》。"
+            f"附件《{name}》是贵单位的统计表，请填写后回复本邮件。"
+        )
+        values["问题清单"] = "\n".join(missing_materials)
+        return values, Attachment(name, ctx.form_bytes(unit))
+    name = f"{title}（{unit.name}）_反馈.xlsx"
+    values = base_values(ctx, unit, name, today)
+    problems = [f for f in u.findings if f.severity is not Severity.INFO]
+    prefill = Prefill(fields=u.raw, info=u.info, detail=u.detail)
+    received = f"（{when_text(u.received)}收到）" if u.received else ""
+    values["情况标题"] = "退回修改"
+    values["情况"] = (
+        f"贵单位报送的《{values['表名']}》{received}审核未通过，问题如下。"
+        f"附件《{name}》是贵单位填报的表格，已标出有问题的单元格，请在其中修改后回复本邮件。"
+    )
+    lines = [f"{k}. {_problem_line(f)}" for k, f in enumerate(problems, start=1)]
+    values["问题清单"] = "\n".join(["问题清单：", *lines, *missing_materials])
+    return values, Attachment(name, ctx.form_bytes(unit, prefill, problems))
 
 
 def _problem_line(f: Finding) -> str:
