@@ -37,12 +37,12 @@ from email.header import Header
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.utils import formataddr, formatdate, parseaddr, parsedate_to_datetime
+from email.utils import formataddr, formatdate, getaddresses, parseaddr, parsedate_to_datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .campaign import EMAIL_RE, MATERIALS, Campaign, MailSettings, Unit
+from .campaign import MATERIALS, Campaign, MailSettings, Unit
 from .files import safe_name, write_atomic
 from .findings import Code, Finding, Findings, KepuError, Severity
 from .intake import decode_words
@@ -73,6 +73,34 @@ class _Wire(email.policy.Compat32):
 
 
 _WIRE = _Wire(linesep="\r\n")
+
+# -- text that goes into a header -------------------------------------------------------------------
+# A CR or LF in a header value starts a new header line (a Bcc in a draft the clerk opens in Outlook);
+# the other control characters have no business in a name either. Roster and config text is checked
+# before a draft is made (a finding names the unit and the column); `build_message` then flattens
+# whatever it is given, so no caller can make a header line out of text.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# what kepuxl sends to: a plain ASCII address (no display name, list, comment or route)
+SEND_ADDRESS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
+
+
+def control_chars(text: str) -> str:
+    """The control characters in `text` as a reader sees them (`\\r\\n`); empty when it has none."""
+    return "".join(dict.fromkeys(_escaped(c) for c in _CONTROL.findall(text)))
+
+
+def visible(text: str) -> str:
+    """`text` with each control character written out, for a message that quotes it."""
+    return _CONTROL.sub(lambda m: _escaped(m.group()), text)
+
+
+def _escaped(char: str) -> str:
+    return char.encode("unicode_escape").decode("ascii")
+
+
+def one_line(text: str) -> str:
+    """Header text: control characters become spaces, runs of spaces one."""
+    return " ".join(_CONTROL.sub(" ", text).split())
 
 
 def ledger_path(campaign: Campaign) -> Path:
@@ -132,7 +160,7 @@ class Template:
                 unknown.append(m.group(0))
             return m.group(0)
 
-        subject = " ".join(_PLACEHOLDER.sub(sub, self.subject).split())  # one line, no stray spaces
+        subject = one_line(_PLACEHOLDER.sub(sub, self.subject))  # one line, no stray spaces
         body = _PLACEHOLDER.sub(sub, self.body)
         body = re.sub(r"\n{3,}", "\n\n", body)  # an empty {问题清单} leaves no hole
         allowed = "、".join("{" + k + "}" for k in values)
@@ -231,21 +259,24 @@ def build_message(
 ) -> bytes:
     """An RFC 5322 message as bytes with CRLF line ends, 7-bit clean, every header ≤ 78 columns.
 
+    Header text never makes a header line of its own: control characters (CR, LF, ...) in names,
+    addresses, the subject and `headers` become spaces; callers check roster and config text first.
     Non-ASCII text goes in RFC 2047 encoded-words (subject, names) and base64 bodies. An attachment's
     name is given twice, the way Thunderbird does it: `filename*=UTF-8''…` (RFC 2231, read by
     Thunderbird, Gmail, Apple Mail) and `name="=?UTF-8?B?…?="` (RFC 2047, read by Outlook, Foxmail and
     the Chinese webmails), so every client shows the Chinese name.
     """
     msg = MIMEMultipart("mixed")
-    msg["From"] = formataddr(sender, charset="utf-8")
-    msg["To"] = formataddr(to, charset="utf-8")
-    msg["Subject"] = Header(subject, "utf-8", header_name="Subject")  # the name counts in the 78 columns
+    msg["From"] = formataddr((one_line(sender[0]), one_line(sender[1])), charset="utf-8")
+    msg["To"] = formataddr((one_line(to[0]), one_line(to[1])), charset="utf-8")
+    # the name counts in the 78 columns
+    msg["Subject"] = Header(one_line(subject), "utf-8", header_name="Subject")
     if when is not None:
         msg["Date"] = formatdate(when.timestamp(), localtime=True)
     if message_id:
-        msg["Message-ID"] = message_id
+        msg["Message-ID"] = one_line(message_id)
     for key, value in (headers or {}).items():
-        msg[key] = value
+        msg[key] = one_line(value)
     msg.attach(MIMEText(body.replace("\n", "\r\n"), "plain", "utf-8"))
     for att in attachments:
         part = MIMEApplication(att.data, att.mime[1])  # base64
@@ -311,6 +342,7 @@ class DraftsReport:
 
 
 def _sender(campaign: Campaign) -> tuple[str, str]:
+    """(name, address) of the From; raises when the config's text cannot go into a header as it is."""
     mail = campaign.mail
     if not mail.from_address:
         raise KepuError(
@@ -320,7 +352,23 @@ def _sender(campaign: Campaign) -> tuple[str, str]:
                 hint='请填写发件邮箱 sender（或 smtp_user），如 sender = "12345678@qq.com"',
             )
         )
-    return (mail.sender_name or campaign.organizer, mail.from_address)
+    name = mail.sender_name or campaign.organizer
+    key = "sender" if mail.sender else "smtp_user"
+    bad = [
+        (table, k, value, "含换行等控制字符（" + control_chars(value) + "），不能写进邮件头")
+        for table, k, value in (("mail", "sender_name", name), ("campaign", "id", campaign.id))
+        if control_chars(value)
+    ]
+    if not SEND_ADDRESS.match(mail.from_address):
+        bad.append(("mail", key, mail.from_address, '应为一个邮箱地址，如 "12345678@qq.com"'))
+    if bad:
+        raise KepuError(
+            [
+                Finding.make(Code.CAMPAIGN_BAD_VALUE, table=table, key=k, value=visible(value), rule=rule)
+                for table, k, value, rule in bad
+            ]
+        )
+    return (name, mail.from_address)
 
 
 def _clear_drafts(outdir: Path) -> None:
@@ -378,18 +426,37 @@ def _draft(
     )
 
 
-def _addressable(unit: Unit, findings: Findings) -> bool:
-    if unit.email and EMAIL_RE.match(unit.email):
+UNIT_HEADER_TEXT = (("id", "单位编码"), ("name", "单位名称"), ("contact", "联系人"))  # roster columns
+
+
+def _mailable(unit: Unit, findings: Findings) -> bool:
+    """A unit gets a draft only with a valid address and no control character in its header text."""
+    for attr, column in UNIT_HEADER_TEXT:
+        chars = control_chars(getattr(unit, attr))
+        if chars:
+            name = visible(unit.name)
+            findings.add(
+                Code.MAIL_UNSAFE_TEXT, unit=name, name=name, id=visible(unit.id), column=column, chars=chars
+            )
+            return False
+    if SEND_ADDRESS.match(unit.email):
         return True
     findings.add(Code.MAIL_NO_ADDRESS, unit=unit.name, name=unit.name)
     return False
 
 
 def make_drafts(
-    config: Path, outdir: Path | None = None, *, today: date | None = None, progress: Progress | None = None
+    config: Path | Context,
+    outdir: Path | None = None,
+    *,
+    today: date | None = None,
+    progress: Progress | None = None,
 ) -> DraftsReport:
-    """One .eml per roster unit with a valid address, its form attached (default output/邮件/统计表/)."""
-    ctx = Context.load(Path(config), create_secret=True)
+    """One .eml per roster unit with a valid address, its form attached (default output/邮件/统计表/).
+
+    `config`: the campaign's kepuxl.toml, or a campaign already loaded.
+    """
+    ctx = config if isinstance(config, Context) else Context.load(Path(config), create_secret=True)
     camp = ctx.campaign
     today = today or date.today()
     outdir = Path(outdir) if outdir else camp.folder / FORMS_DIR
@@ -401,17 +468,21 @@ def make_drafts(
     for n, unit in enumerate(camp.units, start=1):
         if progress:
             progress(n, len(camp.units), unit.name)
-        if not _addressable(unit, report.findings):
+        if not _mailable(unit, report.findings):
             continue
         name = f"{title}（{unit.name}）.xlsx"
         values = base_values(ctx, unit, name, today)
         subject, body = template.render(values, report.findings)
         data = _draft(ctx, unit, "form", subject, body, [Attachment(name, ctx.form_bytes(unit))], "")
-        path = write_atomic(outdir / f"{unit.seq:02d}_{safe_name(unit.name)}.eml", data)
+        path = write_atomic(outdir / _draft_name(unit), data)
         report.drafts.append(
             {"unit_id": unit.id, "unit": unit.name, "to": unit.email, "subject": subject, "file": str(path)}
         )
     return report
+
+
+def _draft_name(unit: Unit) -> str:
+    return f"{unit.seq:02d}_{safe_name(unit.name)}.eml"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -456,13 +527,13 @@ def make_reminders(
         unit = u.unit
         if progress:
             progress(n, len(targets), unit.name)
-        if not _addressable(unit, report.findings):
+        if not _mailable(unit, report.findings):
             continue
         missing_materials = [f"· {f.message}" for f in short.get(unit.id, [])]
         values, attachment = _reminder(ctx, u, now.date(), missing_materials)
         subject, body = template.render(values, report.findings)
         data = _draft(ctx, unit, "reminder", subject, body, [attachment], now.date().isoformat())
-        path = write_atomic(outdir / f"{unit.seq:02d}_{safe_name(unit.name)}.eml", data)
+        path = write_atomic(outdir / _draft_name(unit), data)
         report.drafts.append(
             {
                 "unit_id": unit.id,
@@ -772,10 +843,11 @@ def send_drafts(
 ) -> SendReport:
     """Send every .eml draft in `folder` (default output/邮件/统计表/) over SMTP, in name order.
 
-    A draft whose Message-ID the ledger has as sent is skipped, and so is a form draft for a unit that
-    was already sent its form in another version (unless `resend`): a re-run after a failure sends only
-    what did not go out. Each failure is one finding and the run goes on; after a refused login nothing
-    more is tried (repeated failed logins lock QQ/163 accounts).
+    Each draft goes to the roster's address of the unit it was made for, never to an address read from
+    the draft. A draft whose Message-ID the ledger has as sent is skipped, and so is a form draft for a
+    unit that was already sent its form in another version (unless `resend`): a re-run after a failure
+    sends only what did not go out. Each failure is one finding and the run goes on; after a refused
+    login nothing more is tried (repeated failed logins lock QQ/163 accounts).
     """
     from .campaign import load
 
@@ -784,12 +856,7 @@ def send_drafts(
     folder = Path(folder) if folder else camp.folder / FORMS_DIR
     if not folder.is_dir():
         raise KepuError(
-            Finding.make(
-                Code.MAIL_DRAFT,
-                file=str(folder),
-                draft=str(folder),
-                error="文件夹不存在，请先运行 kepuxl mail drafts",
-            )
+            Finding.make(Code.MAIL_DRAFT, file=str(folder), draft=str(folder), error="文件夹不存在")
         )
     drafts = sorted(folder.glob("*.eml"))
     server = f"{mail.smtp_host}:{mail.smtp_port}"
@@ -802,6 +869,7 @@ def send_drafts(
                     Code.MAIL_CONFIG, key="password", hint=f"请设置环境变量 {mail.password_env}（授权码）"
                 )
             )
+    sender = _sender(camp)[1]
     smtp = _Smtp(mail, password)
     connect_failures, stop_why, last_sent = 0, "", False
     with Ledger(ledger_path(camp)) as ledger:
@@ -811,29 +879,13 @@ def send_drafts(
                 report.items.append(item)
                 if progress:
                     progress(n, len(drafts), path.name)
-                try:
-                    msg, data = _read_draft(path)
-                except Exception as exc:  # an unreadable draft is this draft's problem only
-                    item.outcome = "failed"
-                    item.finding = Finding.make(
-                        Code.MAIL_DRAFT, file=path.name, draft=path.name, error=_net_error(exc)
-                    )
-                    continue
-                item.to = parseaddr(_decode(msg.get("To")))[1]
-                item.subject = _decode(msg.get("Subject"))
-                item.message_id = str(msg.get("Message-ID", "")).strip()
-                item.unit_id = str(msg.get("X-Kepuxl-Unit", "")).strip()
-                kind = str(msg.get("X-Kepuxl-Kind", "")).strip() or "form"
-                unit = camp.unit(item.unit_id)
-                item.unit = unit.name if unit else ""
+                msg, data, error = _open_draft(camp, path, item)
                 where = {"unit": item.unit, "file": path.name}
-                if not item.to or not EMAIL_RE.match(item.to) or not item.message_id:
+                if msg is None or error:
                     item.outcome = "failed"
-                    missing = "Message-ID" if item.to and EMAIL_RE.match(item.to) else "收件人"
-                    item.finding = Finding.make(
-                        Code.MAIL_DRAFT, **where, draft=path.name, error=f"缺少有效的{missing}"
-                    )
+                    item.finding = Finding.make(Code.MAIL_DRAFT, **where, draft=path.name, error=error)
                     continue
+                kind = str(msg.get("X-Kepuxl-Kind", "")).strip() or "form"
                 skip = _already_sent(ledger, item, kind, resend)
                 if skip is not None:
                     item.outcome, item.finding = "skipped", skip.located(**where)
@@ -867,12 +919,12 @@ def send_drafts(
                     if connect_failures >= MAX_CONNECT_FAILURES:
                         stop_why = f"连续 {connect_failures} 次无法连接服务器"
                     continue
-                outcome, error = _send_one(conn, mail.from_address, item, msg, now())
+                outcome, finding = _send_one(conn, sender, item, msg, now())
                 if outcome == "sent":
                     item.outcome, last_sent = "sent", True
                 else:
-                    item.outcome, item.finding = "failed", error.located(**where) if error else None
-                    if error is not None and error.code is Code.MAIL_SEND_FAILED:
+                    item.outcome, item.finding = "failed", finding.located(**where) if finding else None
+                    if finding is not None and finding.code is Code.MAIL_SEND_FAILED:
                         smtp.drop()  # the session may be half-broken: start the next one afresh
                 ledger.record_send(
                     message_id=item.message_id,
@@ -888,6 +940,41 @@ def send_drafts(
         finally:
             smtp.drop()
     return report
+
+
+_RECIPIENT_HEADERS = ("To", "Cc", "Bcc", "Resent-To", "Resent-Cc", "Resent-Bcc")
+
+
+def _open_draft(camp: Campaign, path: Path, item: Sent) -> tuple[email.message.Message | None, bytes, str]:
+    """(message, bytes, why it cannot be sent or ""); fills in `item`, its recipient from the roster.
+
+    The draft names its unit (X-Kepuxl-Unit); the address is the roster's 电子邮箱 of that unit, never
+    one read back from the draft, whose decoded display names may hold anything. The draft's own
+    recipients, read without decoding, must be that one address and nothing else.
+    """
+    try:
+        msg, data = _read_draft(path)
+    except Exception as exc:  # an unreadable draft is this draft's problem only
+        return None, b"", _net_error(exc)
+    item.subject = _decode(msg.get("Subject"))
+    item.message_id = str(msg.get("Message-ID", "")).strip()
+    item.unit_id = str(msg.get("X-Kepuxl-Unit", "")).strip()
+    unit = camp.unit(item.unit_id)
+    if unit is None:
+        return msg, data, f"单位编码“{visible(item.unit_id)}”不在单位名单中"
+    item.unit = unit.name
+    campaign = str(msg.get("X-Kepuxl-Campaign", "")).strip()
+    if campaign != camp.id:
+        return msg, data, f"草稿属于另一个活动（{visible(campaign)}）"
+    if not SEND_ADDRESS.match(unit.email):
+        return msg, data, "名单中该单位没有有效的电子邮箱"
+    item.to = unit.email
+    listed = getaddresses([str(v) for h in _RECIPIENT_HEADERS for v in msg.get_all(h, [])])
+    if [a.lower() for _, a in listed] != [unit.email.lower()]:
+        return msg, data, f"草稿的收件人与名单中的电子邮箱 {unit.email} 不符"
+    if not item.message_id:
+        return msg, data, "缺少 Message-ID"
+    return msg, data, ""
 
 
 def _already_sent(ledger: Ledger, item: Sent, kind: str, resend: bool) -> Finding | None:

@@ -399,7 +399,7 @@ def test_a_broken_draft_is_reported_and_the_others_go(config: Path, folder: Path
     assert [i.outcome for i in report.items] == ["failed", "dry-run", "dry-run", "dry-run"]
     assert report.items[0].finding is not None
     assert report.items[0].finding.message == Code.MAIL_DRAFT.format(
-        draft="00_手改.eml", error="缺少有效的收件人"
+        draft="00_手改.eml", error="单位编码“”不在单位名单中"
     )
     assert not report.ok
 
