@@ -25,7 +25,10 @@ import email
 import email.policy
 import hashlib
 import imaplib
+import json
+import os
 import re
+import shutil
 import smtplib
 import socket
 import ssl
@@ -43,8 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from .campaign import MATERIALS, Campaign, MailSettings, Unit
-from .files import safe_name, write_atomic
-from .findings import Code, Finding, Findings, KepuError, Severity
+from .files import os_error_zh, safe_name, write_atomic
+from .findings import Code, Finding, Findings, KepuError, Severity, dumps
 from .intake import decode_words
 from .ledger import Ledger
 from .make import Context
@@ -371,19 +374,130 @@ def _sender(campaign: Campaign) -> tuple[str, str]:
     return (name, mail.from_address)
 
 
-def _clear_drafts(outdir: Path) -> None:
-    """Drafts of an earlier run of the same folder go, so a unit dropped from the roster gets nothing.
+# -- a drafts folder is one set ---------------------------------------------------------------------
 
-    Only kepuxl's own drafts (their header block names an X-Kepuxl-Kind): a folder given with -o may
-    hold mail of the clerk's, such as the inbox.
+MANIFEST = "草稿清单.json"  # in every drafts folder: the drafts of the set, written last
+_LEFT_BY_FILE_MANAGERS = frozenset({"thumbs.db", "desktop.ini", ".ds_store"})
+
+
+def _aside(folder: Path, what: str) -> Path:
+    """`.统计表.kepuxl-new` / `.统计表.kepuxl-old`: where a new set is written, where the old one goes."""
+    return folder.with_name(f".{folder.name}.kepuxl-{what}")
+
+
+class DraftSet:
+    """A drafts folder written as a whole, so that a kill never leaves part of a set to be sent.
+
+    The drafts go into a fresh sibling folder and, last, the manifest listing them (file, unit,
+    SHA-256); then the old folder is renamed aside, the new one renamed in and the old one removed.
+    Nothing is deleted before its replacement exists: a run killed at any moment leaves the complete
+    old set or the complete new one, plus a sibling that the next run (`recover`) finishes or removes.
     """
-    if not outdir.is_dir():
-        return
-    for old in outdir.glob("*.eml"):
-        with old.open("rb") as fh:
-            head = fh.read(8192).split(b"\r\n\r\n", 1)[0]
-        if b"\r\nX-Kepuxl-Kind: " in head:
-            old.unlink()
+
+    def __init__(self, outdir: Path, kind: str, campaign: str):
+        self.outdir, self.kind, self.campaign = outdir, kind, campaign
+        self.new = _aside(outdir, "new")
+        self.entries: list[dict[str, str]] = []
+        self.committed = False
+
+    def __enter__(self) -> DraftSet:
+        recover(self.outdir)
+        _check_own(self.outdir)
+        try:
+            self.new.mkdir(parents=True)
+        except OSError as exc:
+            raise KepuError(
+                Finding.make(Code.OUT_WRITE_FAILED, path=str(self.new), error=os_error_zh(exc))
+            ) from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.committed:
+            shutil.rmtree(self.new, ignore_errors=True)
+
+    def add(self, name: str, unit_id: str, data: bytes) -> Path:
+        path = write_atomic(self.new / name, data)
+        self.entries.append(
+            {"file": path.name, "unit_id": unit_id, "sha256": hashlib.sha256(data).hexdigest()}
+        )
+        return self.outdir / path.name
+
+    def commit(self) -> None:
+        manifest = {"kepuxl": "drafts", "kind": self.kind, "campaign": self.campaign, "drafts": self.entries}
+        write_atomic(self.new / MANIFEST, dumps(manifest).encode("utf-8"))
+        old = _aside(self.outdir, "old")
+        moved = False
+        try:
+            if self.outdir.exists():
+                os.replace(self.outdir, old)
+                moved = True
+            os.replace(self.new, self.outdir)
+        except OSError as exc:  # Windows: a draft open in another program; the old set is put back
+            if moved:
+                with contextlib.suppress(OSError):  # else `recover` puts it back on the next run
+                    os.replace(old, self.outdir)
+            raise KepuError(
+                Finding.make(Code.OUT_WRITE_FAILED, path=str(self.outdir), error=os_error_zh(exc))
+            ) from None
+        self.committed = True
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def recover(outdir: Path) -> None:
+    """Finish or undo the swap of a run killed between its two renames; remove what a run left aside."""
+    new, old = _aside(outdir, "new"), _aside(outdir, "old")
+    try:
+        if not outdir.exists():
+            if new.is_dir() and not read_manifest(new)[1]:
+                os.replace(new, outdir)
+            elif old.is_dir():
+                os.replace(old, outdir)
+    except OSError as exc:
+        raise KepuError(
+            Finding.make(Code.OUT_WRITE_FAILED, path=str(outdir), error=os_error_zh(exc))
+        ) from None
+    for left in (new, old):
+        shutil.rmtree(left, ignore_errors=True)
+
+
+def read_manifest(folder: Path) -> tuple[dict[str, dict[str, str]], str]:
+    """(file name → its manifest entry, "") for a complete set; else ({}, why it is not one)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        entries = {str(e["file"]): e for e in manifest["drafts"]}
+    except FileNotFoundError:
+        return {}, f"没有草稿清单 {MANIFEST}（生成草稿时被中断，或由旧版本生成）"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return {}, f"草稿清单 {MANIFEST} 无法读取（{type(exc).__name__}）"
+    missing = [name for name in entries if not (folder / name).is_file()]
+    if missing:
+        more = "等" if len(missing) > 3 else ""
+        return {}, f"清单中的 {len(entries)} 封草稿缺少 {len(missing)} 封（{'、'.join(missing[:3])}{more}）"
+    return entries, ""
+
+
+def _check_own(outdir: Path) -> None:
+    """Refuse to replace a folder holding anything but kepuxl's drafts: -o may name the clerk's mail."""
+    if outdir.exists() and not outdir.is_dir():
+        raise KepuError(
+            Finding.make(Code.OUT_WRITE_FAILED, path=str(outdir), error="这是一个文件，不是文件夹")
+        )
+    for path in sorted(outdir.iterdir()) if outdir.exists() else ():
+        name = path.name
+        if name == MANIFEST or name.lower() in _LEFT_BY_FILE_MANAGERS or _is_draft(path):
+            continue
+        if name.startswith(".kepuxl-") and name.endswith(".tmp"):  # a killed write_atomic's temp file
+            continue
+        raise KepuError(Finding.make(Code.MAIL_DRAFTS_FOLDER, folder=str(outdir), name=name))
+
+
+def _is_draft(path: Path) -> bool:
+    """A kepuxl draft: an .eml file whose header block names an X-Kepuxl-Kind."""
+    if path.suffix.lower() != ".eml" or not path.is_file():
+        return False
+    with path.open("rb") as fh:
+        head = fh.read(8192).split(b"\r\n\r\n", 1)[0]
+    return b"\r\nX-Kepuxl-Kind: " in head
 
 
 def _draft(
@@ -463,21 +577,28 @@ def make_drafts(
     template = Template.load(camp, "template")
     report = DraftsReport(camp.title, outdir, "form")
     _sender(camp)
-    _clear_drafts(outdir)
     title = form_title(ctx)
-    for n, unit in enumerate(camp.units, start=1):
-        if progress:
-            progress(n, len(camp.units), unit.name)
-        if not _mailable(unit, report.findings):
-            continue
-        name = f"{title}（{unit.name}）.xlsx"
-        values = base_values(ctx, unit, name, today)
-        subject, body = template.render(values, report.findings)
-        data = _draft(ctx, unit, "form", subject, body, [Attachment(name, ctx.form_bytes(unit))], "")
-        path = write_atomic(outdir / _draft_name(unit), data)
-        report.drafts.append(
-            {"unit_id": unit.id, "unit": unit.name, "to": unit.email, "subject": subject, "file": str(path)}
-        )
+    with DraftSet(outdir, "form", camp.id) as drafts:
+        for n, unit in enumerate(camp.units, start=1):
+            if progress:
+                progress(n, len(camp.units), unit.name)
+            if not _mailable(unit, report.findings):
+                continue
+            name = f"{title}（{unit.name}）.xlsx"
+            values = base_values(ctx, unit, name, today)
+            subject, body = template.render(values, report.findings)
+            data = _draft(ctx, unit, "form", subject, body, [Attachment(name, ctx.form_bytes(unit))], "")
+            path = drafts.add(_draft_name(unit), unit.id, data)
+            report.drafts.append(
+                {
+                    "unit_id": unit.id,
+                    "unit": unit.name,
+                    "to": unit.email,
+                    "subject": subject,
+                    "file": str(path),
+                }
+            )
+        drafts.commit()
     return report
 
 
@@ -521,29 +642,30 @@ def make_reminders(
     template = Template.load(camp, "remind_template")
     report = DraftsReport(camp.title, outdir, "reminder")
     _sender(camp)
-    _clear_drafts(outdir)
     targets = [u for u in result.units if u.status in REMIND_STATUSES]
-    for n, u in enumerate(targets, start=1):
-        unit = u.unit
-        if progress:
-            progress(n, len(targets), unit.name)
-        if not _mailable(unit, report.findings):
-            continue
-        missing_materials = [f"· {f.message}" for f in short.get(unit.id, [])]
-        values, attachment = _reminder(ctx, u, now.date(), missing_materials)
-        subject, body = template.render(values, report.findings)
-        data = _draft(ctx, unit, "reminder", subject, body, [attachment], now.date().isoformat())
-        path = write_atomic(outdir / _draft_name(unit), data)
-        report.drafts.append(
-            {
-                "unit_id": unit.id,
-                "unit": unit.name,
-                "status": u.status,
-                "to": unit.email,
-                "subject": subject,
-                "file": str(path),
-            }
-        )
+    with DraftSet(outdir, "reminder", camp.id) as drafts:
+        for n, u in enumerate(targets, start=1):
+            unit = u.unit
+            if progress:
+                progress(n, len(targets), unit.name)
+            if not _mailable(unit, report.findings):
+                continue
+            missing_materials = [f"· {f.message}" for f in short.get(unit.id, [])]
+            values, attachment = _reminder(ctx, u, now.date(), missing_materials)
+            subject, body = template.render(values, report.findings)
+            data = _draft(ctx, unit, "reminder", subject, body, [attachment], now.date().isoformat())
+            path = drafts.add(_draft_name(unit), unit.id, data)
+            report.drafts.append(
+                {
+                    "unit_id": unit.id,
+                    "unit": unit.name,
+                    "status": u.status,
+                    "to": unit.email,
+                    "subject": subject,
+                    "file": str(path),
+                }
+            )
+        drafts.commit()
     return report
 
 
@@ -843,8 +965,9 @@ def send_drafts(
 ) -> SendReport:
     """Send every .eml draft in `folder` (default output/邮件/统计表/) over SMTP, in name order.
 
-    Each draft goes to the roster's address of the unit it was made for, never to an address read from
-    the draft. A draft whose Message-ID the ledger has as sent is skipped, and so is a form draft for a
+    The folder must be a complete set (its manifest lists every draft), else nothing is sent. Each
+    draft goes to the roster's address of the unit it was made for, never to an address read from the
+    draft. A draft whose Message-ID the ledger has as sent is skipped, and so is a form draft for a
     unit that was already sent its form in another version (unless `resend`): a re-run after a failure
     sends only what did not go out. Each failure is one finding and the run goes on; after a refused
     login nothing more is tried (repeated failed logins lock QQ/163 accounts).
@@ -854,10 +977,7 @@ def send_drafts(
     camp = load(Path(config))
     mail = camp.mail
     folder = Path(folder) if folder else camp.folder / FORMS_DIR
-    if not folder.is_dir():
-        raise KepuError(
-            Finding.make(Code.MAIL_DRAFT, file=str(folder), draft=str(folder), error="文件夹不存在")
-        )
+    entries = _complete_set(folder)
     drafts = sorted(folder.glob("*.eml"))
     server = f"{mail.smtp_host}:{mail.smtp_port}"
     report = SendReport(camp.title, folder, server, dry_run)
@@ -879,7 +999,7 @@ def send_drafts(
                 report.items.append(item)
                 if progress:
                     progress(n, len(drafts), path.name)
-                msg, data, error = _open_draft(camp, path, item)
+                msg, data, error = _open_draft(camp, path, entries.get(path.name), item)
                 where = {"unit": item.unit, "file": path.name}
                 if msg is None or error:
                     item.outcome = "failed"
@@ -942,10 +1062,25 @@ def send_drafts(
     return report
 
 
+def _complete_set(folder: Path) -> dict[str, dict[str, str]]:
+    """The manifest of a drafts folder (file → entry); raises unless every draft it lists is there."""
+    recover(folder)  # a `mail drafts` killed between its two renames: finish (or undo) its swap
+    if not folder.is_dir():
+        raise KepuError(
+            Finding.make(Code.MAIL_DRAFT, file=str(folder), draft=str(folder), error="文件夹不存在")
+        )
+    entries, problem = read_manifest(folder)
+    if problem:
+        raise KepuError(Finding.make(Code.MAIL_DRAFTS_INCOMPLETE, folder=str(folder), error=problem))
+    return entries
+
+
 _RECIPIENT_HEADERS = ("To", "Cc", "Bcc", "Resent-To", "Resent-Cc", "Resent-Bcc")
 
 
-def _open_draft(camp: Campaign, path: Path, item: Sent) -> tuple[email.message.Message | None, bytes, str]:
+def _open_draft(
+    camp: Campaign, path: Path, entry: dict[str, str] | None, item: Sent
+) -> tuple[email.message.Message | None, bytes, str]:
     """(message, bytes, why it cannot be sent or ""); fills in `item`, its recipient from the roster.
 
     The draft names its unit (X-Kepuxl-Unit); the address is the roster's 电子邮箱 of that unit, never
@@ -959,6 +1094,10 @@ def _open_draft(camp: Campaign, path: Path, item: Sent) -> tuple[email.message.M
     item.subject = _decode(msg.get("Subject"))
     item.message_id = str(msg.get("Message-ID", "")).strip()
     item.unit_id = str(msg.get("X-Kepuxl-Unit", "")).strip()
+    if entry is None:
+        return msg, data, f"不在草稿清单 {MANIFEST} 中（不是与这批草稿一起生成的）"
+    if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        return msg, data, "草稿生成后被改动或已损坏"
     unit = camp.unit(item.unit_id)
     if unit is None:
         return msg, data, f"单位编码“{visible(item.unit_id)}”不在单位名单中"

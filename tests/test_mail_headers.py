@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import email
 import email.policy
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -115,10 +117,12 @@ def test_a_draft_naming_other_recipients_is_not_sent(
     use_smtp(config, smtp_server, certs)
     mail.make_drafts(config)
     outdir = folder / "output" / "邮件" / "统计表"
-    first, second = sorted(outdir.glob("*.eml"))[:2]
-    first.write_bytes(
-        first.read_bytes().replace(b"\r\nX-Unsent: 1\r\n", b"\r\nX-Unsent: 1\r\nBcc: spy@evil.test\r\n", 1)
-    )
+    manifest = json.loads((outdir / mail.MANIFEST).read_text(encoding="utf-8"))
+    first = outdir / manifest["drafts"][0]["file"]
+    data = first.read_bytes().replace(b"\r\nX-Unsent: 1\r\n", b"\r\nX-Unsent: 1\r\nBcc: spy@evil.test\r\n", 1)
+    first.write_bytes(data)
+    manifest["drafts"][0]["sha256"] = hashlib.sha256(data).hexdigest()  # as if it had been made so
+    (outdir / mail.MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
     rows = [(*row[:5], "moved@unit.test" if row[0] == "T02" else row[5]) for row in sample_rows()]
     use_roster(config, [ROSTER_HEADER, *rows])
     report = mail.send_drafts(config, password=smtp_server.password)
@@ -128,7 +132,7 @@ def test_a_draft_naming_other_recipients_is_not_sent(
             draft=first.name, error="草稿的收件人与名单中的电子邮箱 chengguan@qingxi.example.org 不符"
         ),
         "东湖街道": Code.MAIL_DRAFT.format(
-            draft=second.name, error="草稿的收件人与名单中的电子邮箱 moved@unit.test 不符"
+            draft=manifest["drafts"][1]["file"], error="草稿的收件人与名单中的电子邮箱 moved@unit.test 不符"
         ),
     }
     rcpts = [a for r in smtp_server.received for a in r.rcpt_tos]
