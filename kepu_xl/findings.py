@@ -289,7 +289,29 @@ class Code(Enum):
         "模板占位符未知",
         "邮件模板 {template} 中的“{placeholder}”不是可用的占位符（可用：{allowed}），已原样保留。",
     )
-    MAIL_DRAFT = (E, "草稿无法读取", "邮件草稿 {draft} 无法读取：{error}。请重新运行 kepuxl mail drafts。")
+    MAIL_UNSAFE_TEXT = (
+        E,
+        "名单文字含控制字符",
+        "名单中“{name}”（单位编码 {id}）的“{column}”含换行等控制字符（{chars}），不能写进邮件头，"
+        "未生成该单位的邮件。请在单位名单中删去这些字符后重新生成。",
+    )
+    MAIL_DRAFTS_FOLDER = (
+        E,
+        "草稿文件夹有其他文件",
+        "草稿文件夹 {folder} 中有不是 kepuxl 草稿的“{name}”。草稿文件夹每次整体替换，为免误删，未生成草稿。"
+        "请把它移走，或用 -o 另选一个文件夹。",
+    )
+    MAIL_DRAFTS_INCOMPLETE = (
+        E,
+        "草稿不完整",
+        "草稿文件夹 {folder} 不完整：{error}。未发送任何邮件。"
+        "请重新生成草稿（kepuxl mail drafts 或 kepuxl remind）后再发送。",
+    )
+    MAIL_DRAFT = (
+        E,
+        "草稿不能发送",
+        "邮件草稿 {draft} 不能发送：{error}。请重新生成草稿（kepuxl mail drafts 或 kepuxl remind）。",
+    )
     MAIL_CONNECT = (
         E,
         "无法连接邮件服务器",

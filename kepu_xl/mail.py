@@ -25,7 +25,10 @@ import email
 import email.policy
 import hashlib
 import imaplib
+import json
+import os
 import re
+import shutil
 import smtplib
 import socket
 import ssl
@@ -37,17 +40,18 @@ from email.header import Header
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.utils import formataddr, formatdate, parseaddr, parsedate_to_datetime
+from email.utils import formataddr, formatdate, getaddresses, parseaddr, parsedate_to_datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .campaign import EMAIL_RE, MATERIALS, Campaign, MailSettings, Unit
-from .files import safe_name, write_atomic
-from .findings import Code, Finding, Findings, KepuError, Severity
+from .campaign import MATERIALS, Campaign, MailSettings, Unit
+from .files import os_error_zh, safe_name, write_atomic
+from .findings import Code, Finding, Findings, KepuError, Severity, dumps
 from .intake import decode_words
 from .ledger import Ledger
 from .make import Context
+from .results import UnitResult
 
 Progress = Callable[[int, int, str], None]
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
@@ -72,6 +76,34 @@ class _Wire(email.policy.Compat32):
 
 
 _WIRE = _Wire(linesep="\r\n")
+
+# -- text that goes into a header -------------------------------------------------------------------
+# A CR or LF in a header value starts a new header line (a Bcc in a draft the clerk opens in Outlook);
+# the other control characters have no business in a name either. Roster and config text is checked
+# before a draft is made (a finding names the unit and the column); `build_message` then flattens
+# whatever it is given, so no caller can make a header line out of text.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# what kepuxl sends to: a plain ASCII address (no display name, list, comment or route)
+SEND_ADDRESS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
+
+
+def control_chars(text: str) -> str:
+    """The control characters in `text` as a reader sees them (`\\r\\n`); empty when it has none."""
+    return "".join(dict.fromkeys(_escaped(c) for c in _CONTROL.findall(text)))
+
+
+def visible(text: str) -> str:
+    """`text` with each control character written out, for a message that quotes it."""
+    return _CONTROL.sub(lambda m: _escaped(m.group()), text)
+
+
+def _escaped(char: str) -> str:
+    return char.encode("unicode_escape").decode("ascii")
+
+
+def one_line(text: str) -> str:
+    """Header text: control characters become spaces, runs of spaces one."""
+    return " ".join(_CONTROL.sub(" ", text).split())
 
 
 def ledger_path(campaign: Campaign) -> Path:
@@ -131,7 +163,7 @@ class Template:
                 unknown.append(m.group(0))
             return m.group(0)
 
-        subject = " ".join(_PLACEHOLDER.sub(sub, self.subject).split())  # one line, no stray spaces
+        subject = one_line(_PLACEHOLDER.sub(sub, self.subject))  # one line, no stray spaces
         body = _PLACEHOLDER.sub(sub, self.body)
         body = re.sub(r"\n{3,}", "\n\n", body)  # an empty {问题清单} leaves no hole
         allowed = "、".join("{" + k + "}" for k in values)
@@ -230,21 +262,24 @@ def build_message(
 ) -> bytes:
     """An RFC 5322 message as bytes with CRLF line ends, 7-bit clean, every header ≤ 78 columns.
 
+    Header text never makes a header line of its own: control characters (CR, LF, ...) in names,
+    addresses, the subject and `headers` become spaces; callers check roster and config text first.
     Non-ASCII text goes in RFC 2047 encoded-words (subject, names) and base64 bodies. An attachment's
     name is given twice, the way Thunderbird does it: `filename*=UTF-8''…` (RFC 2231, read by
     Thunderbird, Gmail, Apple Mail) and `name="=?UTF-8?B?…?="` (RFC 2047, read by Outlook, Foxmail and
     the Chinese webmails), so every client shows the Chinese name.
     """
     msg = MIMEMultipart("mixed")
-    msg["From"] = formataddr(sender, charset="utf-8")
-    msg["To"] = formataddr(to, charset="utf-8")
-    msg["Subject"] = Header(subject, "utf-8", header_name="Subject")  # the name counts in the 78 columns
+    msg["From"] = formataddr((one_line(sender[0]), one_line(sender[1])), charset="utf-8")
+    msg["To"] = formataddr((one_line(to[0]), one_line(to[1])), charset="utf-8")
+    # the name counts in the 78 columns
+    msg["Subject"] = Header(one_line(subject), "utf-8", header_name="Subject")
     if when is not None:
         msg["Date"] = formatdate(when.timestamp(), localtime=True)
     if message_id:
-        msg["Message-ID"] = message_id
+        msg["Message-ID"] = one_line(message_id)
     for key, value in (headers or {}).items():
-        msg[key] = value
+        msg[key] = one_line(value)
     msg.attach(MIMEText(body.replace("\n", "\r\n"), "plain", "utf-8"))
     for att in attachments:
         part = MIMEApplication(att.data, att.mime[1])  # base64
@@ -310,6 +345,7 @@ class DraftsReport:
 
 
 def _sender(campaign: Campaign) -> tuple[str, str]:
+    """(name, address) of the From; raises when the config's text cannot go into a header as it is."""
     mail = campaign.mail
     if not mail.from_address:
         raise KepuError(
@@ -319,22 +355,149 @@ def _sender(campaign: Campaign) -> tuple[str, str]:
                 hint='请填写发件邮箱 sender（或 smtp_user），如 sender = "12345678@qq.com"',
             )
         )
-    return (mail.sender_name or campaign.organizer, mail.from_address)
+    name = mail.sender_name or campaign.organizer
+    key = "sender" if mail.sender else "smtp_user"
+    bad = [
+        (table, k, value, "含换行等控制字符（" + control_chars(value) + "），不能写进邮件头")
+        for table, k, value in (("mail", "sender_name", name), ("campaign", "id", campaign.id))
+        if control_chars(value)
+    ]
+    if not SEND_ADDRESS.match(mail.from_address):
+        bad.append(("mail", key, mail.from_address, '应为一个邮箱地址，如 "12345678@qq.com"'))
+    if bad:
+        raise KepuError(
+            [
+                Finding.make(Code.CAMPAIGN_BAD_VALUE, table=table, key=k, value=visible(value), rule=rule)
+                for table, k, value, rule in bad
+            ]
+        )
+    return (name, mail.from_address)
 
 
-def _clear_drafts(outdir: Path) -> None:
-    """Drafts of an earlier run of the same folder go, so a unit dropped from the roster gets nothing.
+# -- a drafts folder is one set ---------------------------------------------------------------------
 
-    Only kepuxl's own drafts (their header block names an X-Kepuxl-Kind): a folder given with -o may
-    hold mail of the clerk's, such as the inbox.
+MANIFEST = "草稿清单.json"  # in every drafts folder: the drafts of the set, written last
+_LEFT_BY_FILE_MANAGERS = frozenset({"thumbs.db", "desktop.ini", ".ds_store"})
+
+
+def _aside(folder: Path, what: str) -> Path:
+    """`.统计表.kepuxl-new` / `.统计表.kepuxl-old`: where a new set is written, where the old one goes."""
+    return folder.with_name(f".{folder.name}.kepuxl-{what}")
+
+
+class DraftSet:
+    """A drafts folder written as a whole, so that a kill never leaves part of a set to be sent.
+
+    The drafts go into a fresh sibling folder and, last, the manifest listing them (file, unit,
+    SHA-256); then the old folder is renamed aside, the new one renamed in and the old one removed.
+    Nothing is deleted before its replacement exists: a run killed at any moment leaves the complete
+    old set or the complete new one, plus a sibling that the next run (`recover`) finishes or removes.
     """
-    if not outdir.is_dir():
-        return
-    for old in outdir.glob("*.eml"):
-        with old.open("rb") as fh:
-            head = fh.read(8192).split(b"\r\n\r\n", 1)[0]
-        if b"\r\nX-Kepuxl-Kind: " in head:
-            old.unlink()
+
+    def __init__(self, outdir: Path, kind: str, campaign: str):
+        self.outdir, self.kind, self.campaign = outdir, kind, campaign
+        self.new = _aside(outdir, "new")
+        self.entries: list[dict[str, str]] = []
+        self.committed = False
+
+    def __enter__(self) -> DraftSet:
+        recover(self.outdir)
+        _check_own(self.outdir)
+        try:
+            self.new.mkdir(parents=True)
+        except OSError as exc:
+            raise KepuError(
+                Finding.make(Code.OUT_WRITE_FAILED, path=str(self.new), error=os_error_zh(exc))
+            ) from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.committed:
+            shutil.rmtree(self.new, ignore_errors=True)
+
+    def add(self, name: str, unit_id: str, data: bytes) -> Path:
+        path = write_atomic(self.new / name, data)
+        self.entries.append(
+            {"file": path.name, "unit_id": unit_id, "sha256": hashlib.sha256(data).hexdigest()}
+        )
+        return self.outdir / path.name
+
+    def commit(self) -> None:
+        manifest = {"kepuxl": "drafts", "kind": self.kind, "campaign": self.campaign, "drafts": self.entries}
+        write_atomic(self.new / MANIFEST, dumps(manifest).encode("utf-8"))
+        old = _aside(self.outdir, "old")
+        moved = False
+        try:
+            if self.outdir.exists():
+                os.replace(self.outdir, old)
+                moved = True
+            os.replace(self.new, self.outdir)
+        except OSError as exc:  # Windows: a draft open in another program; the old set is put back
+            if moved:
+                with contextlib.suppress(OSError):  # else `recover` puts it back on the next run
+                    os.replace(old, self.outdir)
+            raise KepuError(
+                Finding.make(Code.OUT_WRITE_FAILED, path=str(self.outdir), error=os_error_zh(exc))
+            ) from None
+        self.committed = True
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def recover(outdir: Path) -> None:
+    """Finish or undo the swap of a run killed between its two renames; remove what a run left aside."""
+    new, old = _aside(outdir, "new"), _aside(outdir, "old")
+    try:
+        if not outdir.exists():
+            if new.is_dir() and not read_manifest(new)[1]:
+                os.replace(new, outdir)
+            elif old.is_dir():
+                os.replace(old, outdir)
+    except OSError as exc:
+        raise KepuError(
+            Finding.make(Code.OUT_WRITE_FAILED, path=str(outdir), error=os_error_zh(exc))
+        ) from None
+    for left in (new, old):
+        shutil.rmtree(left, ignore_errors=True)
+
+
+def read_manifest(folder: Path) -> tuple[dict[str, dict[str, str]], str]:
+    """(file name → its manifest entry, "") for a complete set; else ({}, why it is not one)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        entries = {str(e["file"]): e for e in manifest["drafts"]}
+    except FileNotFoundError:
+        return {}, f"没有草稿清单 {MANIFEST}（生成草稿时被中断，或由旧版本生成）"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return {}, f"草稿清单 {MANIFEST} 无法读取（{type(exc).__name__}）"
+    missing = [name for name in entries if not (folder / name).is_file()]
+    if missing:
+        more = "等" if len(missing) > 3 else ""
+        return {}, f"清单中的 {len(entries)} 封草稿缺少 {len(missing)} 封（{'、'.join(missing[:3])}{more}）"
+    return entries, ""
+
+
+def _check_own(outdir: Path) -> None:
+    """Refuse to replace a folder holding anything but kepuxl's drafts: -o may name the clerk's mail."""
+    if outdir.exists() and not outdir.is_dir():
+        raise KepuError(
+            Finding.make(Code.OUT_WRITE_FAILED, path=str(outdir), error="这是一个文件，不是文件夹")
+        )
+    for path in sorted(outdir.iterdir()) if outdir.exists() else ():
+        name = path.name
+        if name == MANIFEST or name.lower() in _LEFT_BY_FILE_MANAGERS or _is_draft(path):
+            continue
+        if name.startswith(".kepuxl-") and name.endswith(".tmp"):  # a killed write_atomic's temp file
+            continue
+        raise KepuError(Finding.make(Code.MAIL_DRAFTS_FOLDER, folder=str(outdir), name=name))
+
+
+def _is_draft(path: Path) -> bool:
+    """A kepuxl draft: an .eml file whose header block names an X-Kepuxl-Kind."""
+    if path.suffix.lower() != ".eml" or not path.is_file():
+        return False
+    with path.open("rb") as fh:
+        head = fh.read(8192).split(b"\r\n\r\n", 1)[0]
+    return b"\r\nX-Kepuxl-Kind: " in head
 
 
 def _draft(
@@ -377,40 +540,70 @@ def _draft(
     )
 
 
-def _addressable(unit: Unit, findings: Findings) -> bool:
-    if unit.email and EMAIL_RE.match(unit.email):
+UNIT_HEADER_TEXT = (("id", "单位编码"), ("name", "单位名称"), ("contact", "联系人"))  # roster columns
+
+
+def _mailable(unit: Unit, findings: Findings) -> bool:
+    """A unit gets a draft only with a valid address and no control character in its header text."""
+    for attr, column in UNIT_HEADER_TEXT:
+        chars = control_chars(getattr(unit, attr))
+        if chars:
+            name = visible(unit.name)
+            findings.add(
+                Code.MAIL_UNSAFE_TEXT, unit=name, name=name, id=visible(unit.id), column=column, chars=chars
+            )
+            return False
+    if SEND_ADDRESS.match(unit.email):
         return True
     findings.add(Code.MAIL_NO_ADDRESS, unit=unit.name, name=unit.name)
     return False
 
 
 def make_drafts(
-    config: Path, outdir: Path | None = None, *, today: date | None = None, progress: Progress | None = None
+    config: Path | Context,
+    outdir: Path | None = None,
+    *,
+    today: date | None = None,
+    progress: Progress | None = None,
 ) -> DraftsReport:
-    """One .eml per roster unit with a valid address, its form attached (default output/邮件/统计表/)."""
-    ctx = Context.load(Path(config), create_secret=True)
+    """One .eml per roster unit with a valid address, its form attached (default output/邮件/统计表/).
+
+    `config`: the campaign's kepuxl.toml, or a campaign already loaded.
+    """
+    ctx = config if isinstance(config, Context) else Context.load(Path(config), create_secret=True)
     camp = ctx.campaign
     today = today or date.today()
     outdir = Path(outdir) if outdir else camp.folder / FORMS_DIR
     template = Template.load(camp, "template")
     report = DraftsReport(camp.title, outdir, "form")
     _sender(camp)
-    _clear_drafts(outdir)
     title = form_title(ctx)
-    for n, unit in enumerate(camp.units, start=1):
-        if progress:
-            progress(n, len(camp.units), unit.name)
-        if not _addressable(unit, report.findings):
-            continue
-        name = f"{title}（{unit.name}）.xlsx"
-        values = base_values(ctx, unit, name, today)
-        subject, body = template.render(values, report.findings)
-        data = _draft(ctx, unit, "form", subject, body, [Attachment(name, ctx.form_bytes(unit))], "")
-        path = write_atomic(outdir / f"{unit.seq:02d}_{safe_name(unit.name)}.eml", data)
-        report.drafts.append(
-            {"unit_id": unit.id, "unit": unit.name, "to": unit.email, "subject": subject, "file": str(path)}
-        )
+    with DraftSet(outdir, "form", camp.id) as drafts:
+        for n, unit in enumerate(camp.units, start=1):
+            if progress:
+                progress(n, len(camp.units), unit.name)
+            if not _mailable(unit, report.findings):
+                continue
+            name = f"{title}（{unit.name}）.xlsx"
+            values = base_values(ctx, unit, name, today)
+            subject, body = template.render(values, report.findings)
+            data = _draft(ctx, unit, "form", subject, body, [Attachment(name, ctx.form_bytes(unit))], "")
+            path = drafts.add(_draft_name(unit), unit.id, data)
+            report.drafts.append(
+                {
+                    "unit_id": unit.id,
+                    "unit": unit.name,
+                    "to": unit.email,
+                    "subject": subject,
+                    "file": str(path),
+                }
+            )
+        drafts.commit()
     return report
+
+
+def _draft_name(unit: Unit) -> str:
+    return f"{unit.seq:02d}_{safe_name(unit.name)}.eml"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -434,7 +627,6 @@ def make_reminders(
     with the problems marked) and the problem list in the body.
     """
     from .collect import collect
-    from .forms_writer import Prefill
     from .materials import count_materials, shortfalls
 
     config = Path(config)
@@ -450,60 +642,71 @@ def make_reminders(
     template = Template.load(camp, "remind_template")
     report = DraftsReport(camp.title, outdir, "reminder")
     _sender(camp)
-    _clear_drafts(outdir)
-    title = form_title(ctx)
     targets = [u for u in result.units if u.status in REMIND_STATUSES]
-    for n, u in enumerate(targets, start=1):
-        unit = u.unit
-        if progress:
-            progress(n, len(targets), unit.name)
-        if not _addressable(unit, report.findings):
-            continue
-        values = base_values(ctx, unit, f"{title}（{unit.name}）.xlsx", now.date())
-        missing_materials = [f"· {f.message}" for f in short.get(unit.id, [])]
-        if u.status == "missing":
-            name = values["附件名"]
-            attachment = Attachment(name, ctx.form_bytes(unit))
-            values["情况标题"] = "催报"
-            values["情况"] = (
-                f"截至{values['发出日期']}，尚未收到贵单位的《{values['表名']}》。"
-                f"附件《{name}》是贵单位的统计表，请填写后回复本邮件。"
+    with DraftSet(outdir, "reminder", camp.id) as drafts:
+        for n, u in enumerate(targets, start=1):
+            unit = u.unit
+            if progress:
+                progress(n, len(targets), unit.name)
+            if not _mailable(unit, report.findings):
+                continue
+            missing_materials = [f"· {f.message}" for f in short.get(unit.id, [])]
+            values, attachment = _reminder(ctx, u, now.date(), missing_materials)
+            subject, body = template.render(values, report.findings)
+            data = _draft(ctx, unit, "reminder", subject, body, [attachment], now.date().isoformat())
+            path = drafts.add(_draft_name(unit), unit.id, data)
+            report.drafts.append(
+                {
+                    "unit_id": unit.id,
+                    "unit": unit.name,
+                    "status": u.status,
+                    "to": unit.email,
+                    "subject": subject,
+                    "file": str(path),
+                }
             )
-            values["问题清单"] = "\n".join(missing_materials)
-        else:
-            name = f"{title}（{unit.name}）_反馈.xlsx"
-            problems = [f for f in u.findings if f.severity is not Severity.INFO]
-            prefill = Prefill(fields=u.raw, info=u.info, detail=u.detail)
-            attachment = Attachment(name, ctx.form_bytes(unit, prefill, problems))
-            received = f"（{when_text(u.received)}收到）" if u.received else ""
-            values["情况标题"] = "退回修改"
-            values["情况"] = (
-                f"贵单位报送的《{values['表名']}》{received}审核未通过，问题如下。"
-                f"附件《{name}》是贵单位填报的表格，已标出有问题的单元格，请在其中修改后回复本邮件。"
-            )
-            lines = [f"{k}. {_problem_line(f)}" for k, f in enumerate(problems, start=1)]
-            values["问题清单"] = "\n".join(["问题清单：", *lines, *missing_materials])
-            values["附件名"] = name
-        subject, body = template.render(values, report.findings)
-        data = _draft(ctx, unit, "reminder", subject, body, [attachment], now.date().isoformat())
-        path = write_atomic(outdir / f"{unit.seq:02d}_{safe_name(unit.name)}.eml", data)
-        report.drafts.append(
-            {
-                "unit_id": unit.id,
-                "unit": unit.name,
-                "status": u.status,
-                "to": unit.email,
-                "subject": subject,
-                "file": str(path),
-            }
-        )
+        drafts.commit()
     return report
 
 
+def _reminder(
+    ctx: Context, u: UnitResult, today: date, missing_materials: list[str]
+) -> tuple[dict[str, str], Attachment]:
+    """The template's values and the attachment for one missing or rejected unit.
+
+    Every mention of the attachment (情况, 所需材料, 附件名) is the name of the file attached.
+    """
+    from .forms_writer import Prefill
+
+    unit, title = u.unit, form_title(ctx)
+    if u.status == "missing":
+        name = f"{title}（{unit.name}）.xlsx"
+        values = base_values(ctx, unit, name, today)
+        values["情况标题"] = "催报"
+        values["情况"] = (
+            f"截至{values['发出日期']}，尚未收到贵单位的《{values['表名']}》。"
+            f"附件《{name}》是贵单位的统计表，请填写后回复本邮件。"
+        )
+        values["问题清单"] = "\n".join(missing_materials)
+        return values, Attachment(name, ctx.form_bytes(unit))
+    name = f"{title}（{unit.name}）_反馈.xlsx"
+    values = base_values(ctx, unit, name, today)
+    problems = [f for f in u.findings if f.severity is not Severity.INFO]
+    prefill = Prefill(fields=u.raw, info=u.info, detail=u.detail)
+    received = f"（{when_text(u.received)}收到）" if u.received else ""
+    values["情况标题"] = "退回修改"
+    values["情况"] = (
+        f"贵单位报送的《{values['表名']}》{received}审核未通过，问题如下。"
+        f"附件《{name}》是贵单位填报的表格，已标出有问题的单元格，请在其中修改后回复本邮件。"
+    )
+    lines = [f"{k}. {_problem_line(f)}" for k, f in enumerate(problems, start=1)]
+    values["问题清单"] = "\n".join(["问题清单：", *lines, *missing_materials])
+    return values, Attachment(name, ctx.form_bytes(unit, prefill, problems))
+
+
 def _problem_line(f: Finding) -> str:
-    level = {"error": "错误", "warning": "警告"}.get(str(f.severity), "提示")
     where = f"（{f.location}）" if f.location else ""
-    return f"【{level}】{f.message}{where}"
+    return f"【{f.severity.zh}】{f.message}{where}"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -762,25 +965,19 @@ def send_drafts(
 ) -> SendReport:
     """Send every .eml draft in `folder` (default output/邮件/统计表/) over SMTP, in name order.
 
-    A draft whose Message-ID the ledger has as sent is skipped, and so is a form draft for a unit that
-    was already sent its form in another version (unless `resend`): a re-run after a failure sends only
-    what did not go out. Each failure is one finding and the run goes on; after a refused login nothing
-    more is tried (repeated failed logins lock QQ/163 accounts).
+    The folder must be a complete set (its manifest lists every draft), else nothing is sent. Each
+    draft goes to the roster's address of the unit it was made for, never to an address read from the
+    draft. A draft whose Message-ID the ledger has as sent is skipped, and so is a form draft for a
+    unit that was already sent its form in another version (unless `resend`): a re-run after a failure
+    sends only what did not go out. Each failure is one finding and the run goes on; after a refused
+    login nothing more is tried (repeated failed logins lock QQ/163 accounts).
     """
     from .campaign import load
 
     camp = load(Path(config))
     mail = camp.mail
     folder = Path(folder) if folder else camp.folder / FORMS_DIR
-    if not folder.is_dir():
-        raise KepuError(
-            Finding.make(
-                Code.MAIL_DRAFT,
-                file=str(folder),
-                draft=str(folder),
-                error="文件夹不存在，请先运行 kepuxl mail drafts",
-            )
-        )
+    entries = _complete_set(folder)
     drafts = sorted(folder.glob("*.eml"))
     server = f"{mail.smtp_host}:{mail.smtp_port}"
     report = SendReport(camp.title, folder, server, dry_run)
@@ -792,6 +989,7 @@ def send_drafts(
                     Code.MAIL_CONFIG, key="password", hint=f"请设置环境变量 {mail.password_env}（授权码）"
                 )
             )
+    sender = _sender(camp)[1]
     smtp = _Smtp(mail, password)
     connect_failures, stop_why, last_sent = 0, "", False
     with Ledger(ledger_path(camp)) as ledger:
@@ -801,29 +999,13 @@ def send_drafts(
                 report.items.append(item)
                 if progress:
                     progress(n, len(drafts), path.name)
-                try:
-                    msg, data = _read_draft(path)
-                except Exception as exc:  # an unreadable draft is this draft's problem only
-                    item.outcome = "failed"
-                    item.finding = Finding.make(
-                        Code.MAIL_DRAFT, file=path.name, draft=path.name, error=_net_error(exc)
-                    )
-                    continue
-                item.to = parseaddr(_decode(msg.get("To")))[1]
-                item.subject = _decode(msg.get("Subject"))
-                item.message_id = str(msg.get("Message-ID", "")).strip()
-                item.unit_id = str(msg.get("X-Kepuxl-Unit", "")).strip()
-                kind = str(msg.get("X-Kepuxl-Kind", "")).strip() or "form"
-                unit = camp.unit(item.unit_id)
-                item.unit = unit.name if unit else ""
+                msg, data, error = _open_draft(camp, path, entries.get(path.name), item)
                 where = {"unit": item.unit, "file": path.name}
-                if not item.to or not EMAIL_RE.match(item.to) or not item.message_id:
+                if msg is None or error:
                     item.outcome = "failed"
-                    missing = "Message-ID" if item.to and EMAIL_RE.match(item.to) else "收件人"
-                    item.finding = Finding.make(
-                        Code.MAIL_DRAFT, **where, draft=path.name, error=f"缺少有效的{missing}"
-                    )
+                    item.finding = Finding.make(Code.MAIL_DRAFT, **where, draft=path.name, error=error)
                     continue
+                kind = str(msg.get("X-Kepuxl-Kind", "")).strip() or "form"
                 skip = _already_sent(ledger, item, kind, resend)
                 if skip is not None:
                     item.outcome, item.finding = "skipped", skip.located(**where)
@@ -857,12 +1039,12 @@ def send_drafts(
                     if connect_failures >= MAX_CONNECT_FAILURES:
                         stop_why = f"连续 {connect_failures} 次无法连接服务器"
                     continue
-                outcome, error = _send_one(conn, mail.from_address, item, msg, now())
+                outcome, finding = _send_one(conn, sender, item, msg, now())
                 if outcome == "sent":
                     item.outcome, last_sent = "sent", True
                 else:
-                    item.outcome, item.finding = "failed", error.located(**where) if error else None
-                    if error is not None and error.code is Code.MAIL_SEND_FAILED:
+                    item.outcome, item.finding = "failed", finding.located(**where) if finding else None
+                    if finding is not None and finding.code is Code.MAIL_SEND_FAILED:
                         smtp.drop()  # the session may be half-broken: start the next one afresh
                 ledger.record_send(
                     message_id=item.message_id,
@@ -878,6 +1060,60 @@ def send_drafts(
         finally:
             smtp.drop()
     return report
+
+
+def _complete_set(folder: Path) -> dict[str, dict[str, str]]:
+    """The manifest of a drafts folder (file → entry); raises unless every draft it lists is there."""
+    recover(folder)  # a `mail drafts` killed between its two renames: finish (or undo) its swap
+    if not folder.is_dir():
+        raise KepuError(
+            Finding.make(Code.MAIL_DRAFT, file=str(folder), draft=str(folder), error="文件夹不存在")
+        )
+    entries, problem = read_manifest(folder)
+    if problem:
+        raise KepuError(Finding.make(Code.MAIL_DRAFTS_INCOMPLETE, folder=str(folder), error=problem))
+    return entries
+
+
+_RECIPIENT_HEADERS = ("To", "Cc", "Bcc", "Resent-To", "Resent-Cc", "Resent-Bcc")
+
+
+def _open_draft(
+    camp: Campaign, path: Path, entry: dict[str, str] | None, item: Sent
+) -> tuple[email.message.Message | None, bytes, str]:
+    """(message, bytes, why it cannot be sent or ""); fills in `item`, its recipient from the roster.
+
+    The draft names its unit (X-Kepuxl-Unit); the address is the roster's 电子邮箱 of that unit, never
+    one read back from the draft, whose decoded display names may hold anything. The draft's own
+    recipients, read without decoding, must be that one address and nothing else.
+    """
+    try:
+        msg, data = _read_draft(path)
+    except Exception as exc:  # an unreadable draft is this draft's problem only
+        return None, b"", _net_error(exc)
+    item.subject = _decode(msg.get("Subject"))
+    item.message_id = str(msg.get("Message-ID", "")).strip()
+    item.unit_id = str(msg.get("X-Kepuxl-Unit", "")).strip()
+    if entry is None:
+        return msg, data, f"不在草稿清单 {MANIFEST} 中（不是与这批草稿一起生成的）"
+    if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        return msg, data, "草稿生成后被改动或已损坏"
+    unit = camp.unit(item.unit_id)
+    if unit is None:
+        return msg, data, f"单位编码“{visible(item.unit_id)}”不在单位名单中"
+    item.unit = unit.name
+    campaign = str(msg.get("X-Kepuxl-Campaign", "")).strip()
+    if campaign != camp.id:
+        return msg, data, f"草稿属于另一个活动（{visible(campaign)}）"
+    if not SEND_ADDRESS.match(unit.email):
+        return msg, data, "名单中该单位没有有效的电子邮箱"
+    item.to = unit.email
+    listed = getaddresses([str(v) for h in _RECIPIENT_HEADERS for v in msg.get_all(h, [])])
+    if [a.lower() for _, a in listed] != [unit.email.lower()]:
+        return msg, data, f"草稿的收件人与名单中的电子邮箱 {unit.email} 不符"
+    if not item.message_id:
+        return msg, data, "缺少 Message-ID"
+    return msg, data, ""
 
 
 def _already_sent(ledger: Ledger, item: Sent, kind: str, resend: bool) -> Finding | None:

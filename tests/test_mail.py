@@ -259,11 +259,19 @@ def test_mail_drafts(config: Path, folder: Path) -> None:
     assert again.exit_code == 0
     assert parsed(drafts[2].read_bytes())["Message-ID"] == msg["Message-ID"]
     assert json.loads(again.stdout) == json.loads(dumps(mail.make_drafts(config).to_dict()))
-    # a unit gone from the roster loses its old draft; mail that is not a kepuxl draft stays
+    # the folder is replaced as a whole: one holding mail that is not a kepuxl draft is left alone
     (outdir / "来信.eml").write_bytes(b"From: a@b.c\r\nSubject: x\r\n\r\nhi\r\n")
     use_roster(config, ROSTER[:3])
+    before = {p.name: p.read_bytes() for p in outdir.iterdir()}
+    result = run("mail", "drafts")
+    assert result.exit_code == 3
+    assert squash(Code.MAIL_DRAFTS_FOLDER.format(folder=outdir, name="来信.eml")) in squash(result.stderr)
+    assert {p.name: p.read_bytes() for p in outdir.iterdir()} == before
+    assert sorted(p.name for p in outdir.parent.iterdir()) == ["统计表"]  # no temp folder left
+    # a unit gone from the roster loses its old draft
+    (outdir / "来信.eml").unlink()
     assert run("mail", "drafts").exit_code == 0
-    assert sorted(p.name for p in outdir.glob("*.eml")) == ["01_城关街道.eml", "02_青山镇.eml", "来信.eml"]
+    assert sorted(p.name for p in outdir.iterdir()) == ["01_城关街道.eml", "02_青山镇.eml", mail.MANIFEST]
 
 
 def test_mail_drafts_use_the_edited_template_and_required_materials(config: Path, folder: Path) -> None:
@@ -395,12 +403,18 @@ def test_a_broken_draft_is_reported_and_the_others_go(config: Path, folder: Path
     assert runner_for()("mail", "drafts").exit_code == 0
     outdir = folder / "output" / "邮件" / "统计表"
     (outdir / "00_手改.eml").write_bytes(b"Subject: x\r\nMessage-ID: <a@b>\r\n\r\nhi\r\n")
+    edited = outdir / "02_青山镇.eml"
+    edited.write_bytes(edited.read_bytes().replace(b"X-Unsent: 1", b"X-Unsent: 0"))
     report = mail.send_drafts(config, dry_run=True)
-    assert [i.outcome for i in report.items] == ["failed", "dry-run", "dry-run", "dry-run"]
-    assert report.items[0].finding is not None
-    assert report.items[0].finding.message == Code.MAIL_DRAFT.format(
-        draft="00_手改.eml", error="缺少有效的收件人"
-    )
+    assert [i.outcome for i in report.items] == ["failed", "dry-run", "failed", "dry-run"]
+    assert [i.finding.message if i.finding else "" for i in report.items] == [
+        Code.MAIL_DRAFT.format(
+            draft="00_手改.eml", error=f"不在草稿清单 {mail.MANIFEST} 中（不是与这批草稿一起生成的）"
+        ),
+        "",
+        Code.MAIL_DRAFT.format(draft="02_青山镇.eml", error="草稿生成后被改动或已损坏"),
+        "",
+    ]
     assert not report.ok
 
 
