@@ -640,7 +640,7 @@ def remind_cmd(
     json_target: str | None,
     debug: bool,
 ) -> None:
-    """给未报和被退回的单位生成催报邮件（退回的附反馈表和问题清单），可加 --send 直接发送。
+    """给未报、被退回和待核实的单位生成催报邮件（退回、待核实的附反馈表和问题清单），可加 --send 直接发送。
 
     先按 INBOX（默认活动文件夹的 inbox）收集一遍，正文来自 催报模板.txt。
 
@@ -664,7 +664,9 @@ def remind_cmd(
     if json_target != "-":
         statuses = [d["status"] for d in report.drafts]
         render_drafts(
-            report, f"催报邮件（未报 {statuses.count('missing')}，退回 {statuses.count('rejected')}）"
+            report,
+            f"催报邮件（未报 {statuses.count('missing')}，退回 {statuses.count('rejected')}，"
+            f"待核实 {statuses.count('pending')}）",
         )
         if sent is not None:
             render_send(sent)

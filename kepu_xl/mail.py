@@ -610,7 +610,7 @@ def _draft_name(unit: Unit) -> str:
 # reminders
 # ---------------------------------------------------------------------------------------------------
 
-REMIND_STATUSES = ("missing", "rejected")
+REMIND_STATUSES = ("missing", "rejected", "pending")
 
 
 def make_reminders(
@@ -621,10 +621,11 @@ def make_reminders(
     now: datetime | None = None,
     progress: Progress | None = None,
 ) -> DraftsReport:
-    """Reminder drafts for the units that are missing or rejected (default output/邮件/催报-年月日/).
+    """Reminder drafts for the units that are missing, rejected or 待核实 (default output/邮件/催报-年月日/).
 
-    A missing unit gets its blank form again; a rejected one its feedback workbook (its own values
-    with the problems marked) and the problem list in the body.
+    A missing unit gets its blank form again; a rejected or 待核实 one its feedback workbook (its own
+    values with the problems marked) and the problem list in the body — a 待核实 unit is asked to check
+    the numbers and explain them in 情况说明 (or correct them) before they can enter the totals.
     """
     from .collect import collect
     from .materials import count_materials, shortfalls
@@ -694,11 +695,19 @@ def _reminder(
     problems = [f for f in u.findings if f.severity is not Severity.INFO]
     prefill = Prefill(fields=u.raw, info=u.info, detail=u.detail)
     received = f"（{when_text(u.received)}收到）" if u.received else ""
-    values["情况标题"] = "退回修改"
-    values["情况"] = (
-        f"贵单位报送的《{values['表名']}》{received}审核未通过，问题如下。"
-        f"附件《{name}》是贵单位填报的表格，已标出有问题的单元格，请在其中修改后回复本邮件。"
-    )
+    if u.status == "pending":
+        values["情况标题"] = "数据核实"
+        values["情况"] = (
+            f"贵单位报送的《{values['表名']}》{received}有数据需要核实，核实前暂未计入汇总，问题如下。"
+            f"附件《{name}》是贵单位填报的表格，已标出需要核实的单元格：数据有误的请直接修改；"
+            "数据无误的请在表中“情况说明”写明原因。改好后回复本邮件。"
+        )
+    else:
+        values["情况标题"] = "退回修改"
+        values["情况"] = (
+            f"贵单位报送的《{values['表名']}》{received}审核未通过，问题如下。"
+            f"附件《{name}》是贵单位填报的表格，已标出有问题的单元格，请在其中修改后回复本邮件。"
+        )
     lines = [f"{k}. {_problem_line(f)}" for k, f in enumerate(problems, start=1)]
     values["问题清单"] = "\n".join(["问题清单：", *lines, *missing_materials])
     return values, Attachment(name, ctx.form_bytes(unit, prefill, problems))

@@ -39,15 +39,18 @@ def config(tmp_path: Path) -> Path:
 def test_a_reminder_names_exactly_the_file_it_carries(config: Path) -> None:
     report = mail.make_reminders(config, now=NOW)
     statuses = {d["status"] for d in report.drafts}
-    assert statuses == {"missing", "rejected"}
+    assert statuses == {"missing", "rejected", "pending"}
     for draft in report.drafts:
         msg = email.message_from_bytes(Path(draft["file"]).read_bytes(), policy=email.policy.default)
         attached = [p.get_filename() for p in msg.walk() if p.get_filename()]
         body = msg.get_body(("plain",)).get_content()
         named = set(re.findall(r"《([^《》]+\.xlsx)》", body))
         assert named == set(attached), (draft["unit"], named, attached)
-        if draft["status"] == "rejected":
+        if draft["status"] in ("rejected", "pending"):
             assert attached == [f"2023年科技活动周开展情况统计表（{draft['unit']}）_反馈.xlsx"]
+        if draft["status"] == "pending":  # 白沙镇's 50,000 万元: check it, or explain it in 情况说明
+            assert draft["unit"] == "白沙镇" and "【数据核实】" in draft["subject"]
+            assert "【待核实】" in body and "情况说明" in body
 
 
 def test_problem_lines_use_the_one_word_per_severity() -> None:
