@@ -16,22 +16,19 @@ import click
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.text import Text
 
 from . import __version__
 from . import spec as spec_mod
 from .files import os_error_zh
-from .findings import Finding, KepuError, Severity, dumps
+from .findings import KepuError, Severity, dumps
 from .make import CONFIG_NAME, init_campaign, make_forms
 from .results import CollectReport
+from .terminal import Column, Paragraph, Rows, findings_view
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
-SEVERITY_ZH = {
-    Severity.ERROR: "[red]错误[/]",
-    Severity.WARNING: "[yellow]警告[/]",
-    Severity.INFO: "[blue]提示[/]",
-}
+findings_table = findings_view  # findings as a table, or as a list on a narrow terminal
 
 
 class Fatal(click.ClickException):
@@ -40,7 +37,7 @@ class Fatal(click.ClickException):
     exit_code = 3
 
     def show(self, file: Any = None) -> None:
-        err.print(f"[red]无法继续：[/]{escape(self.message)}")
+        err.print(Paragraph(("无法继续：", "red"), self.message))
 
 
 def config_option(f: Any) -> Any:
@@ -94,16 +91,6 @@ def write_json(target: str | None, data: dict[str, Any]) -> None:
         click.echo(dumps(data))
     elif target:
         Path(target).write_text(dumps(data), encoding="utf-8")
-
-
-def findings_table(findings: list[Finding], title: str = "问题清单") -> Table:
-    table = Table(title=title, show_lines=False, title_justify="left")
-    for name in ("级别", "单位", "位置", "代码", "说明"):
-        table.add_column(name, overflow="fold")
-    for f in findings:
-        where = " ".join(x for x in (f.file, f.location) if x)
-        table.add_row(SEVERITY_ZH[f.severity], escape(f.unit), escape(where), f.code.name, escape(f.message))
-    return table
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -178,18 +165,20 @@ def forms_list() -> None:
     Example:
         kepuxl forms list
     """
-    table = Table(title="内置表单定义", title_justify="left")
-    for name in ("编号", "名称", "版本", "指标数", "审核规则数", "文件"):
-        table.add_column(name)
+    columns = [Column("编号", head=True), Column("名称", head=True, flex=True), Column("版本", head=True)]
+    columns += [Column("指标数"), Column("审核规则数"), Column("文件", cap=30)]
+    rows: list[tuple[str | Text, ...]] = []
     for path in spec_mod.bundled():
         spec, findings = spec_mod.check(path)
         if spec is None:
-            table.add_row(path.stem, f"[red]定义有误（{len(findings)} 处）[/]", "", "", "", str(path))
-        else:
-            table.add_row(
-                spec.id, spec.title, spec.version, str(len(spec.fields)), str(len(spec.rules)), path.name
+            rows.append(
+                (path.stem, Text(f"定义有误（{len(findings)} 处）", style="red"), "", "", "", str(path))
             )
-    console.print(table)
+        else:
+            rows.append(
+                (spec.id, spec.title, spec.version, str(len(spec.fields)), str(len(spec.rules)), path.name)
+            )
+    console.print(Rows("内置表单定义", columns, rows))
 
 
 @forms_group.command("check")
@@ -241,7 +230,7 @@ def render_collect(report: CollectReport) -> None:
         names = [u.unit.name for u in report.units if u.status == status]
         if names:
             more = f"……共 {len(names)} 个，全部见汇总表的“上报情况”" if len(names) > NAMES_SHOWN else ""
-            console.print(f"{label}：{escape('、'.join(names[:NAMES_SHOWN]))}{more}")
+            console.print(Paragraph(f"{label}：{'、'.join(names[:NAMES_SHOWN])}{more}"))
     shown = [
         f for f in report.findings if f.severity is not Severity.INFO and f.code.name != "RESOLVE_MISSING"
     ]
@@ -326,11 +315,11 @@ def demo_cmd(folder: Path) -> None:
 # -- e-mail: drafts, send, fetch, remind ------------------------------------------------------------
 
 SEND_ZH = {
-    "sent": "[green]已发送[/]",
-    "failed": "[red]失败[/]",
-    "skipped": "跳过",
-    "dry-run": "[blue]将发送[/]",
-    "not-attempted": "[yellow]未发送[/]",
+    "sent": Text("已发送", style="green"),
+    "failed": Text("失败", style="red"),
+    "skipped": Text("跳过"),
+    "dry-run": Text("将发送", style="blue"),
+    "not-attempted": Text("未发送", style="yellow"),
 }
 
 
@@ -366,15 +355,13 @@ def render_drafts(report: Any, what: str) -> None:
 
 
 def render_send(report: Any) -> None:
-    table = Table(
-        title="发送结果" if not report.dry_run else "将发送的邮件（演练，未发送）", title_justify="left"
-    )
-    for name in ("单位", "收件人", "结果", "说明"):
-        table.add_column(name, overflow="fold")
-    for item in report.items:
-        note = item.finding.message if item.finding else item.subject
-        table.add_row(escape(item.unit), escape(item.to), SEND_ZH[item.outcome], escape(note))
-    console.print(table)
+    columns = (Column("单位", cap=14, head=True), Column("收件人", cap=30), Column("结果", head=True))
+    rows = [
+        (item.unit, item.to, SEND_ZH[item.outcome], item.finding.message if item.finding else item.subject)
+        for item in report.items
+    ]
+    title = "发送结果" if not report.dry_run else "将发送的邮件（演练，未发送）"
+    console.print(Rows(title, (*columns, Column("说明", flex=True)), rows))
     n = report.counts
     if report.dry_run:
         console.print(
@@ -438,13 +425,10 @@ def mail_check_cmd(config: Path, debug: bool) -> None:
     password = _mail_password(config)
     with fatal_on_error(debug):
         rows = check_servers(config, password=password)
-    table = Table(title="邮箱设置检查", title_justify="left")
-    for name in ("服务器", "结果", "说明"):
-        table.add_column(name, overflow="fold")
-    for row in rows:
-        ok = row["ok"] == "是"
-        table.add_row(row["server"], "[green]正常[/]" if ok else "[red]失败[/]", escape(row["message"]))
-    console.print(table)
+    columns = (Column("服务器", cap=30, head=True), Column("结果", head=True), Column("说明", flex=True))
+    ok = {True: Text("正常", style="green"), False: Text("失败", style="red")}
+    cells = [(row["server"], ok[row["ok"] == "是"], row["message"]) for row in rows]
+    console.print(Rows("邮箱设置检查", columns, cells))
     sys.exit(0 if all(r["ok"] == "是" for r in rows) else 1)
 
 
@@ -531,13 +515,9 @@ def fetch_cmd(
         n = report.counts
         new = [m for m in report.messages if m.outcome == "fetched"]
         if new:
-            table = Table(title="新下载的邮件", title_justify="left")
-            for name in ("时间", "发件人", "主题"):
-                table.add_column(name, overflow="fold")
-            for m in new:
-                when = f"{m.date:%m-%d %H:%M}" if m.date else ""
-                table.add_row(when, escape(m.sender), escape(m.subject))
-            console.print(table)
+            columns = (Column("时间", head=True), Column("发件人", cap=30), Column("主题", flex=True))
+            rows = [(f"{m.date:%m-%d %H:%M}" if m.date else "", m.sender, m.subject) for m in new]
+            console.print(Rows("新下载的邮件", columns, rows))
         console.print(
             f"{escape(report.server)}“{escape(report.folder)}”：新下载 [green]{n['fetched']}[/] 封 → "
             f"{escape(str(report.inbox / '邮件'))}，已下载过 {n['already']} 封，主题不符 {n['filtered']} 封，"
