@@ -18,14 +18,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from . import __version__
+from . import __version__, cli_zh
 from . import spec as spec_mod
 from .files import os_error_zh
 from .findings import KepuError, Severity, dumps
 from .make import CONFIG_NAME, init_campaign, make_forms
 from .results import CollectReport
-from .terminal import Column, Paragraph, Rows, findings_view
+from .terminal import Column, Paragraph, Rows, findings_view, json_for
 
+cli_zh.install()  # before the commands below are defined: click translates some texts at definition
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 findings_table = findings_view  # findings as a table, or as a list on a narrow terminal
@@ -88,12 +89,12 @@ def progress_bar(label: str) -> Iterator[Any]:
 
 def write_json(target: str | None, data: dict[str, Any]) -> None:
     if target == "-":
-        click.echo(dumps(data))
+        click.echo(json_for(sys.stdout, dumps(data)))
     elif target:
         Path(target).write_text(dumps(data), encoding="utf-8")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=cli_zh.ZhGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kepuxl")
 def cli() -> None:
     """kepuxl：科普活动统计表的生成、收集、审核与汇总。

@@ -1,5 +1,5 @@
 """What kepuxl prints, readable on a clerk's terminal: Chinese text wrapped where a reader expects it, tables
-that fit the width (a list below it).
+that fit the width (a list below it), and output that a GBK console (Windows code page 936) can always take.
 
 Input → output: text, rows and findings → lines and rich renderables sized at render time. Prints nothing.
 
@@ -11,9 +11,12 @@ line and opening punctuation never ends one.
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -211,3 +214,32 @@ def findings_view(findings: Sequence[Finding], title: str = "问题清单") -> R
         for f in findings
     ]
     return Rows(title, FINDING_COLUMNS, rows)
+
+
+# -- encodings ------------------------------------------------------------------------------------------
+
+
+def tolerant_streams() -> None:
+    """On a console that is not UTF-8 (a Windows GBK console, output redirected to a file there), a
+    character the encoding lacks (a rare name, an emoji a unit typed) prints as '?' instead of stopping
+    the run with UnicodeEncodeError. Chinese in GBK prints as it is."""
+    for stream in (sys.stdout, sys.stderr):
+        if not _is_utf(stream) and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
+
+
+def json_for(stream: Any, text: str) -> str:
+    """JSON text `stream` can carry without loss: as it is, or, when the stream's encoding lacks one of its
+    characters, with every non-ASCII character as a \\u escape (the same data for any JSON reader)."""
+    if _is_utf(stream):
+        return text
+    try:
+        text.encode(stream.encoding)
+    except (UnicodeEncodeError, LookupError):
+        return json.dumps(json.loads(text), ensure_ascii=True, indent=2)
+    return text
+
+
+def _is_utf(stream: Any) -> bool:
+    encoding = (getattr(stream, "encoding", None) or "utf-8").lower().replace("_", "-")
+    return encoding.startswith("utf")
