@@ -16,23 +16,20 @@ import click
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.text import Text
 
-from . import __version__
+from . import __version__, cli_zh
 from . import spec as spec_mod
 from .files import os_error_zh
-from .findings import Finding, KepuError, Severity, dumps
+from .findings import KepuError, Severity, dumps
 from .make import CONFIG_NAME, init_campaign, make_forms
 from .results import CollectReport
+from .terminal import Column, Paragraph, Rows, findings_view, json_for
 
+cli_zh.install()  # before the commands below are defined: click translates some texts at definition
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
-SEVERITY_COLOURS = {
-    Severity.ERROR: "red",
-    Severity.VERIFY: "dark_orange",
-    Severity.WARNING: "yellow",
-    Severity.INFO: "blue",
-}
+findings_table = findings_view  # findings as a table, or as a list on a narrow terminal
 
 
 class Fatal(click.ClickException):
@@ -41,7 +38,7 @@ class Fatal(click.ClickException):
     exit_code = 3
 
     def show(self, file: Any = None) -> None:
-        err.print(f"[red]无法继续：[/]{escape(self.message)}")
+        err.print(Paragraph(("无法继续：", "red"), self.message))
 
 
 def config_option(f: Any) -> Any:
@@ -92,23 +89,12 @@ def progress_bar(label: str) -> Iterator[Any]:
 
 def write_json(target: str | None, data: dict[str, Any]) -> None:
     if target == "-":
-        click.echo(dumps(data))
+        click.echo(json_for(sys.stdout, dumps(data)))
     elif target:
         Path(target).write_text(dumps(data), encoding="utf-8")
 
 
-def findings_table(findings: list[Finding], title: str = "问题清单") -> Table:
-    table = Table(title=title, show_lines=False, title_justify="left")
-    for name in ("级别", "单位", "位置", "代码", "说明"):
-        table.add_column(name, overflow="fold")
-    for f in findings:
-        where = " ".join(x for x in (f.file, f.location) if x)
-        level = f"[{SEVERITY_COLOURS[f.severity]}]{f.severity.zh}[/]"
-        table.add_row(level, escape(f.unit), escape(where), f.code.name, escape(f.message))
-    return table
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=cli_zh.ZhGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kepuxl")
 def cli() -> None:
     """kepuxl：科普活动统计表的生成、收集、审核与汇总。
@@ -180,18 +166,20 @@ def forms_list() -> None:
     Example:
         kepuxl forms list
     """
-    table = Table(title="内置表单定义", title_justify="left")
-    for name in ("编号", "名称", "版本", "指标数", "审核规则数", "文件"):
-        table.add_column(name)
+    columns = [Column("编号", head=True), Column("名称", head=True, flex=True), Column("版本", head=True)]
+    columns += [Column("指标数"), Column("审核规则数"), Column("文件", cap=30)]
+    rows: list[tuple[str | Text, ...]] = []
     for path in spec_mod.bundled():
         spec, findings = spec_mod.check(path)
         if spec is None:
-            table.add_row(path.stem, f"[red]定义有误（{len(findings)} 处）[/]", "", "", "", str(path))
-        else:
-            table.add_row(
-                spec.id, spec.title, spec.version, str(len(spec.fields)), str(len(spec.rules)), path.name
+            rows.append(
+                (path.stem, Text(f"定义有误（{len(findings)} 处）", style="red"), "", "", "", str(path))
             )
-    console.print(table)
+        else:
+            rows.append(
+                (spec.id, spec.title, spec.version, str(len(spec.fields)), str(len(spec.rules)), path.name)
+            )
+    console.print(Rows("内置表单定义", columns, rows))
 
 
 @forms_group.command("check")
@@ -245,7 +233,7 @@ def render_collect(report: CollectReport) -> None:
         names = [u.unit.name for u in report.units if u.status == status]
         if names:
             more = f"……共 {len(names)} 个，全部见汇总表的“上报情况”" if len(names) > NAMES_SHOWN else ""
-            console.print(f"{label}：{escape('、'.join(names[:NAMES_SHOWN]))}{more}")
+            console.print(Paragraph(f"{label}：{'、'.join(names[:NAMES_SHOWN])}{more}"))
     shown = [
         f for f in report.findings if f.severity is not Severity.INFO and f.code.name != "RESOLVE_MISSING"
     ]
@@ -334,7 +322,7 @@ def demo_cmd(folder: Path) -> None:
 
 
 @cli.command("confirm")
-@click.argument("units", nargs=-1)
+@click.argument("units", nargs=-1, metavar="[单位名称或编码]...")
 @config_option
 @click.option("--note", help="核实情况（必填），如“电话核实，确为5万元”")
 @click.option("--list", "list_only", is_flag=True, help="列出已核实的单位")
@@ -352,7 +340,7 @@ def confirm_cmd(
 ) -> None:
     """记录对待核实单位的核实（单位名称或单位编码，可写多个）。无法核实的单位退出码为 1。
 
-    核实记入 .kepuxl/ledger.sqlite（时间、说明、所核实文件的 SHA-256），下次 kepuxl collect 时
+    核实记入 .kepuxl/ledger.sqlite（时间、说明、所核实文件的指纹），下次 kepuxl collect 时
     该单位的数据计入合计；单位重报新文件后，需要重新核实。
 
     \b
@@ -365,6 +353,8 @@ def confirm_cmd(
 
     if not list_only and not units:
         raise click.UsageError("请写出要核实的单位名称或单位编码，或用 --list 查看已核实的单位。")
+    if not list_only and not undo and not (note or "").strip():
+        raise click.UsageError('请用 --note 写明核实情况，例如 --note "电话核实，确为5万元"。')
     with fatal_on_error(debug):
         if list_only:
             report = confirm_mod.standing(config)
@@ -388,12 +378,15 @@ def render_confirm(report: Any, list_only: bool) -> None:
     if report.findings.items:
         console.print(findings_table(report.findings.items, "提示"))
     if list_only or not report.items:
-        table = Table(title=f"已核实的单位（{len(report.standing)} 个）", title_justify="left")
-        for name in ("单位", "核实时间", "说明", "文件 SHA-256"):
-            table.add_column(name, overflow="fold")
-        for unit, c in report.standing:
-            table.add_row(escape(unit.name), f"{c.at:%Y-%m-%d %H:%M}", escape(c.note), c.sha256[:12])
-        console.print(table)
+        columns = (Column("单位", head=True), Column("核实时间", head=True), Column("说明", flex=True))
+        rows = [(unit.name, f"{c.at:%Y-%m-%d %H:%M}", c.note) for unit, c in report.standing]
+        console.print(
+            Rows(
+                f"已核实的单位（{len(report.standing)} 个）",
+                (*columns, Column("文件 SHA-256")),
+                [(*r, c.sha256[:12]) for r, (_, c) in zip(rows, report.standing, strict=True)],
+            )
+        )
     elif any(i.outcome in ("confirmed", "undone") for i in report.items):
         console.print("重新汇总后生效：kepuxl collect inbox")
 
@@ -401,11 +394,11 @@ def render_confirm(report: Any, list_only: bool) -> None:
 # -- e-mail: drafts, send, fetch, remind ------------------------------------------------------------
 
 SEND_ZH = {
-    "sent": "[green]已发送[/]",
-    "failed": "[red]失败[/]",
-    "skipped": "跳过",
-    "dry-run": "[blue]将发送[/]",
-    "not-attempted": "[yellow]未发送[/]",
+    "sent": Text("已发送", style="green"),
+    "failed": Text("失败", style="red"),
+    "skipped": Text("跳过"),
+    "dry-run": Text("将发送", style="blue"),
+    "not-attempted": Text("未发送", style="yellow"),
 }
 
 
@@ -441,15 +434,13 @@ def render_drafts(report: Any, what: str) -> None:
 
 
 def render_send(report: Any) -> None:
-    table = Table(
-        title="发送结果" if not report.dry_run else "将发送的邮件（演练，未发送）", title_justify="left"
-    )
-    for name in ("单位", "收件人", "结果", "说明"):
-        table.add_column(name, overflow="fold")
-    for item in report.items:
-        note = item.finding.message if item.finding else item.subject
-        table.add_row(escape(item.unit), escape(item.to), SEND_ZH[item.outcome], escape(note))
-    console.print(table)
+    columns = (Column("单位", cap=14, head=True), Column("收件人", cap=30), Column("结果", head=True))
+    rows = [
+        (item.unit, item.to, SEND_ZH[item.outcome], item.finding.message if item.finding else item.subject)
+        for item in report.items
+    ]
+    title = "发送结果" if not report.dry_run else "将发送的邮件（演练，未发送）"
+    console.print(Rows(title, (*columns, Column("说明", flex=True)), rows))
     n = report.counts
     if report.dry_run:
         console.print(
@@ -513,13 +504,10 @@ def mail_check_cmd(config: Path, debug: bool) -> None:
     password = _mail_password(config)
     with fatal_on_error(debug):
         rows = check_servers(config, password=password)
-    table = Table(title="邮箱设置检查", title_justify="left")
-    for name in ("服务器", "结果", "说明"):
-        table.add_column(name, overflow="fold")
-    for row in rows:
-        ok = row["ok"] == "是"
-        table.add_row(row["server"], "[green]正常[/]" if ok else "[red]失败[/]", escape(row["message"]))
-    console.print(table)
+    columns = (Column("服务器", cap=30, head=True), Column("结果", head=True), Column("说明", flex=True))
+    ok = {True: Text("正常", style="green"), False: Text("失败", style="red")}
+    cells = [(row["server"], ok[row["ok"] == "是"], row["message"]) for row in rows]
+    console.print(Rows("邮箱设置检查", columns, cells))
     sys.exit(0 if all(r["ok"] == "是" for r in rows) else 1)
 
 
@@ -606,13 +594,9 @@ def fetch_cmd(
         n = report.counts
         new = [m for m in report.messages if m.outcome == "fetched"]
         if new:
-            table = Table(title="新下载的邮件", title_justify="left")
-            for name in ("时间", "发件人", "主题"):
-                table.add_column(name, overflow="fold")
-            for m in new:
-                when = f"{m.date:%m-%d %H:%M}" if m.date else ""
-                table.add_row(when, escape(m.sender), escape(m.subject))
-            console.print(table)
+            columns = (Column("时间", head=True), Column("发件人", cap=30), Column("主题", flex=True))
+            rows = [(f"{m.date:%m-%d %H:%M}" if m.date else "", m.sender, m.subject) for m in new]
+            console.print(Rows("新下载的邮件", columns, rows))
         console.print(
             f"{escape(report.server)}“{escape(report.folder)}”：新下载 [green]{n['fetched']}[/] 封 → "
             f"{escape(str(report.inbox / '邮件'))}，已下载过 {n['already']} 封，主题不符 {n['filtered']} 封，"

@@ -1,7 +1,8 @@
 """Shared fixtures: a fresh sample campaign (kepuxl init), its Context, and one unit's generated form.
 
 `pytest --update-golden` rewrites tests/golden/*.xlsx from the current code; review the diff (and open
-the files in Excel and WPS) before committing them.
+the files in Excel and WPS) before committing them. Tests marked `crashes_workers` crash worker processes on
+purpose; tests/quiet_crashes.py keeps their crash dumps out of the log (see there).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import quiet_crashes
 
 from kepu_xl import make
 from kepu_xl.campaign import Unit
@@ -26,6 +28,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="rewrite tests/golden/*.xlsx from the current code instead of comparing against them",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin("quiet_crashes"):  # tests that crash workers on purpose
+        config.pluginmanager.register(quiet_crashes, "quiet_crashes")
 
 
 @pytest.fixture

@@ -146,7 +146,7 @@ def test_cli_confirm(county: Path) -> None:
     runner = CliRunner()
     assert runner.invoke(cli, ["collect", str(county / "inbox"), "-c", config]).exit_code == 0
     no_note = runner.invoke(cli, ["confirm", "白沙镇", "-c", config])
-    assert no_note.exit_code == 3 and "--note" in no_note.output
+    assert no_note.exit_code == 2 and "--note" in no_note.stderr
     no_unit = runner.invoke(cli, ["confirm", "-c", config, "--note", "x"])
     assert no_unit.exit_code == 2
     ok = runner.invoke(

@@ -46,6 +46,7 @@ def failure(kept: str, why: workers.Failure) -> tuple[str, str, str]:
     return (kept, why.kind, why.detail)
 
 
+@pytest.mark.crashes_workers  # its dumps are captured: tests/quiet_crashes.py
 def test_every_item_gets_exactly_one_outcome_in_input_order() -> None:
     bad = ["abort", "segfault", "exit", "raise", "memory"]
     items = [f"f{i}" for i in range(40)]
@@ -85,6 +86,7 @@ def test_a_hang_is_cut_at_the_time_limit_and_the_rest_goes_on() -> None:
     assert out == ["ok:a", ("hang", "timeout", ""), "ok:b", "ok:c", "ok:d"]
 
 
+@pytest.mark.crashes_workers  # its dumps are captured: tests/quiet_crashes.py
 def test_crashes_in_a_row_never_lose_or_repeat_an_item() -> None:
     items = ["abort" if i % 3 == 0 else f"f{i}" for i in range(30)]
     out = workers.run(items, misbehave, "ok", failed=failure, workers=2, batch=5, timeout=60)
@@ -207,6 +209,7 @@ def _hang_on_one(cand, ctx):  # type: ignore[no-untyped-def]
 _real_process = collect_mod.process
 
 
+@pytest.mark.crashes_workers  # its dumps are captured: tests/quiet_crashes.py
 def test_a_parser_crash_costs_its_file_only(county: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     normal = _run(county, workers=2)
     monkeypatch.setattr(collect_mod, "process", _abort_on_one)
