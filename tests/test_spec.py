@@ -249,7 +249,10 @@ def test_rule_bad_severity(tmp_path: Path) -> None:
     text = with_rule('id = "r1"\nwhen = "a > b"\nseverity = "fatal"\nmessage = "请核实。"\n')
     assert messages(tmp_path, text) == [
         Code.SPEC_BAD_VALUE.format(
-            where="规则 r1", key="severity", value="fatal", rule="应为 error（错误）、verify（待核实）或 warning（警告）"
+            where="规则 r1",
+            key="severity",
+            value="fatal",
+            rule="应为 error（错误）、verify（待核实）或 warning（警告）",
         )
     ]
 
@@ -345,7 +348,10 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         (
             "SPEC_BAD_VALUE",
             Code.SPEC_BAD_VALUE.format(
-                where="规则 r1", key="severity", value="fatal", rule="应为 error（错误）、verify（待核实）或 warning（警告）"
+                where="规则 r1",
+                key="severity",
+                value="fatal",
+                rule="应为 error（错误）、verify（待核实）或 warning（警告）",
             ),
         ),
         (
@@ -431,8 +437,11 @@ def test_a_definition_that_passes_check_can_be_built(tmp_path: Path, ctx: Contex
         return
     cells = layout.build(found)
     unit = ctx.campaign.units[0]
-    stamp = identity.stamp(ctx.secret, ctx.campaign.id, found.id, found.version, unit.id, cells.fingerprint())
-    assert build_form(found, cells, ctx.campaign, unit, stamp, ctx.password)[:2] == b"PK"
+    c = ctx.campaign
+    stamp = identity.stamp(
+        ctx.secret, c.id, c.year, c.title, found.id, found.version, unit.id, cells.fingerprint()
+    )
+    assert build_form(found, cells, ctx.campaign, unit, stamp, ctx.password(unit))[:2] == b"PK"
 
 
 @pytest.mark.parametrize(
