@@ -48,7 +48,7 @@ _SI = re.compile(rb"<si>.*?</si>", re.S)
 # a protection element, and the password hash it carries (xlsxwriter writes it first, as %X)
 _PROTECTION = re.compile(rb"<(?:sheetProtection|workbookProtection)\b[^>]*>")
 _HASH = re.compile(
-    rb'(<(?:sheetProtection|workbookProtection) (?:password|workbookPassword)=")([0-9A-F]{1,4})"'
+    rb'(?<=<sheetProtection password=")[0-9A-F]{1,4}(?=")|(?<=<workbookProtection workbookPassword=")[0-9A-F]{1,4}(?=")'
 )
 STRING_LIMIT = 16_383  # xlsxwriter only measures (and clips) a string longer than this
 PROPERTY_LIMIT = 255  # UTF-16 units: set_custom_property warns beyond it
@@ -66,7 +66,8 @@ class FormTemplate:
     others: frozenset[bytes]  # every other <si> element
     name_limit: int  # longest name whose strings stay under STRING_LIMIT
     password_hash: bytes = b""  # the placeholder unit's hash, in every protection element
-    protected: frozenset[str] = frozenset()  # the members holding a protection element
+    # the members holding a protection element, cut where the hash goes (a join, not a regex, per unit)
+    protected: tuple[tuple[str, tuple[bytes, ...]], ...] = ()
     problem: str | None = None  # why no form can come from this template
 
     @classmethod
@@ -93,11 +94,11 @@ class FormTemplate:
         templated = tuple(si for si in elements if _PLACEHOLDER.search(si))
         others = frozenset(si for si in elements if not _PLACEHOLDER.search(si))
         limit = STRING_LIMIT - max((len(si.decode()) for si in templated), default=0)
-        hashes = {m: _HASH.findall(d) for m, d in members if _PROTECTION.search(d)}
-        found = {h for pairs in hashes.values() for _, h in pairs}
+        found = {h for _, data in members for h in _HASH.findall(data)}
         problem = _template_problem(members) or _protection_problem(members, found)
+        protected = tuple((m, tuple(_HASH.split(d))) for m, d in members if _PROTECTION.search(d))
         password_hash = next(iter(found)) if len(found) == 1 else b""
-        return cls(identity, members, templated, others, limit, password_hash, frozenset(hashes), problem)
+        return cls(identity, members, templated, others, limit, password_hash, protected, problem)
 
     def fallback_reason(self, name: str, identity: Identity) -> str | None:
         """Why this unit's form must be built directly; None when `render` gives the same bytes."""
@@ -124,6 +125,7 @@ class FormTemplate:
         `fallback_reason` is None."""
         values = _values(name, identity)
         new_hash = self.password_hash if password is None else _legacy_hash(password).encode()
+        protected = dict(self.protected)
         buffer = io.BytesIO()
         # as xlsxwriter's Workbook._store_workbook zips an in-memory workbook
         with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=False) as out:
@@ -132,8 +134,8 @@ class FormTemplate:
                 info.compress_type = zipfile.ZIP_DEFLATED
                 if member in PARTS:
                     data = _fill(data, values)
-                if member in self.protected and new_hash != self.password_hash:
-                    data = _HASH.sub(lambda m: m.group(1) + new_hash + b'"', data)
+                elif member in protected:
+                    data = new_hash.join(protected[member])
                 out.writestr(info, data)
         return buffer.getvalue()
 
