@@ -405,7 +405,7 @@ def read_roster(path: Path, cache_dir: Path | None = None) -> tuple[tuple[Unit, 
     out = Findings()
     index = _header(rows, path, out)
     entries = [
-        e for rowno, row in enumerate(rows[1:], start=2) if (e := _entry(rowno, row, index, path, out))
+        e for rowno, row in enumerate(rows[1:], start=2) if (e := _entry(rowno, row, index, path.name, out))
     ]
     _check_unique(entries, path.name, out)
     ids = _unit_ids(entries)
@@ -459,37 +459,45 @@ def _header(rows: list[list[Any]], path: Path, out: Findings) -> dict[str, int]:
     return {ROSTER_COLUMNS[h]: i for i, h in enumerate(header) if h in ROSTER_COLUMNS}
 
 
-def _entry(rowno: int, row: list[Any], index: dict[str, int], path: Path, out: Findings) -> _Entry | None:
+def _entry(rowno: int, row: list[Any], index: dict[str, int], file: str, out: Findings) -> _Entry | None:
     """A row's cells checked one by one; None for a blank row or one whose name or id is unusable."""
     cells: dict[str, str] = {}
     usable = True
     for key, col in index.items():
         raw = row[col] if col < len(row) else None
-        where = {"file": path.name, "cell": _a1(rowno, col), "row": rowno, "column": _HEADINGS[key]}
-        if isinstance(raw, dict):  # a formula saved without its value (see _xlsx_rows)
-            out.add(Code.ROSTER_FORMULA, **where, formula=raw.get("formula", ""))
-            usable = usable and key not in ("name", "id")
-            cells[key] = ""
-            continue
-        text = _text(raw)
-        if textnorm.controls(text):
-            out.add(Code.ROSTER_CONTROL_CHAR, **where, chars=textnorm.shown(textnorm.controls(text)))
-            usable = usable and key not in ("name", "id")
-        if hidden := textnorm.invisible(text):
-            text = textnorm.without_invisible(text).strip()
-            out.add(Code.ROSTER_INVISIBLE, **where, chars=textnorm.shown(hidden), value=text)
+        text = "" if isinstance(raw, dict) else _text(raw)
+        # the common case costs one check: printable text has no control and no format character
+        if isinstance(raw, dict) or not text.isprintable():
+            text, ok = _odd_cell(raw, (file, rowno, col, key), out)
+            usable = usable and (ok or key not in ("name", "id"))
         cells[key] = text
     if not any(cells.values()) and usable:
         return None  # blank rows are common at the end of an Excel roster
     if usable and not cells.get("name"):
-        out.add(Code.ROSTER_EMPTY_NAME, file=path.name, cell=_a1(rowno, index["name"]), row=rowno)
+        out.add(Code.ROSTER_EMPTY_NAME, file=file, cell=_a1(rowno, index["name"]), row=rowno)
         return None
     if usable and cells.get("id") and not UNIT_ID_RE.match(cells["id"]):
-        out.add(
-            Code.ROSTER_BAD_ID, file=path.name, cell=_a1(rowno, index["id"]), row=rowno, value=cells["id"]
-        )
+        out.add(Code.ROSTER_BAD_ID, file=file, cell=_a1(rowno, index["id"]), row=rowno, value=cells["id"])
         return None
     return _Entry(rowno, cells) if usable else None
+
+
+def _odd_cell(raw: Any, at: tuple[str, int, int, str], out: Findings) -> tuple[str, bool]:
+    """A cell that is a formula without a value, or holds control or format characters: (its text,
+    whether it can be used)."""
+    file, row, col, key = at
+    where = {"file": file, "cell": _a1(row, col), "row": row, "column": _HEADINGS[key]}
+    if isinstance(raw, dict):  # a formula saved without its value (see _xlsx_rows)
+        out.add(Code.ROSTER_FORMULA, **where, formula=raw.get("formula", ""))
+        return "", False
+    text, ok = _text(raw), True
+    if found := textnorm.controls(text):
+        out.add(Code.ROSTER_CONTROL_CHAR, **where, chars=textnorm.shown(found))
+        ok = False
+    if hidden := textnorm.invisible(text):
+        text = textnorm.without_invisible(text).strip()
+        out.add(Code.ROSTER_INVISIBLE, **where, chars=textnorm.shown(hidden), value=text)
+    return text, ok
 
 
 def _check_unique(entries: list[_Entry], file: str, out: Findings) -> None:

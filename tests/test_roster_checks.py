@@ -8,6 +8,8 @@ a 单位编码 column, which must never collide.
 from __future__ import annotations
 
 import hashlib
+import sys
+import unicodedata
 from pathlib import Path
 
 import openpyxl
@@ -15,7 +17,7 @@ import pytest
 import xlsxwriter
 from helpers import ROSTER_HEADER, use_roster, write_csv
 
-from kepu_xl import audit, campaign, make
+from kepu_xl import audit, campaign, make, textnorm
 from kepu_xl.findings import Code, KepuError
 from kepu_xl.reader import ReturnedForm
 
@@ -89,6 +91,12 @@ def test_invisible_characters_are_removed_from_a_name_with_a_warning(tmp_path: P
             Code.ROSTER_INVISIBLE.format(row=3, column="单位名称", chars="U+202E", value="县科协"),
         ),
     ]
+
+
+def test_the_format_character_class_holds_every_format_character() -> None:
+    every = "".join(chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf")
+    assert textnorm.without_invisible(every) == "" and len(textnorm.invisible(every)) == len(every)
+    assert textnorm.without_invisible("城关\u200b街道\u202e·A") == "城关街道·A"
 
 
 # -- names that identify alike ---------------------------------------------------------------------------------
