@@ -44,8 +44,9 @@ def explain(text: str, exc: tomllib.TOMLDecodeError) -> Explained:
 
 def _cause(line: str, detail: str) -> tuple[str, str]:
     """The likeliest mistake on the offending line, and how to fix it."""
+    line = _without_comment(line).strip()  # a comment may say anything, in any quotes
     key, _, value = re.split(r"(=|＝)", line, maxsplit=1) if re.search("=|＝", line) else (line, "", "")
-    key, value = key.strip(), _without_comment(value).strip()
+    key, value = key.strip(), value.strip()
     if "Cannot overwrite" in detail or "twice" in detail:
         return "同一项或同一个表写了两次", "删去重复的一处（整个文件里每一项只能写一次）"
     if re.search("[“”‘’]", line):
@@ -55,7 +56,7 @@ def _cause(line: str, detail: str) -> tuple[str, str]:
         )
     if "＝" in line:
         return "等号用了全角“＝”", "改成英文半角等号 =（切换到英文输入法再输入）"
-    if line.startswith(("【", "［")) or (line.startswith("[") and not line.rstrip().endswith("]")):
+    if line.startswith(("【", "［")) or (line.startswith("[") and not line.endswith("]")):
         return "表名的方括号写法不对", "表名要用英文方括号，如 [mail]"
     if not value and re.search("[:：]", line):
         return "键和值之间用了冒号", '要用等号 =，如 title = "2024年科技活动周"'

@@ -94,6 +94,7 @@ MISTAKES = {
     "windows-path": ('template = "D:\\活动\\邮件模板.txt"', "反斜杠"),
     "capital-true": ("pause = True", "全小写"),
     "number-with-unit": ("pause = 3秒", "文字没有加引号（或数字后面带了文字）"),
+    "quotes-in-a-comment": ("pause = 3秒  # 两封“之间”", "文字没有加引号（或数字后面带了文字）"),
 }
 
 
