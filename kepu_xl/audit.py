@@ -118,9 +118,8 @@ def _stamp_problem(
         or ident.version != spec.version
         or (ident.layout and ident.layout != cells.fingerprint())
     ):
-        return Finding.make(
-            Code.ID_OLD_VERSION, version=f"{ident.form} {ident.version}", expected=f"{spec.id} {spec.version}"
-        )
+        version, expected = f"{ident.form} {ident.version}", f"{spec.id} {spec.version}"
+        return Finding.make(Code.ID_OLD_VERSION, **at, version=version, expected=expected)
     if not identity_mod.verify(ident, secret):
         return Finding.make(Code.ID_BAD_TOKEN, **at)
     if ident.legacy:

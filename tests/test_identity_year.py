@@ -167,3 +167,13 @@ def test_a_legacy_form_without_a_year_in_its_title_is_refused(old: make.Context)
     result = collect_one(config, "no-year.xlsx", buffer.getvalue())
     codes = [code for code, _, _ in id_findings(result)]
     assert codes == ["ID_LEGACY_NO_YEAR"] and result.outcome == "rejected"
+
+
+def test_another_form_of_the_campaign_is_located_at_the_unit_cell(old: make.Context, tmp_path: Path) -> None:
+    config = copy_campaign(old.campaign.folder, tmp_path / "科普月", form='"science_month"')
+    new = make.Context.load(config)
+    result = collect_one(config, "d01.xlsx", filled(old, old.form_bytes(old.campaign.unit("D01"))))
+    message = Code.ID_OLD_VERSION.format(
+        version="science_week 2023.1", expected=f"science_month {new.spec.version}"
+    )
+    assert id_findings(result) == [("ID_OLD_VERSION", f"{new.cells.main}!{new.cells.unit.a1}", message)]
