@@ -155,7 +155,7 @@ def prepare(work: Path, n: int, seed: int, rate: float) -> dict[str, Any]:
     from kepu_xl.make import Context, init_campaign
 
     manifest_path = work / "manifest.json"
-    wanted = {"n": n, "seed": seed, "rate": rate, "version": 2}
+    wanted = {"n": n, "seed": seed, "rate": rate, "version": 3}  # 3: stamps carry year and title
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         if manifest.get("key") == wanted and len(list((work / "inbox").iterdir())) == n:

@@ -18,14 +18,13 @@ from typing import Any
 from . import identity as identity_mod
 from .campaign import Campaign, Unit
 from .findings import Code, Finding, Severity
+from .identity import Identity
 from .layout import DETAIL_ROW_KEY, CellMap
 from .reader import Raw, ReturnedForm
 from .rules import DetailStats
 from .spec import Column, Field, FormSpec
+from .textnorm import name_key, squash
 
-_INVISIBLE = dict.fromkeys(
-    map(ord, "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff")
-)
 _PLAIN = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _ZERO_WORDS = {"-", "—", "–", "－", "无", "－－", "--"}
@@ -77,29 +76,16 @@ def identify(
         detail = "文档属性与隐藏信息表的" + "、".join(differ) + "不同"
         out.append(Finding.make(Code.ID_MISMATCH, sheet=sheet, cell=unit_cell, detail=detail))
     unit = campaign.unit(ident.unit)
-    if ident.campaign != campaign.id:
-        out.append(Finding.make(Code.ID_OTHER_CAMPAIGN, campaign=ident.campaign))
-    elif (
-        ident.form != spec.id
-        or ident.version != spec.version
-        or (ident.layout and ident.layout != cells.fingerprint())
-    ):
-        out.append(
-            Finding.make(
-                Code.ID_OLD_VERSION,
-                version=f"{ident.form} {ident.version}",
-                expected=f"{spec.id} {spec.version}",
-            )
-        )
-    elif not identity_mod.verify(ident, secret):
-        out.append(Finding.make(Code.ID_BAD_TOKEN, sheet=sheet, cell=unit_cell))
+    stamp = _stamp_problem(form, ident, campaign, spec, cells, secret)
+    if stamp is not None:
+        out.append(stamp)
     if unit is None:
         by_name = campaign.unit_by_name(form.unit_text)
         out.append(
             Finding.make(Code.ID_UNKNOWN_UNIT, sheet=sheet, cell=unit_cell, name=form.unit_text or ident.unit)
         )
         return by_name, out
-    if form.has_main and _squash(form.unit_text) != _squash(unit.name):
+    if form.has_main and name_key(form.unit_text) != name_key(unit.name):
         detail = f"表内单位为“{form.unit_text}”，身份信息为“{unit.name}”"
         out.append(Finding.make(Code.ID_MISMATCH, sheet=sheet, cell=unit_cell, detail=detail))
         # the visible name is who sent it: the error goes to that unit, not the form's owner
@@ -107,8 +93,39 @@ def identify(
     return unit, out
 
 
-def _squash(text: str) -> str:
-    return re.sub(r"[\s\u3000（）()]", "", text or "")
+def _stamp_problem(
+    form: ReturnedForm, ident: Identity, campaign: Campaign, spec: FormSpec, cells: CellMap, secret: bytes
+) -> Finding | None:
+    """What is wrong with a stamp of this campaign: another campaign or year, an old form, a bad token.
+
+    A legacy stamp (kepuxl 0.1: no year, no title) of this campaign and key is placed in a year by
+    the form's visible title, "2023年…": this year's is accepted with a note, any other is refused.
+    """
+    at = {"sheet": cells.main, "cell": cells.unit.a1}
+    current = {"current_year": campaign.year, "current_title": campaign.title}
+    if ident.campaign != campaign.id:
+        return Finding.make(Code.ID_OTHER_CAMPAIGN, **at, campaign=ident.campaign)
+    if ident.legacy:
+        year = re.match(r"\s*(\d{4})\s*年", form.title_text)
+        title = form.title_text or "（空）"
+        if year is None:
+            return Finding.make(Code.ID_LEGACY_NO_YEAR, **at, title=title, **current)
+        if int(year.group(1)) != campaign.year:
+            return Finding.make(Code.ID_OTHER_YEAR, **at, year=year.group(1), title=title, **current)
+    elif (ident.year, ident.title) != (str(campaign.year), campaign.title):
+        return Finding.make(Code.ID_OTHER_YEAR, **at, year=ident.year, title=ident.title, **current)
+    if (
+        ident.form != spec.id
+        or ident.version != spec.version
+        or (ident.layout and ident.layout != cells.fingerprint())
+    ):
+        version, expected = f"{ident.form} {ident.version}", f"{spec.id} {spec.version}"
+        return Finding.make(Code.ID_OLD_VERSION, **at, version=version, expected=expected)
+    if not identity_mod.verify(ident, secret):
+        return Finding.make(Code.ID_BAD_TOKEN, **at)
+    if ident.legacy:
+        return Finding.make(Code.ID_LEGACY_STAMP, **at, title=form.title_text, year=campaign.year)
+    return None
 
 
 # -- values --------------------------------------------------------------------------------------
@@ -121,10 +138,7 @@ class Parsed:
     context: dict[str, Any] = field(default_factory=dict)
 
 
-def clean_text(text: str) -> str:
-    """NFKC (full-width → ASCII), invisible characters and all whitespace (NBSP, 　) removed."""
-    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
-    return "".join(text.split())
+clean_text = squash  # a number cell's text as it is parsed: NFKC, no invisible characters or spaces
 
 
 def parse_number(raw: Raw) -> Parsed:

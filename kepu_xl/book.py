@@ -437,6 +437,8 @@ def _cell(el: Any, shared: _SharedStrings, date_styles: frozenset[int], date1904
         try:
             number = float(v)
         except ValueError:
+            if f is not None:  # <f>…</f><v></v>, as openpyxl saves a formula: no cached value
+                return Value(None, "f", formula or "(shared)")
             return Value(v, "s")
         if int(el.get("s", "0") or 0) in date_styles:
             try:

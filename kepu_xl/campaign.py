@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import hmac
 import io
 import json
+import os
 import re
 import secrets
 import tomllib
@@ -20,8 +22,10 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from . import textnorm, toml_zh
 from .files import os_error_zh, write_atomic
 from .findings import Code, Finding, Findings, KepuError
+from .identity import TITLE_LIMIT
 
 STATE_DIR = ".kepuxl"
 ROSTER_COLUMNS = {
@@ -32,9 +36,12 @@ ROSTER_COLUMNS = {
     "联系电话": "phone",
     "电子邮箱": "email",
 }
+_HEADINGS = {key: heading for heading, key in ROSTER_COLUMNS.items()}
 REQUIRED_COLUMNS = ("单位名称",)
 ROSTER_MAX_ROWS = 100_000  # rows of units.xlsx read (a province has thousands of units)
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# an address kepuxl can send to: plain ASCII, no display name, list, comment or route (mail.py sends only
+# to these, so the roster check and the sender agree on what is usable)
+EMAIL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 UNIT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
@@ -116,14 +123,14 @@ class Campaign:
     warnings: tuple[Finding, ...] = ()  # roster problems that do not stop the job (a bad e-mail)
     mail: MailSettings = MailSettings()
     materials: tuple[tuple[str, int], ...] = ()  # required materials per unit: (key of MATERIALS, at least)
-    # lookups by id and by squashed name: a province roster has thousands of units
+    # lookups by id and by name key (textnorm.name_key): a province roster has thousands of units
     _by_id: dict[str, Unit] = field(default_factory=dict, init=False, repr=False, compare=False)
     _by_name: dict[str, Unit] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for u in reversed(self.units):  # the first of equal keys wins, as a linear search would
             self._by_id[u.id] = u
-            self._by_name[_squash(u.name)] = u
+            self._by_name[textnorm.name_key(u.name)] = u
 
     @property
     def state_dir(self) -> Path:
@@ -133,7 +140,7 @@ class Campaign:
         return self._by_id.get(unit_id)
 
     def unit_by_name(self, name: str) -> Unit | None:
-        return self._by_name.get(_squash(name))
+        return self._by_name.get(textnorm.name_key(name))
 
     def secret(self, create: bool = False) -> bytes:
         """The per-campaign key of form tokens, kept in .kepuxl/secret (made on first use)."""
@@ -146,27 +153,27 @@ class Campaign:
                     )
                 )
             new_secret(path)
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+        protect_secret(path)  # a key made by an older kepuxl was readable by every local user
+        try:
+            return bytes.fromhex(path.read_text(encoding="ascii").strip())
+        except (OSError, ValueError) as exc:
+            error = os_error_zh(exc) if isinstance(exc, OSError) else "活动密钥已损坏（应为 64 位十六进制数）"
+            raise KepuError(Finding.make(Code.CAMPAIGN_FILE, path=str(path), error=error)) from None
 
-    def sheet_password(self, secret: bytes) -> str:
-        """The sheet protection password: from the config, else derived from the secret (stable)."""
-        return self.password or hashlib.sha256(b"sheet-password" + secret).hexdigest()[:10]
-
-
-def _squash(text: str) -> str:
-    return re.sub(r"[\s\u3000（）()]", "", text or "")
+    def sheet_password(self, secret: bytes, unit_id: str) -> str:
+        """A unit's sheet protection password: from the config (every unit the same), else derived
+        from the key and the unit, so that one unit's password opens no other unit's form."""
+        if self.password:
+            return self.password
+        return hmac.new(secret, f"sheet-password|{unit_id}".encode(), hashlib.sha256).hexdigest()[:10]
 
 
 def load(config: Path) -> Campaign:
     """Read kepuxl.toml and its roster; raise `KepuError` listing every problem."""
     config = Path(config)
-    try:
-        raw = tomllib.loads(config.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise KepuError(Finding.make(Code.CAMPAIGN_FILE, path=str(config), error=os_error_zh(exc))) from None
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise KepuError(Finding.make(Code.CAMPAIGN_FILE, path=str(config), error=str(exc))) from None
+    raw = _read_toml(config)
     out = Findings()
+    _no_controls(raw, out, config.name)
     c = raw.get("campaign", {})
     contact = raw.get("contact", {})
 
@@ -176,6 +183,15 @@ def load(config: Path) -> Campaign:
         return c.get(key)
 
     title, form, roster = need("title"), need("form"), need("roster")
+    if isinstance(title, str) and len(title) > TITLE_LIMIT:
+        out.add(
+            Code.CAMPAIGN_BAD_VALUE,
+            file=config.name,
+            table="campaign",
+            key="title",
+            value=title[:20] + "…",
+            rule=f"不能超过 {TITLE_LIMIT} 字（现为 {len(title)} 字），它写在每份表格的身份信息里",
+        )
     campaign_id = need("id")
     deadline = _deadline(c.get("deadline"), out, config.name)
     year = c.get("year") or (deadline.year if deadline else 0)
@@ -212,6 +228,51 @@ def load(config: Path) -> Campaign:
         mail=mail,
         materials=materials,
     )
+
+
+def _read_toml(config: Path) -> dict[str, Any]:
+    """kepuxl.toml as a dict; a missing file, a wrong encoding or a typo is a Chinese finding."""
+    try:
+        text = config.read_text(encoding="utf-8-sig")  # Notepad may save UTF-8 with a BOM
+    except FileNotFoundError:
+        raise KepuError(Finding.make(Code.CAMPAIGN_NOT_FOUND, path=str(config))) from None
+    except OSError as exc:
+        raise KepuError(Finding.make(Code.CAMPAIGN_FILE, path=str(config), error=os_error_zh(exc))) from None
+    except UnicodeDecodeError:
+        error = "文件不是 UTF-8 编码（可能被另存为 ANSI/GBK）。请用记事本打开，“另存为”时编码选 UTF-8"
+        raise KepuError(Finding.make(Code.CAMPAIGN_FILE, path=str(config), error=error)) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        why = toml_zh.explain(text, exc)
+        raise KepuError(
+            Finding.make(
+                Code.CAMPAIGN_SYNTAX,
+                file=config.name,
+                path=str(config),
+                line=why.line,
+                text=why.text,
+                cause=why.cause,
+                fix=why.fix,
+                detail=why.detail,
+            )
+        ) from None
+
+
+def _no_controls(raw: dict[str, Any], out: Findings, file: str) -> None:
+    """Text in [campaign], [contact] and [mail] goes into workbooks and mail headers: one line, no
+    control characters (a newline in sender_name would start a new header)."""
+    for table in ("campaign", "contact", "mail"):
+        values = raw.get(table)
+        if not isinstance(values, dict):
+            continue
+        for key, value in values.items():
+            texts = value if isinstance(value, list) else [value]
+            found = [ch for t in texts if isinstance(t, str) for ch in textnorm.controls(t)]
+            if found:
+                shown = "、".join(textnorm.escaped(t) for t in texts if isinstance(t, str))
+                rule = f"含控制字符（{textnorm.shown(found)}）。请写在一行内，删去换行、制表等字符"
+                out.add(Code.CAMPAIGN_BAD_VALUE, file=file, table=table, key=key, value=shown, rule=rule)
 
 
 _MAIL_TEXT = ("sender_name", "sender", "smtp_host", "smtp_user", "imap_host", "imap_user", "imap_folder")
@@ -257,7 +318,7 @@ def _mail(table: Any, out: Findings, file: str, folder: Path) -> MailSettings:
             if isinstance(value, date):
                 kw[key] = _as_date(value)
             else:
-                bad(key, "应为日期，如 2023-05-15")
+                bad(key, "应为日期，如 2023-05-15（不加引号）")
         elif key == "subject":
             words = [value] if isinstance(value, str) else value
             if isinstance(words, list) and all(isinstance(w, str) for w in words):
@@ -323,7 +384,7 @@ def _deadline(value: Any, out: Findings, file: str) -> datetime | None:
         table="campaign",
         key="deadline",
         value=value,
-        rule="应为日期时间，如 2023-05-30T17:30:00",
+        rule="应为日期时间，如 2023-05-30T17:30:00（不加引号）",
     )
     return None
 
@@ -344,72 +405,155 @@ def read_roster(path: Path, cache_dir: Path | None = None) -> tuple[tuple[Unit, 
     """
     rows = _read_rows(path, cache_dir)
     out = Findings()
+    index = _header(rows, path, out)
+    entries = [
+        e for rowno, row in enumerate(rows[1:], start=2) if (e := _entry(rowno, row, index, path.name, out))
+    ]
+    _check_unique(entries, path.name, out)
+    ids = _unit_ids(entries)
+    units = []
+    for entry, unit_id in zip(entries, ids, strict=True):
+        cells = entry.cells
+        email = cells.get("email", "")
+        if email and not EMAIL_RE.match(email) and not textnorm.controls(email):  # that one is reported
+            out.add(
+                Code.ROSTER_BAD_EMAIL,
+                file=path.name,
+                cell=_a1(entry.row, index["email"]),
+                row=entry.row,
+                value=email,
+            )
+        category, contact, phone = (
+            cells.get("category") or "其他",
+            cells.get("contact", ""),
+            cells.get("phone", ""),
+        )
+        units.append(Unit(unit_id, cells["name"], category, contact, phone, email, seq=len(units) + 1))
+    if not out.ok:
+        raise KepuError(out.items)
+    return tuple(units), tuple(out.items)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One roster row with a name: its cells as text (id "" when the row has none)."""
+
+    row: int
+    cells: dict[str, str]
+
+
+def _header(rows: list[list[Any]], path: Path, out: Findings) -> dict[str, int]:
+    """Column key → index; unknown or missing columns stop the load (nothing else can be read)."""
     if not rows:
         raise KepuError(Finding.make(Code.ROSTER_FILE, path=str(path), error="名单为空"))
-    header = [str(h or "").strip() for h in rows[0]]
+    header = [str(h or "").strip() if not isinstance(h, dict) else "" for h in rows[0]]
     expected = "、".join(ROSTER_COLUMNS)
-    for name in header:
+    for col, name in enumerate(header):
         if name and name not in ROSTER_COLUMNS:
             out.add(
-                Code.ROSTER_UNKNOWN_COLUMN,
-                file=path.name,
-                cell=_a1(1, header.index(name)),
-                column=name,
-                expected=expected,
+                Code.ROSTER_UNKNOWN_COLUMN, file=path.name, cell=_a1(1, col), column=name, expected=expected
             )
     for name in REQUIRED_COLUMNS:
         if name not in header:
             out.add(Code.ROSTER_MISSING_COLUMN, file=path.name, column=name, expected=expected)
     if not out.ok:
         raise KepuError(out.items)
-    index = {ROSTER_COLUMNS[h]: i for i, h in enumerate(header) if h in ROSTER_COLUMNS}
-    units: list[Unit] = []
-    seen_name: dict[str, int] = {}
-    seen_id: dict[str, int] = {}
-    for rowno, row in enumerate(rows[1:], start=2):
-        cells = {k: _text(row[i]) if i < len(row) else "" for k, i in index.items()}
-        if not any(cells.values()):
-            continue  # blank rows are common at the end of an Excel roster
-        name = cells.get("name", "")
-        if not name:
-            out.add(Code.ROSTER_EMPTY_NAME, file=path.name, cell=_a1(rowno, index["name"]), row=rowno)
-            continue
-        unit_id = cells.get("id") or "U" + hashlib.sha256(name.encode()).hexdigest()[:6]
-        if not UNIT_ID_RE.match(unit_id):
+    return {ROSTER_COLUMNS[h]: i for i, h in enumerate(header) if h in ROSTER_COLUMNS}
+
+
+def _entry(rowno: int, row: list[Any], index: dict[str, int], file: str, out: Findings) -> _Entry | None:
+    """A row's cells checked one by one; None for a blank row or one whose name or id is unusable."""
+    cells: dict[str, str] = {}
+    usable = True
+    for key, col in index.items():
+        raw = row[col] if col < len(row) else None
+        text = "" if isinstance(raw, dict) else _text(raw)
+        # the common case costs one check: printable text has no control and no format character
+        if isinstance(raw, dict) or not text.isprintable():
+            text, ok = _odd_cell(raw, (file, rowno, col, key), out)
+            usable = usable and (ok or key not in ("name", "id"))
+        cells[key] = text
+    if not any(cells.values()) and usable:
+        return None  # blank rows are common at the end of an Excel roster
+    if usable and not cells.get("name"):
+        out.add(Code.ROSTER_EMPTY_NAME, file=file, cell=_a1(rowno, index["name"]), row=rowno)
+        return None
+    if usable and cells.get("id") and not UNIT_ID_RE.match(cells["id"]):
+        out.add(Code.ROSTER_BAD_ID, file=file, cell=_a1(rowno, index["id"]), row=rowno, value=cells["id"])
+        return None
+    return _Entry(rowno, cells) if usable else None
+
+
+def _odd_cell(raw: Any, at: tuple[str, int, int, str], out: Findings) -> tuple[str, bool]:
+    """A cell that is a formula without a value, or holds control or format characters: (its text,
+    whether it can be used)."""
+    file, row, col, key = at
+    where = {"file": file, "cell": _a1(row, col), "row": row, "column": _HEADINGS[key]}
+    if isinstance(raw, dict):  # a formula saved without its value (see _xlsx_rows)
+        out.add(Code.ROSTER_FORMULA, **where, formula=raw.get("formula", ""))
+        return "", False
+    text, ok = _text(raw), True
+    if found := textnorm.controls(text):
+        out.add(Code.ROSTER_CONTROL_CHAR, **where, chars=textnorm.shown(found))
+        ok = False
+    if hidden := textnorm.invisible(text):
+        text = textnorm.without_invisible(text).strip()
+        out.add(Code.ROSTER_INVISIBLE, **where, chars=textnorm.shown(hidden), value=text)
+    return text, ok
+
+
+def _check_unique(entries: list[_Entry], file: str, out: Findings) -> None:
+    """Names (also as identification compares them: `textnorm.name_key`) and codes appear once."""
+    names: dict[str, _Entry] = {}
+    ids: dict[str, int] = {}
+    for e in entries:
+        name, unit_id = e.cells["name"], e.cells.get("id", "")
+        first = names.setdefault(textnorm.name_key(name), e)
+        if first is not e and first.cells["name"] == name:
             out.add(
-                Code.ROSTER_BAD_ID, file=path.name, cell=_a1(rowno, index["id"]), row=rowno, value=unit_id
+                Code.ROSTER_DUPLICATE, file=file, row=e.row, what="单位名称", value=name, first_row=first.row
             )
-            continue
-        for what, key, seen in (("单位名称", name, seen_name), ("单位编码", unit_id, seen_id)):
-            if key in seen:
-                out.add(
-                    Code.ROSTER_DUPLICATE,
-                    file=path.name,
-                    row=rowno,
-                    what=what,
-                    value=key,
-                    first_row=seen[key],
-                )
-            seen.setdefault(key, rowno)
-        email = cells.get("email", "")
-        if email and not EMAIL_RE.match(email):
+        elif first is not e:
             out.add(
-                Code.ROSTER_BAD_EMAIL, file=path.name, cell=_a1(rowno, index["email"]), row=rowno, value=email
+                Code.ROSTER_SIMILAR_NAME,
+                file=file,
+                row=e.row,
+                value=name,
+                first_row=first.row,
+                first=first.cells["name"],
             )
-        units.append(
-            Unit(
-                id=unit_id,
-                name=name,
-                category=cells.get("category") or "其他",
-                contact=cells.get("contact", ""),
-                phone=cells.get("phone", ""),
-                email=email,
-                seq=len(units) + 1,
+        if unit_id and ids.setdefault(unit_id, e.row) != e.row:
+            out.add(
+                Code.ROSTER_DUPLICATE,
+                file=file,
+                row=e.row,
+                what="单位编码",
+                value=unit_id,
+                first_row=ids[unit_id],
             )
-        )
-    if not out.ok:
-        raise KepuError(out.items)
-    return tuple(units), tuple(out.items)
+
+
+def _unit_ids(entries: list[_Entry]) -> list[str]:
+    """The roster's codes, and for a row without one `U` + the first 6 hex digits of its name's SHA-256.
+
+    Collision-free by construction: a code already taken (by a typed code, or by an earlier row)
+    makes the row take 8, 10, … digits instead. A row's code depends only on the typed codes and
+    the rows above it: the same roster gives the same codes, a unit added at the end changes no
+    other unit's code, and most codes are the 6-digit ones kepuxl 0.1 gave.
+    """
+    taken = {e.cells["id"] for e in entries if e.cells.get("id")}
+    ids = []
+    for e in entries:
+        unit_id = e.cells.get("id", "")
+        if not unit_id:
+            digest = hashlib.sha256(e.cells["name"].encode()).hexdigest()
+            unit_id = next(
+                (c for n in range(6, 31, 2) if (c := "U" + digest[:n]) not in taken),
+                f"U{digest[:24]}-{e.row}",  # unreachable: names are unique, so are their digests
+            )
+            taken.add(unit_id)
+        ids.append(unit_id)
+    return ids
 
 
 def _a1(row: int, col: int) -> str:
@@ -427,6 +571,7 @@ def _text(value: Any) -> str:
 
 
 ROSTER_CACHE = "roster-cache.json"
+CACHE_VERSION = 2  # 2: a formula cell without a value is {"formula": ...}, no longer None
 
 
 def _read_rows(path: Path, cache_dir: Path | None = None) -> list[list[Any]]:
@@ -447,7 +592,8 @@ def _read_rows(path: Path, cache_dir: Path | None = None) -> list[list[Any]]:
         return cached
     rows = _xlsx_rows(path, data)
     if cache_dir and cache_dir.is_dir():
-        text = json.dumps({"sha256": key, "rows": rows}, ensure_ascii=False, default=_json_cell)
+        cache = {"sha256": key, "version": CACHE_VERSION, "rows": rows}
+        text = json.dumps(cache, ensure_ascii=False, default=_json_cell)
         with contextlib.suppress(OSError):  # a read-only folder: no cache, nothing else changes
             write_atomic(cache_dir / ROSTER_CACHE, text.encode("utf-8"))
     return rows
@@ -456,9 +602,8 @@ def _read_rows(path: Path, cache_dir: Path | None = None) -> list[list[Any]]:
 def _cached_rows(cache_dir: Path, key: str) -> list[list[Any]] | None:
     try:
         cached = json.loads((cache_dir / ROSTER_CACHE).read_bytes())
-        return (
-            cached["rows"] if cached.get("sha256") == key and isinstance(cached.get("rows"), list) else None
-        )
+        fresh = cached.get("sha256") == key and cached.get("version") == CACHE_VERSION
+        return cached["rows"] if fresh and isinstance(cached.get("rows"), list) else None
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
 
@@ -479,7 +624,13 @@ def _xlsx_rows(path: Path, data: bytes) -> list[list[Any]]:
         cells = load_xlsx(data, {first: (ROSTER_MAX_ROWS - 1, 11)}, default=None).sheets[first].cells
         rows: list[list[Any]] = [[None] * 12 for _ in range(max((r for r, _ in cells), default=-1) + 1)]
         for (r, c), value in cells.items():
-            rows[r][c] = value.value
+            # a formula openpyxl or a script saved has no value: say so, rather than show an empty cell
+            if value.kind == "f" and value.value is None:
+                rows[r][c] = {"formula": "=" + value.formula.lstrip("=")}
+            else:  # Excel stores a CR as _x000D_: decoded, so that the check for controls sees it
+                rows[r][c] = (
+                    _XSTRING.sub(_unescape, value.value) if isinstance(value.value, str) else value.value
+                )
         return rows
     except Exception as exc:  # any broken workbook: report it, the user fixes the roster
         raise KepuError(
@@ -487,7 +638,43 @@ def _xlsx_rows(path: Path, data: bytes) -> list[list[Any]]:
         ) from None
 
 
+_XSTRING = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def _unescape(m: re.Match[str]) -> str:
+    """One _xHHHH_ escape of an OOXML string (ECMA-376 ST_Xstring) → its character."""
+    return chr(int(m.group(1), 16))
+
+
 def new_secret(path: Path) -> None:
-    """A fresh random campaign key at `path` (each campaign its own: tokens and passwords derive from it)."""
+    """A fresh random campaign key at `path` (each campaign its own: tokens and passwords derive from it).
+
+    Created exclusively (an existing key is never replaced: every form sent depends on it) and
+    readable by its owner only.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(secrets.token_hex(32) + "\n", encoding="ascii")
+    protect_secret(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write((secrets.token_hex(32) + "\n").encode("ascii"))
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    protect_secret(path)
+
+
+def protect_secret(path: Path) -> None:
+    """POSIX: the state folder 0700 and the key 0600, whatever the umask made them.
+
+    On Windows chmod only sets the read-only flag; there the key is protected by the ACLs of the
+    folder it lives in (the user's profile: Documents, Desktop), which only that user can read.
+    """
+    if os.name != "posix":
+        return
+    for target, mode in ((path.parent, 0o700), (path, 0o600)):
+        with contextlib.suppress(OSError):  # missing yet, another owner's, a read-only disk: leave it
+            if target.stat().st_mode & 0o777 != mode:
+                target.chmod(mode)

@@ -110,15 +110,16 @@ def cli() -> None:
 @cli.command("init")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--with-returns", is_flag=True, help="同时在 inbox/ 放入示例县的回执（演示 collect）")
-def init_cmd(folder: Path, with_returns: bool) -> None:
-    """新建活动文件夹（内置示例县：配置、单位名单、空的 inbox/）。
+@click.option("--nested", is_flag=True, help="允许在另一个活动文件夹之内新建")
+def init_cmd(folder: Path, with_returns: bool, nested: bool) -> None:
+    """新建活动文件夹（内置示例县：配置、单位名单、空的 inbox/）。已有活动的文件从不覆盖。
 
     \b
     Example:
         kepuxl init 2023科技活动周
     """
     with fatal_on_error():
-        config = init_campaign(folder, with_returns=with_returns)
+        config = init_campaign(folder, with_returns=with_returns, nested=nested)
     console.print(f"已创建活动文件夹：{folder}")
     console.print(
         f"  活动配置：{config}\n  单位名单：{folder / 'units.xlsx'}\n  回执收件箱：{folder / 'inbox'}"
@@ -311,8 +312,8 @@ def demo_cmd(folder: Path) -> None:
 
     with fatal_on_error():
         config = folder / CONFIG_NAME
-        if not config.exists():
-            init_campaign(folder, with_returns=True)
+        if not config.exists():  # the demo may sit in a campaign folder: it is a sample, not a campaign
+            init_campaign(folder, with_returns=True, nested=True)
         forms = make_forms(config)
         console.print(f"① 已为 {len(forms.forms)} 个单位生成统计表 → {escape(str(forms.outdir))}")
         with progress_bar("读取回执") as update:

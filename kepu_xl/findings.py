@@ -62,6 +62,35 @@ class Code(Enum):
 
     # -- campaign config and roster ------------------------------------------------------------
     CAMPAIGN_FILE = (E, "活动配置无法读取", "活动配置文件 {path} 无法读取：{error}。")
+    CAMPAIGN_NOT_FOUND = (
+        E,
+        "找不到活动配置",
+        "找不到活动配置文件 {path}。请先用 cd 进入活动文件夹（放 kepuxl.toml 的文件夹）再运行，"
+        "或用 -c 指定配置文件，如 -c 2024科技活动周/kepuxl.toml；还没有活动文件夹时，先运行 kepuxl init 文件夹名 新建。",
+    )
+    CAMPAIGN_SYNTAX = (
+        E,
+        "活动配置写法有误",
+        "活动配置文件 {path} 第 {line} 行写法有误：{cause}。{fix}（该行：{text}；解析器提示：{detail}）",
+    )
+    CAMPAIGN_EXISTS = (
+        E,
+        "活动文件夹已存在",
+        "{folder} 中已有 {files}，kepuxl init 不会覆盖，未做任何改动（已发出的表格要靠原来的单位名单和活动密钥识别）。"
+        "继续这次活动：cd 进入该文件夹，运行 kepuxl make-forms 等命令；新建活动：换一个新的文件夹名。",
+    )
+    CAMPAIGN_NESTED = (
+        E,
+        "不在活动文件夹内新建活动",
+        "{folder} 在活动文件夹 {outer} 之内（那里已有 kepuxl.toml），在其中再建活动会让名单、收件箱和输出混在一起，"
+        "未做任何改动。请在活动文件夹之外新建（如先 cd 到它的上一级）；确需放在里面，加 --nested。",
+    )
+    CAMPAIGN_UNKNOWN_FORM = (
+        E,
+        "表单定义不存在",
+        "活动配置 [campaign] 的 form 为“{form}”，既不是内置表单定义，也找不到这个文件（{path}）。"
+        "内置表单定义有：{known}（与所填名称最接近的在前）。请改成其中之一，或写表单定义文件的路径。",
+    )
     CAMPAIGN_MISSING = (E, "活动配置缺项", "活动配置 [{table}] 缺少“{key}”。请在 kepuxl.toml 中补充。")
     CAMPAIGN_BAD_VALUE = (E, "活动配置值不正确", "活动配置 [{table}] 的“{key}”取值“{value}”不正确：{rule}。")
     ROSTER_FILE = (E, "名单无法读取", "单位名单 {path} 无法读取：{error}。")
@@ -82,6 +111,30 @@ class Code(Enum):
         E,
         "单位编码不合法",
         "单位名单第 {row} 行的单位编码“{value}”不合法：只能用字母、数字、-、_。",
+    )
+    ROSTER_SIMILAR_NAME = (
+        E,
+        "单位名称难以区分",
+        "单位名单第 {row} 行的单位名称“{value}”与第 {first_row} 行的“{first}”只差括号、空格、全角/半角、大小写"
+        "或不可见字符，收回的表格无法区分两者。请改成明显不同的名称，或删去重复的一行。",
+    )
+    ROSTER_CONTROL_CHAR = (
+        E,
+        "名单含控制字符",
+        "单位名单第 {row} 行的“{column}”含控制字符（{chars}），常见于 Alt+Enter 换行或从别处复制来的文字，"
+        "会破坏邮件和表格。请在 Excel/WPS 中重新输入该单元格，写在一行内。",
+    )
+    ROSTER_INVISIBLE = (
+        W,
+        "名单含不可见字符",
+        "单位名单第 {row} 行的“{column}”含不可见字符（{chars}，如零宽空格、文字方向控制符），已去掉，"
+        "按“{value}”使用。建议在名单中重新输入该单元格。",
+    )
+    ROSTER_FORMULA = (
+        E,
+        "名单单元格是没有结果的公式",
+        "单位名单第 {row} 行的“{column}”是公式 {formula}，但文件里没有保存它的计算结果"
+        "（由程序生成、未在 Excel/WPS 中保存过）。请用 Excel/WPS 打开名单并保存一次，或直接输入文字。",
     )
 
     # -- intake: files in the inbox ------------------------------------------------------------
@@ -165,6 +218,23 @@ class Code(Enum):
         E,
         "其他活动的表格",
         "这是“{campaign}”活动的表格，不是本次活动的。请让该单位使用本次下发的表格重报。",
+    )
+    ID_OTHER_YEAR = (
+        E,
+        "往年或其他活动的表格",
+        "这张表属于 {year} 年的“{title}”，不是本次的 {current_year} 年“{current_title}”（可能用了往年的表格）。"
+        "请让该单位使用本次下发的表格重报。",
+    )
+    ID_LEGACY_STAMP = (
+        I,
+        "旧版身份信息",
+        "表格由旧版 kepuxl 生成，身份信息中没有年度；表头“{title}”与本次年度 {year} 相符，已按本次活动的表格识别。",
+    )
+    ID_LEGACY_NO_YEAR = (
+        E,
+        "旧版表格无法确认年度",
+        "表格由旧版 kepuxl 生成，身份信息中没有年度，表头“{title}”也看不出年度，无法确认是本次 {current_year} 年"
+        "“{current_title}”的表格。请让该单位使用本次下发的表格重报。",
     )
     ID_OLD_VERSION = (
         E,

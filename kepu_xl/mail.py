@@ -45,7 +45,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .campaign import MATERIALS, Campaign, MailSettings, Unit
+from .campaign import EMAIL_RE, MATERIALS, Campaign, MailSettings, Unit
 from .files import os_error_zh, safe_name, write_atomic
 from .findings import Code, Finding, Findings, KepuError, Severity, dumps
 from .intake import decode_words
@@ -83,8 +83,7 @@ _WIRE = _Wire(linesep="\r\n")
 # before a draft is made (a finding names the unit and the column); `build_message` then flattens
 # whatever it is given, so no caller can make a header line out of text.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-# what kepuxl sends to: a plain ASCII address (no display name, list, comment or route)
-SEND_ADDRESS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
+SEND_ADDRESS = EMAIL_RE  # what kepuxl sends to: the roster's own check of an address
 
 
 def control_chars(text: str) -> str:

@@ -46,20 +46,22 @@ class Context:
         spec = spec_mod.load(spec_mod.find(camp.form, camp.folder))
         return cls(camp, spec, layout.build(spec), camp.secret(create=create_secret))
 
-    @property
-    def password(self) -> str:
-        return self.campaign.sheet_password(self.secret)
+    def password(self, unit: Unit) -> str:
+        """The unit's sheet protection password (one per unit unless kepuxl.toml sets one)."""
+        return self.campaign.sheet_password(self.secret, unit.id)
 
     def identity(self, unit: Unit) -> identity.Identity:
         c, s = self.campaign, self.spec
-        return identity.stamp(self.secret, c.id, s.id, s.version, unit.id, self.cells.fingerprint())
+        return identity.stamp(
+            self.secret, c.id, c.year, c.title, s.id, s.version, unit.id, self.cells.fingerprint()
+        )
 
     def template(self) -> FormTemplate:
         """The campaign's blank form with placeholders, built on first use (forked workers inherit it)."""
         if self._template is None:
-            any_unit = Unit("", "")  # only the campaign-wide parts of its identity are used
+            # only the campaign-wide parts of the identity are used; the password is the placeholder's
             self._template = FormTemplate.build(
-                self.spec, self.cells, self.campaign, self.identity(any_unit), self.password
+                self.spec, self.cells, self.campaign, self.identity(Unit("", "")), self.password
             )
         return self._template
 
@@ -67,18 +69,18 @@ class Context:
         self, unit: Unit, prefill: Prefill | None = None, problems: list[Finding] | None = None
     ) -> bytes:
         """The unit's form; a blank one comes from the template unless it could differ from a build."""
-        stamp = self.identity(unit)
+        stamp, password = self.identity(unit), self.password(unit)
         if prefill is None and not problems:
             template = self.template()
             if template.fallback_reason(unit.name, stamp) is None:
-                return template.render(unit.name, stamp)
+                return template.render(unit.name, stamp, password)
         return build_form(
             self.spec,
             self.cells,
             self.campaign,
             unit,
             stamp,
-            self.password,
+            password,
             prefill=prefill,
             problems=problems or (),
         )
@@ -178,25 +180,23 @@ def samples_dir() -> Path:
     return Path(str(resources.files("kepu_xl.samples")))
 
 
-def init_campaign(folder: Path, *, with_returns: bool = False) -> Path:
+def init_campaign(folder: Path, *, with_returns: bool = False, nested: bool = False) -> Path:
     """Create a ready campaign folder from the bundled sample county; returns its kepuxl.toml.
 
-    `with_returns` also fills inbox/ with the sample county's returned forms.
+    Nothing is ever overwritten: when any file init writes is there already (a campaign's roster
+    and key are what its forms in the field are recognised by), nothing is written. A folder inside
+    another campaign's folder is refused unless `nested`. `with_returns` also fills inbox/ with the
+    sample county's returned forms.
     """
     folder = Path(folder)
     config = folder / CONFIG_NAME
-    if config.exists():
-        raise KepuError(
-            Finding.make(
-                Code.CAMPAIGN_FILE, path=str(config), error="该文件夹已有活动配置，为避免覆盖未做任何改动"
-            )
-        )
+    _check_init_target(folder, nested)
     src = samples_dir()
     folder.mkdir(parents=True, exist_ok=True)
+    # the key first: created exclusively, it is the one file two racing inits cannot both write
+    campaign_mod.new_secret(folder / campaign_mod.STATE_DIR / "secret")
     shutil.copyfile(src / CONFIG_NAME, config)
     write_atomic(folder / "units.xlsx", roster_xlsx(src / "units.csv"))
-    # never the sample's key: tokens and the sheet password of every form derive from it
-    campaign_mod.new_secret(folder / campaign_mod.STATE_DIR / "secret")
     inbox = folder / "inbox"
     inbox.mkdir(exist_ok=True)
     from .mail import install_templates
@@ -207,6 +207,28 @@ def init_campaign(folder: Path, *, with_returns: bool = False) -> Path:
 
         write_inbox(Context.load(config), inbox)
     return config
+
+
+def init_files(folder: Path) -> list[Path]:
+    """Every file `init_campaign` writes (inbox/ is a folder, and what is in it is left alone)."""
+    from .mail import TEMPLATE_FILES
+
+    mail = campaign_mod.MailSettings()
+    names = [CONFIG_NAME, "units.xlsx", f"{campaign_mod.STATE_DIR}/secret"]
+    return [folder / n for n in (*names, *(getattr(mail, key) for key in TEMPLATE_FILES))]
+
+
+def _check_init_target(folder: Path, nested: bool) -> None:
+    """Refuse (changing nothing) a folder holding any file init writes, or one inside a campaign."""
+    existing = [p for p in init_files(folder) if p.exists() or p.is_symlink()]
+    if existing:
+        files = "、".join(str(p.relative_to(folder)) for p in existing)
+        raise KepuError(Finding.make(Code.CAMPAIGN_EXISTS, folder=str(folder), files=files))
+    if nested:
+        return
+    outer = next((p for p in folder.resolve().parents if (p / CONFIG_NAME).is_file()), None)
+    if outer is not None:
+        raise KepuError(Finding.make(Code.CAMPAIGN_NESTED, folder=str(folder), outer=str(outer)))
 
 
 def roster_xlsx(csv_path: Path) -> bytes:

@@ -16,6 +16,7 @@ from .book import Book, Value, Window, load_xlsx
 from .identity import PROPERTY_PREFIX, Identity
 from .layout import Cell, CellMap
 from .spec import FormSpec
+from .textnorm import squash
 
 META_WINDOW: Window = (20, 2)
 
@@ -42,6 +43,9 @@ class ReturnedForm:
     meta: Identity | None = None  # from the _meta sheet
     meta_state: str = ""
     unit_text: str = ""  # the visible unit cell
+    title_text: str = (
+        ""  # the visible title, "2023年科技活动周开展情况统计表": places a legacy stamp in a year
+    )
     has_main: bool = False
     has_detail: bool = False
     fields: dict[str, Raw] = field(default_factory=dict)
@@ -64,7 +68,9 @@ def windows(spec: FormSpec, cells: CellMap) -> dict[str, Window]:
 
 def wanted(cells: CellMap) -> dict[str, frozenset[tuple[int, int]]]:
     """The positions `from_book` looks at on the main and detail sheets (the rest of a window is skipped)."""
-    out: dict[str, set[tuple[int, int]]] = {cells.main: {(cells.unit.row, cells.unit.col)}}
+    out: dict[str, set[tuple[int, int]]] = {
+        cells.main: {(cells.unit.row, cells.unit.col), (cells.title.row, cells.title.col)}
+    }
     for c in (*cells.fields.values(), *cells.info.values(), *(c for c, _ in cells.labels)):
         out.setdefault(c.sheet, set()).add((c.row, c.col))
     if cells.detail:
@@ -122,6 +128,7 @@ def from_book(book: Book, spec: FormSpec, cells: CellMap) -> ReturnedForm:
         return form
     form.has_main = True
     form.unit_text = main.text(cells.unit.row, cells.unit.col)
+    form.title_text = main.text(cells.title.row, cells.title.col)
 
     def raw(c: Cell) -> Raw:
         sheet = book.sheets.get(c.sheet)
@@ -135,7 +142,7 @@ def from_book(book: Book, spec: FormSpec, cells: CellMap) -> ReturnedForm:
         if sheet is None:
             continue
         actual = sheet.text(cell.row, cell.col)
-        if actual != expected and _squash(actual) != _squash(expected):
+        if actual != expected and squash(actual) != squash(expected):
             form.first_difference = (cell, expected, actual)
             break
     form.unprotected = [
@@ -154,7 +161,3 @@ def from_book(book: Book, spec: FormSpec, cells: CellMap) -> ReturnedForm:
             if any(not r.blank for r in entry.values()):
                 form.detail.append(entry)
     return form
-
-
-def _squash(text: str) -> str:
-    return "".join(text.split())

@@ -8,6 +8,7 @@ is and how to fix it, and a spec with any error is refused as a whole.
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from collections.abc import Iterator
@@ -185,8 +186,12 @@ def find(form: str, base: Path | None = None) -> Path:
     for candidate in ((base or Path.cwd()) / form, Path(form), bundled_dir() / f"{form}.toml"):
         if candidate.is_file():
             return candidate
+    known = [p.stem for p in bundled()]
+    # closest first: difflib ranks every bundled id by its likeness to what was typed
+    ranked = difflib.get_close_matches(form, known, n=len(known), cutoff=0.0)
+    path = (base or Path.cwd()) / form
     raise KepuError(
-        Finding.make(Code.SPEC_MISSING, where="活动配置 [campaign] form", key=f"表单定义“{form}”")
+        Finding.make(Code.CAMPAIGN_UNKNOWN_FORM, form=form, path=str(path), known="、".join(ranked))
     )
 
 

@@ -53,11 +53,11 @@ def test_sample_campaign_loads(config: Path) -> None:
 def test_sheet_password_is_stable_and_comes_from_the_secret(config: Path) -> None:
     c = campaign.load(config)
     secret = c.secret()
-    assert c.sheet_password(secret) == campaign.load(config).sheet_password(secret)
-    assert c.sheet_password(secret) != c.sheet_password(b"another secret")
+    assert c.sheet_password(secret, "D01") == campaign.load(config).sheet_password(secret, "D01")
+    assert c.sheet_password(secret, "D01") != c.sheet_password(b"another secret", "D01")
     text = config.read_text(encoding="utf-8").replace('# password = ""', 'password = "kx2023"')
     config.write_text(text, encoding="utf-8")
-    assert campaign.load(config).sheet_password(secret) == "kx2023"
+    assert campaign.load(config).sheet_password(secret, "D01") == "kx2023"
 
 
 def test_missing_secret_is_made_by_make_forms_and_then_kept(config: Path, tmp_path: Path) -> None:
@@ -333,7 +333,10 @@ def test_bad_deadline(config: Path) -> None:
     config.write_text(text, encoding="utf-8")
     assert config_errors(config) == [
         Code.CAMPAIGN_BAD_VALUE.format(
-            table="campaign", key="deadline", value="5月30日下午", rule="应为日期时间，如 2023-05-30T17:30:00"
+            table="campaign",
+            key="deadline",
+            value="5月30日下午",
+            rule="应为日期时间，如 2023-05-30T17:30:00（不加引号）",
         )
     ]
 
@@ -366,7 +369,7 @@ def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(KepuError) as info:
         campaign.load(tmp_path / "kepuxl.toml")
     assert [f.message for f in info.value.findings] == [
-        Code.CAMPAIGN_FILE.format(path=str(tmp_path / "kepuxl.toml"), error="文件不存在")
+        Code.CAMPAIGN_NOT_FOUND.format(path=str(tmp_path / "kepuxl.toml"))
     ]
 
 
@@ -374,8 +377,8 @@ def test_config_with_toml_syntax_error(config: Path) -> None:
     config.write_text('[campaign]\ntitle = "2023年科技活动周\n', encoding="utf-8")
     with pytest.raises(KepuError) as info:
         campaign.load(config)
-    assert [f.code for f in info.value.findings] == [Code.CAMPAIGN_FILE]
-    assert info.value.findings[0].message.startswith(f"活动配置文件 {config} 无法读取：")
+    assert [f.code for f in info.value.findings] == [Code.CAMPAIGN_SYNTAX]
+    assert info.value.findings[0].message.startswith(f"活动配置文件 {config} 第 2 行写法有误：")
 
 
 def test_config_roster_problems_stop_the_load(config: Path) -> None:

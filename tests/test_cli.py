@@ -76,9 +76,10 @@ def test_init_refuses_to_overwrite(run, tmp_path: Path) -> None:
     config.write_text("# edited by the clerk\n", encoding="utf-8")
     result = run("init", "青溪县")
     assert result.exit_code == 3
-    message = Code.CAMPAIGN_FILE.format(
-        path=str(Path("青溪县") / "kepuxl.toml"), error="该文件夹已有活动配置，为避免覆盖未做任何改动"
+    files = "、".join(
+        str(Path(p)) for p in ("kepuxl.toml", "units.xlsx", ".kepuxl/secret", "邮件模板.txt", "催报模板.txt")
     )
+    message = Code.CAMPAIGN_EXISTS.format(folder="青溪县", files=files)
     assert squash(result.stderr) == squash(f"无法继续：{message}")
     assert result.stdout == ""
     assert config.read_text(encoding="utf-8") == "# edited by the clerk\n"
@@ -151,9 +152,7 @@ def test_make_forms_lists_roster_warnings(run, small_config: Path) -> None:
 def test_missing_config_cannot_proceed(run) -> None:
     result = run("make-forms", "-c", "nope.toml")
     assert result.exit_code == 3
-    assert squash(result.stderr) == squash(
-        "无法继续：" + Code.CAMPAIGN_FILE.format(path="nope.toml", error="文件不存在")
-    )
+    assert squash(result.stderr) == squash("无法继续：" + Code.CAMPAIGN_NOT_FOUND.format(path="nope.toml"))
     assert result.stdout == ""
 
 

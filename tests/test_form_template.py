@@ -20,7 +20,7 @@ from kepu_xl import identity, make, reader
 from kepu_xl.campaign import Unit
 from kepu_xl.collect import collect
 from kepu_xl.form_template import NAME, TOKEN, UNIT, FormTemplate
-from kepu_xl.forms_writer import Prefill, build_form
+from kepu_xl.forms_writer import Prefill, _legacy_hash, build_form
 
 FORMS = ("science_week", "science_month")
 
@@ -87,7 +87,7 @@ def direct_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def direct(ctx: make.Context, unit: Unit) -> bytes:
-    return build_form(ctx.spec, ctx.cells, ctx.campaign, unit, ctx.identity(unit), ctx.password)
+    return build_form(ctx.spec, ctx.cells, ctx.campaign, unit, ctx.identity(unit), ctx.password(unit))
 
 
 def test_the_template_gives_the_same_bytes_as_a_build(
@@ -157,6 +157,34 @@ def test_identities_that_could_differ_are_built_directly(
     assert direct_builds == [name]
 
 
+def test_each_unit_gets_its_own_sheet_password_from_the_template(
+    form_ctx: make.Context, direct_builds: list[str]
+) -> None:
+    units = form_ctx.campaign.units[:8]
+    hashes = set()
+    for unit in units:
+        data = form_ctx.form_bytes(unit)
+        assert data == direct(form_ctx, unit), unit.name
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            found = {
+                h for name in z.namelist() for h in re.findall(rb'[pP]assword="([0-9A-F]+)"', z.read(name))
+            }
+        assert found == {_legacy_hash(form_ctx.password(unit)).encode()}, unit.name
+        hashes |= found
+    assert len(hashes) == len(units) and direct_builds == []
+
+
+def test_a_password_from_the_config_is_templated_too(tmp_path: Path, direct_builds: list[str]) -> None:
+    config = init_sample(tmp_path / "青溪县") / make.CONFIG_NAME
+    text = config.read_text(encoding="utf-8").replace('# password = ""', 'password = "qx2023"')
+    config.write_text(text, encoding="utf-8")
+    ctx = make.Context.load(config)
+    assert ctx.template().problem is None
+    for unit in ctx.campaign.units[:4]:
+        assert ctx.password(unit) == "qx2023" and ctx.form_bytes(unit) == direct(ctx, unit), unit.name
+    assert direct_builds == []
+
+
 def test_feedback_forms_are_built_directly(form_ctx: make.Context, direct_builds: list[str]) -> None:
     unit = form_ctx.campaign.units[0]
     form_ctx.form_bytes(unit, Prefill())
@@ -197,6 +225,16 @@ def _rewrite(data: bytes, member: str, change) -> bytes:
             "inside a tag",
         ),
         ("docProps/core.xml", lambda b: b.replace(NAME.encode(), b"_" + NAME.encode()), "_xHHHH_ character"),
+        (  # a protection element without the placeholder's hash: the unit's could not be put in
+            "xl/worksheets/sheet2.xml",
+            lambda b: re.sub(rb' password="[0-9A-F]+"', b"", b),
+            "password hashes in",
+        ),
+        (
+            "xl/workbook.xml",
+            lambda b: re.sub(rb'workbookPassword="[0-9A-F]+"', b'workbookPassword="1"', b),
+            "different password hashes",
+        ),
     ],
 )
 def test_a_template_with_misplaced_placeholders_is_never_used(

@@ -111,18 +111,18 @@ def test_meta_is_very_hidden_and_the_rest_visible(wb: Workbook) -> None:
     }
 
 
-def test_every_sheet_is_protected_with_the_campaign_password(wb: Workbook, ctx: make.Context) -> None:
+def test_every_sheet_is_protected_with_the_unit_password(wb: Workbook, ctx: make.Context, unit: Unit) -> None:
     for ws in wb.worksheets:
         assert ws.protection.sheet, ws.title
-        assert ws.protection.password == hash_password(ctx.password), ws.title
+        assert ws.protection.password == hash_password(ctx.password(unit)), ws.title
         # Rows and columns cannot be inserted, deleted or resized: the reader relies on positions.
         assert ws.protection.insertRows and ws.protection.deleteRows and ws.protection.formatColumns, ws.title
 
 
-def test_workbook_structure_is_locked(wb: Workbook, ctx: make.Context) -> None:
+def test_workbook_structure_is_locked(wb: Workbook, ctx: make.Context, unit: Unit) -> None:
     assert wb.security is not None
     assert wb.security.lockStructure
-    assert wb.security.workbookPassword == hash_password(ctx.password)
+    assert wb.security.workbookPassword == hash_password(ctx.password(unit))
 
 
 # -- the statistics table ------------------------------------------------------------------------------------------
@@ -479,7 +479,7 @@ def test_rule_message_unit_placeholder_reaches_the_form(
     form = spec.load(path)
     cells = layout.build(form)
     assert form.rules[3].text(form, 600).startswith("“县级(单位)财政经费投入情况”为 600 万元，")
-    data = build_form(form, cells, ctx.campaign, unit, ctx.identity(unit), ctx.password)
+    data = build_form(form, cells, ctx.campaign, unit, ctx.identity(unit), ctx.password(unit))
     rule_cell = cells.rules[3]
     text_formula = load(data)[MAIN].cell(row=rule_cell.row + 1, column=layout.LABEL_COL + 1).value
     assert '&N(D6)&" 万元，超过' in text_formula

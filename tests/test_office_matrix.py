@@ -109,14 +109,15 @@ def ctx(county: Path) -> make.Context:
 def saved(ctx: make.Context, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path]]:
     """case → format → the file LibreOffice saved."""
     main, work = ctx.spec.sheet, tmp_path_factory.mktemp("filled")
+    password = ctx.password(ctx.campaign.unit(CASES["tampered"]))  # each unit's form has its own
     steps = {
         "clean": {"edits": typed_edits(ctx, TYPED)},
         "sloppy": {"edits": typed_edits(ctx, TYPED | SLOPPY)},
         "tampered": {
             "edits": typed_edits(ctx, TYPED),
-            "unprotect": {"sheet": main, "password": ctx.password},
+            "unprotect": {"sheet": main, "password": password},
             "insert_rows": [{"sheet": main, "before_row": 8, "count": 1}],
-            "reprotect": {"sheet": main, "password": ctx.password},
+            "reprotect": {"sheet": main, "password": password},
         },
         "copied": {  # D05 took D04's file and typed its own name over the (locked) unit cell
             "edits": [

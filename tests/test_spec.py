@@ -437,8 +437,11 @@ def test_a_definition_that_passes_check_can_be_built(tmp_path: Path, ctx: Contex
         return
     cells = layout.build(found)
     unit = ctx.campaign.units[0]
-    stamp = identity.stamp(ctx.secret, ctx.campaign.id, found.id, found.version, unit.id, cells.fingerprint())
-    assert build_form(found, cells, ctx.campaign, unit, stamp, ctx.password)[:2] == b"PK"
+    c = ctx.campaign
+    stamp = identity.stamp(
+        ctx.secret, c.id, c.year, c.title, found.id, found.version, unit.id, cells.fingerprint()
+    )
+    assert build_form(found, cells, ctx.campaign, unit, stamp, ctx.password(unit))[:2] == b"PK"
 
 
 @pytest.mark.parametrize(
