@@ -41,7 +41,10 @@ import pytest
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 FILL_SCRIPT = Path(__file__).with_name("lo_uno_fill.py")
-INSTALL_HINT = "apt-get install -y --no-install-recommends libreoffice-calc python3-uno fonts-wqy-zenhei"
+INSTALL_HINT = (
+    "apt-get install -y --no-install-recommends libreoffice-calc python3-uno fonts-wqy-zenhei "
+    "fonts-crosextra-carlito"
+)
 
 # `soffice --convert-to` targets; keep the filter names in step with FILTERS in lo_uno_fill.py.
 CONVERT_TARGETS = {
