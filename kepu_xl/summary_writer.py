@@ -808,8 +808,10 @@ class _SummaryWriter:
         f, d = self.f, self.spec.detail
         ws = self.sheet(DETAIL)
         if d is None:
+            ws.widths = [60.0]
             ws.set_column(0, 0, 60)
             ws.text(0, 0, "本表单没有活动明细。", f["hint"])
+            self.list_page(ws, pl.plan_pages(ws.widths), 0, 0)
             return
         columns = list(d.columns)
         last_col = len(columns)
