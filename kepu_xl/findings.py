@@ -265,7 +265,7 @@ class Code(Enum):
     AUDIT_NEGATIVE = (
         E,
         "不能为负数",
-        "“{label}”为 {value}，不能为负数。请填实际数量（没有发生的填 0）。",
+        "“{label}”为 {value}，不能为负数。请填实际数量，没有发生的填 0。",
     )
     AUDIT_NOT_INTEGER = (E, "应为整数", "“{label}”为 {value}，应为整数（单位：{measure}）。")
     AUDIT_DECIMALS = (E, "小数位过多", "“{label}”为 {value}，最多保留 {places} 位小数（单位：{measure}）。")

@@ -29,6 +29,7 @@ import xlsxwriter
 from xlsxwriter.utility import xl_rowcol_to_cell
 
 from . import layout as lay
+from . import print_layout as pl
 from .findings import Finding, KepuError, Severity
 from .merge import ID_COLUMNS, Frames
 from .results import COUNTED, OUTCOME_ZH, STATUS_ZH, CollectReport, Status, UnitResult
@@ -67,12 +68,19 @@ ACTIVITIES = "activities"
 
 _A1 = re.compile(r"^\$?([A-Z]{1,3})\$?(\d+)")
 
-# 图表 sheet geometry: charts in columns A:K (11 × 68 px hold a 702 px chart), their data from column N.
-# Printed at a fixed 70 %: A:K then fits A4 even where Calibri is missing and columns come out 1.33×
-# wider (LibreOffice with DejaVu); PAGE_PX is the sheet height one printed page holds at that scale.
-CHART_LAST_COL, DATA_COL = 10, 13
-CHART_COL_WIDTH, CHART_WIDTH, ROW_PX = 9.0, 690, 20
-PRINT_SCALE, PAGE_PX = 70, 1300
+# 图表 sheet geometry: charts in columns A:I (9 × 68 px hold a 602 px chart), their data from column N.
+# Printed at a fixed scale, as the list sheets: A:I then fits A4 portrait even where Calibri is missing
+# and columns come out 1.33× wider (LibreOffice with DejaVu); no chart text is smaller than CHART_FONT,
+# so none prints below 8.5 pt. PAGE_PX is the sheet height one printed page holds at that scale.
+CHART_LAST_COL, DATA_COL = 8, 13
+CHART_COL_WIDTH, CHART_WIDTH, ROW_PX = 9.0, 590, 20
+PRINT_SCALE, PAGE_PX, TITLE_PX = pl.MIN_SCALE, 1180, 60  # 59 rows of 20 px; the title's two rows
+CHART_FONT = pl.SMALLEST_FONT_PT
+HEADER_LINE_PT = 16  # a header line of 11 pt text (Noto CJK draws CJK lines taller than SimSun)
+FOOTER = "&L&A&C第 &P 页，共 &N 页"  # the sheet's name, then the page number
+# yyyy-mm-dd hh:mm without ### where 宋体 is missing and its digits come from a wider font (DejaVu)
+DATETIME_WIDTH = 20
+BAR_PX = 22  # a unit's bar: room for its name at CHART_FONT (at 20 px LibreOffice skips every other)
 
 
 def build_summary(report: CollectReport, frames: Frames) -> bytes:
@@ -96,6 +104,7 @@ class _Sheet(CheckedSheet):
         super().__init__(ws)
         self.raw = ws
         self._text_format = text_format
+        self.widths: list[float] = []  # the printed columns' widths, as the header row set them
 
     def text(self, row: int, col: int, value: Any, fmt: Any = None) -> None:
         super().text(row, col, value, fmt or self._text_format)
@@ -144,7 +153,7 @@ class _SummaryWriter:
         # the 图表 sheet's cursors: next data-block row, next chart row, pixels used on the page, breaks
         self.chart_ws: _Sheet | None = None
         self.data_row = self.chart_row = 2
-        self.page_used = 0
+        self.page_used = TITLE_PX
         self.breaks: list[int] = []
 
     # -- shared helpers ---------------------------------------------------------------------------
@@ -184,23 +193,49 @@ class _SummaryWriter:
             "单位在“情况说明”中说明或经办人核实（kepuxl confirm）前不计入合计，单列为“待核实”。"
         )
 
-    def header_row(self, ws: _Sheet, row: int, headers: Sequence[str], widths: Sequence[float]) -> None:
-        for col, (text, width) in enumerate(zip(headers, widths, strict=True)):
+    def header_row(
+        self, ws: _Sheet, row: int, headers: Sequence[str], widths: Sequence[float], max_lines: int = 3
+    ) -> list[float]:
+        """Headers broken into lines at explicit newlines (no line of one character, no lone ）), their
+        columns widened where a header needs it; returns the widths, also kept in `ws.widths`."""
+        ws.widths = [pl.header_width(t, w, max_lines) for t, w in zip(headers, widths, strict=True)]
+        lines = 1
+        for col, (text, width) in enumerate(zip(headers, ws.widths, strict=True)):
+            wrapped = pl.wrap_header(text, width)
+            lines = max(lines, pl.header_lines(wrapped))
             ws.set_column(col, col, width)
-            ws.text(row, col, text, self.f["header"])
+            ws.text(row, col, wrapped, self.f["header"])
+        if lines > 1:
+            ws.set_row(row, HEADER_LINE_PT * lines + 6)
+        return ws.widths
 
-    def list_page(
-        self, ws: _Sheet, header: int, last_row: int, last_col: int, landscape: bool = True, paper: int = 9
-    ) -> None:
-        """Print set-up shared by the list sheets: A4 (9) or A3 (8), one page wide, header repeated."""
-        ws.set_paper(paper)
-        if landscape:
+    def title_rows(self, ws: _Sheet, plan: pl.PagePlan, title: str, hint: str | None = None) -> None:
+        """The sheet's title (and a hint line below it), centred over the columns of its first page."""
+        last = plan.first_page_last_col(len(ws.widths) - 1)
+        ws.merge_text(0, 0, 0, last, title, self.f["title"])
+        ws.set_row(0, 30)
+        if hint is not None:
+            ws.merge_text(1, 0, 1, last, hint, self.f["hint_center"])
+
+    def list_page(self, ws: _Sheet, plan: pl.PagePlan, header: int, last_row: int) -> None:
+        """Print set-up shared by the list sheets: A4 at a fixed scale (fonts print at 8.5 pt or more),
+        columns too many for one page split between bands with the unit repeated, header row repeated,
+        the sheet's name and page number in the footer."""
+        ws.set_paper(9)
+        if plan.landscape:
             ws.set_landscape()
-        ws.fit_to_pages(1, 0)
+        else:
+            ws.set_portrait()
+        ws.set_print_scale(plan.scale)
         ws.repeat_rows(header)
-        ws.print_area(0, 0, max(last_row, header), last_col)
-        ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
-        ws.set_footer("&C第 &P 页，共 &N 页")
+        if plan.breaks:
+            if plan.repeat:
+                ws.repeat_columns(0, plan.repeat - 1)
+            ws.set_v_pagebreaks(list(plan.breaks))
+            ws.print_across()  # a unit's row continues on the next sheet of paper, not 100 pages later
+        ws.print_area(0, 0, max(last_row, header), len(ws.widths) - 1)
+        ws.set_margins(left=pl.MARGIN_IN, right=pl.MARGIN_IN, top=0.6, bottom=0.6)
+        ws.set_footer(FOOTER)
 
     # -- the workbook -----------------------------------------------------------------------------
 
@@ -231,9 +266,15 @@ class _SummaryWriter:
         """The county totals on the unit form's layout (same rows, same merged section cells)."""
         spec, cells, f = self.spec, self.report.cells, self.f
         ws = self.sheet(TOTALS)
+        # narrow enough for fit-to-page to keep 11 pt text above 8 pt even where columns come out a
+        # third wider (LibreOffice without Calibri); the values as wide as the largest total needs;
         # with 待核实 units: 已确认 | 待核实 | 含待核实 side by side (the signed figure is 已确认)
+        value_width = max(self.number_width(fl, 16) for fl in spec.fields) if spec.fields else 16
         last_col = lay.VALUE_COL + (2 if len(self.frames.pending) else 0)
-        for col, width in enumerate((24, 44, 10, 18, 14, 16)[: last_col + 1]):
+        ws.widths = (
+            [22, 40, 10, value_width] if last_col == lay.VALUE_COL else [20, 32, 8, *[value_width] * 3]
+        )
+        for col, width in enumerate(ws.widths):
             ws.set_column(col, col, width)
         ws.merge_text(0, 0, 0, last_col, f"{self.title()}（汇总）", f["title"])
         ws.set_row(0, 34)
@@ -260,17 +301,25 @@ class _SummaryWriter:
             ws.text(cells.header_row, col, text, f["header"])
         ws.set_row(cells.header_row, 22)
 
-        for first, last, title in cells.sections:
+        # section titles broken where they must be (活动经费投入数量 / （单位：万元）), not before a ：
+        wrapped = {
+            first: pl.wrap_header(title, ws.widths[lay.SECTION_COL]) for first, _, title in cells.sections
+        }
+        for first, last, _ in cells.sections:
             if first != last:
-                ws.merge_text(first, lay.SECTION_COL, last, lay.SECTION_COL, title, f["section"])
+                ws.merge_text(first, lay.SECTION_COL, last, lay.SECTION_COL, wrapped[first], f["section"])
         for fl in spec.fields:
             row = cells.fields[fl.id].row
             first, last, title = next(s for s in cells.sections if s[0] <= row <= s[1])
+            room = ws.widths[lay.LABEL_COL] - 2  # the indent
+            lines = 1
             if first == last and fl.label == title:  # one-field section: the title is the field
                 ws.merge_text(row, lay.SECTION_COL, row, lay.LABEL_COL, fl.label, f["section"])
+                room += ws.widths[lay.SECTION_COL]
             elif first == last:
-                ws.text(row, lay.SECTION_COL, title, f["section"])
+                ws.text(row, lay.SECTION_COL, wrapped[first], f["section"])
                 ws.text(row, lay.LABEL_COL, fl.label, f["label"])
+                lines = pl.header_lines(wrapped[first])
             else:
                 ws.text(row, lay.LABEL_COL, fl.label, f["label"])
             ws.text(row, lay.UNIT_COL, fl.unit, f["center"])
@@ -286,7 +335,8 @@ class _SummaryWriter:
                     _float(fl.rounded(both)) if both is not None else None,
                     self.number_format(fl),
                 )
-            ws.set_row(row, 26)  # the table fills the A4 page the bureau stamps
+            # the table fills the A4 page the bureau stamps; a label of two lines gets their height
+            ws.set_row(row, 26 if max(lines, _lines(fl.label, room)) == 1 else 34)
 
         n = self.report.counts
         line = (
@@ -314,6 +364,7 @@ class _SummaryWriter:
         ws.center_horizontally()
         ws.set_margins(left=0.6, right=0.6, top=0.7, bottom=0.8)
         ws.print_area(0, 0, last, last_col)
+        ws.set_header("&R第 &P 页，共 &N 页")
         ws.set_footer("&L填报单位（盖章）：&C审核人：&R日期：    年  月  日")
         ws.activate()
 
@@ -338,20 +389,20 @@ class _SummaryWriter:
         first_field = 4
         last_col = first_field + len(fields) - 1
         header = 2
-        ws.merge_text(0, 0, 0, last_col, f"{self.title()} 分单位汇总", f["title"])
-        ws.set_row(0, 30)
-        ws.merge_text(
-            1,
-            0,
-            1,
-            last_col,
+        headers = ["单位编码", "单位名称", "单位类别", "状态", *(f"{fl.label}（{fl.unit}）" for fl in fields)]
+        widths = [10, 22, 12, 8, *(self.number_width(fl, 12) for fl in fields)]
+        self.header_row(ws, header, headers, widths, max_lines=4)
+        # printed in column pages of whole sections where they fit, 单位编码 and 单位名称 on every page
+        section = {fl.id: n for n, s in enumerate(spec.sections, start=1) for fl in s.fields}
+        bands = [0] * (first_field - 2) + [section[fl.id] for fl in fields]
+        plan = pl.plan_pages(ws.widths, repeat=2, bands=bands)
+        self.title_rows(
+            ws,
+            plan,
+            f"{self.title()} 分单位汇总",
             "灰色行为退回或未报单位：不填数值，不计入小计与合计。橙色行为待核实单位：数值仅供核对，"
             "核实前不计入小计与合计。小计、合计为公式。",
-            f["hint"],
         )
-        headers = ["单位编码", "单位名称", "单位类别", "状态", *(f"{fl.label}（{fl.unit}）" for fl in fields)]
-        self.header_row(ws, header, headers, [10, 22, 12, 8, *(13 for _ in fields)])
-        ws.set_row(header, 84)
 
         # the row formats of counted units, of 待核实 ones (orange) and of grey ones (rejected, missing)
         styles = {"counted": ("cell", "center"), "pending": ("pending", "pending_center")}
@@ -420,9 +471,14 @@ class _SummaryWriter:
             )
         ws.freeze_panes(header + 1, 2)
         ws.autofilter(header, 0, max(total - 1, header), last_col)  # 合计 stays outside: always visible
-        # ~26 columns: A3 landscape keeps the figures readable on one page width
-        self.list_page(ws, header, total, last_col, paper=8 if last_col > 12 else 9)
-        ws.repeat_columns(0, 1)
+        self.list_page(ws, plan, header, total)
+
+    def number_width(self, fl: Field, least: float) -> float:
+        """A field's column: `least` characters, or what its total needs (a province's totals)."""
+        total = _float(self.frames.totals.get(fl.id)) or 0.0
+        places = fl.places if fl.type == "decimal" else 0
+        # digits as wide as a fallback for SimSun draws them (DejaVu: 1.33× Calibri's), the indent
+        return max(least, math.ceil(len(f"{total:,.{places}f}") * 1.35) + 2)
 
     # -- 图表 --------------------------------------------------------------------------------------
 
@@ -470,8 +526,8 @@ class _SummaryWriter:
         ws.set_print_scale(PRINT_SCALE)  # not fit-to-page: Excel ignores manual page breaks under fit-to-page
         ws.center_horizontally()
         ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
-        ws.print_area(0, 0, max(self.chart_row, 2), CHART_LAST_COL)
-        ws.set_footer("&C第 &P 页，共 &N 页")
+        ws.print_area(0, 0, max(self.chart_row, 2), CHART_LAST_COL)  # the data from column N: not printed
+        ws.set_footer(FOOTER)
 
     def activity_field(self) -> Field | None:
         inputs = self.spec.inputs
@@ -502,10 +558,10 @@ class _SummaryWriter:
     def place(self, chart: Any, height: int) -> None:
         """Insert below the previous chart; start a new printed page when this one would not fit."""
         chart.set_size({"width": CHART_WIDTH, "height": height})
-        if self.page_used and self.page_used + height > PAGE_PX:
+        if self.chart_row > 2 and self.page_used + height + 6 > PAGE_PX:
             self.breaks.append(self.chart_row)
             self.page_used = 0
-        # anchored to cells (move and size with them): every app then fits the chart in columns A:K
+        # anchored to cells (move and size with them): every app then fits the chart in columns A:I
         self.chart_ws.insert_chart(self.chart_row, 0, chart, {"x_offset": 12, "y_offset": 6})
         rows = math.ceil((height + 6) / ROW_PX) + 1
         self.chart_row += rows
@@ -535,7 +591,7 @@ class _SummaryWriter:
                 "gap": 60,
             }
             if not stacked:
-                series["data_labels"] = {"value": True, "num_format": "#,##0", "font": {"size": 8}}
+                series["data_labels"] = {"value": True, "num_format": "#,##0", "font": {"size": CHART_FONT}}
             chart.add_series(series)
         chart.set_title({"name": title, "name_font": {"size": 12, "bold": True}})
         chart.set_x_axis(
@@ -543,23 +599,37 @@ class _SummaryWriter:
                 "name": unit,
                 "min": 0,  # LibreOffice otherwise starts a narrow range at e.g. 32: bars would mislead
                 "num_format": "#,##0",
-                "num_font": {"size": 8},
+                "num_font": {"size": CHART_FONT},
                 "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
             }
         )
         # bar charts draw the first category at the bottom: reverse so the largest is on top
         chart.set_y_axis(
-            {"name": "单位", "reverse": True, "num_font": {"size": 8}, "crossing": "max", "interval_unit": 1}
+            {
+                "name": "单位",
+                "reverse": True,
+                "num_font": {"size": CHART_FONT},
+                "crossing": "max",
+                "interval_unit": 1,
+            }
         )
         chart.set_legend({"position": "top"} if stacked else {"none": True})
-        self.place(chart, max(320, 110 + 20 * len(rows)))  # 20 px a bar: every unit name fits
+        self.place(chart, max(320, (140 if stacked else 110) + BAR_PX * len(rows)))  # the legend: 30 px
 
     def totals_chart(self, section_id: str, fields: list[Field], colour: str) -> None:
         """County totals of one section's inputs by source/type, as columns with their values."""
         section = next(s for s in self.spec.sections if s.id == section_id)
         unit = fields[0].unit
         title = f"{_short(section.title)}（按{'来源' if section_id == FUNDING else '类型'}，{unit}）"
-        rows = [(_short(fl.label), _round(_float(self.frames.totals.get(fl.id)) or 0.0)) for fl in fields]
+        # a label wider than its column's share of the axis is broken evenly (a lone 况 otherwise)
+        share = (CHART_WIDTH - 110) / len(fields) / 7  # in characters, as wrap_header measures
+        rows = [
+            (
+                pl.wrap_header(_short(fl.label), share, CHART_FONT, bold=False),
+                _round(_float(self.frames.totals.get(fl.id)) or 0.0),
+            )
+            for fl in fields
+        ]
         table = self.data_table(title, ["项目", f"合计（{unit}）"], rows, [self.number_format(fields[0])])
         chart = self.wb.add_chart({"type": "column"})
         decimals = fields[0].type == "decimal"
@@ -574,7 +644,9 @@ class _SummaryWriter:
             }
         )
         chart.set_title({"name": title, "name_font": {"size": 12, "bold": True}})
-        chart.set_x_axis({"name": "来源" if section_id == FUNDING else "人员类型", "num_font": {"size": 9}})
+        chart.set_x_axis(
+            {"name": "来源" if section_id == FUNDING else "人员类型", "num_font": {"size": CHART_FONT}}
+        )
         chart.set_y_axis(
             {
                 "name": unit,
@@ -674,15 +746,15 @@ class _SummaryWriter:
             "修改情况",
             "随表材料",
         ]
-        widths = [10, 22, 12, 8, 36, 17, 9, 7, 7, 7, 40, 24]
+        widths = [10, 22, 12, 8, 34, DATETIME_WIDTH, 9, 7, 9, 7, 24, 24]
         # 填表人/联系电话 to call back, 情况说明 to judge a warning: the unit's own words, as text
         infos = list(self.spec.info)
         headers += [i.label for i in infos]
         widths += [50 if i.type == "longtext" else 12 if i.type == "date" else 14 for i in infos]
         last_col = len(headers) - 1
-        ws.merge_text(0, 0, 0, last_col, f"{self.title()} 上报情况", f["title"])
-        ws.set_row(0, 30)
-        self.header_row(ws, 1, headers, widths)
+        widths = self.header_row(ws, 1, headers, widths)
+        plan = pl.plan_pages(widths, repeat=2)
+        self.title_rows(ws, plan, f"{self.title()} 上报情况")
         row = 2
         formats = [f["center"], f["cell"], f["cell"], f["center"], f["cell"], f["datetime"], f["center"]]
         formats += [f["int"], f["int"], f["int"], f["wrap"], f["wrap"]]
@@ -730,7 +802,7 @@ class _SummaryWriter:
             )
         ws.freeze_panes(2, 2)
         ws.autofilter(1, 0, max(last, 1), last_col)
-        self.list_page(ws, 1, last, last_col, paper=8)  # ~15 columns: A3 landscape
+        self.list_page(ws, plan, 1, last)
 
     def changes_text(self, u: UnitResult) -> str:
         """`label：old→new` per changed field, from the resubmission that replaced an earlier return."""
@@ -747,9 +819,9 @@ class _SummaryWriter:
         ws = self.sheet(FINDINGS)
         headers = ["序号", "级别", "代码", "单位", "文件", "位置", "说明"]
         last_col = len(headers) - 1
-        ws.merge_text(0, 0, 0, last_col, f"{self.title()} 问题清单", f["title"])
-        ws.set_row(0, 30)
-        self.header_row(ws, 1, headers, [6, 7, 20, 18, 30, 16, 80])
+        widths = self.header_row(ws, 1, headers, [6, 7, 20, 18, 24, 14, 68])
+        plan = pl.plan_pages(widths)
+        self.title_rows(ws, plan, f"{self.title()} 问题清单")
         row = 2
         for n, item in enumerate(sorted(self.report.findings, key=self.finding_key), start=1):
             ws.write_number(row, 0, n, f["int_center"])
@@ -759,7 +831,7 @@ class _SummaryWriter:
             ws.text(row, 4, item.file)
             ws.text(row, 5, item.location)
             ws.text(row, 6, item.message, f["wrap"])
-            _fit_row(ws, row, [(item.message, 80)])
+            _fit_row(ws, row, [(item.message, widths[6])])
             row += 1
         last = row - 1
         if last >= 2:
@@ -772,7 +844,7 @@ class _SummaryWriter:
             ws.merge_text(2, 0, 2, last_col, "没有发现问题。", f["hint"])
         ws.freeze_panes(2, 0)
         ws.autofilter(1, 0, max(last, 1), last_col)
-        self.list_page(ws, 1, max(last, 2), last_col)
+        self.list_page(ws, plan, 1, max(last, 2))
 
     def finding_key(self, item: Finding) -> tuple[Any, ...]:
         """Roster order of the unit (unit-less findings last), then file, then sheet and cell (A2 < A10)."""
@@ -787,14 +859,16 @@ class _SummaryWriter:
         f, d = self.f, self.spec.detail
         ws = self.sheet(DETAIL)
         if d is None:
+            ws.widths = [60.0]
             ws.set_column(0, 0, 60)
             ws.text(0, 0, "本表单没有活动明细。", f["hint"])
+            self.list_page(ws, pl.plan_pages(ws.widths), 0, 0)
             return
         columns = list(d.columns)
         last_col = len(columns)
-        ws.merge_text(0, 0, 0, last_col, f"{self.report.campaign.year}年{d.title}（汇总）", f["title"])
-        ws.set_row(0, 30)
         self.header_row(ws, 1, ["单位", *(c.label for c in columns)], [18, *(c.width for c in columns)])
+        plan = pl.plan_pages(ws.widths, repeat=1)
+        self.title_rows(ws, plan, f"{self.report.campaign.year}年{d.title}（汇总）")
         formats = [f["cell"]]  # 单位
         for c in columns:
             if c.type in ("integer", "decimal"):
@@ -811,7 +885,7 @@ class _SummaryWriter:
             ws.merge_text(2, 0, 2, last_col, "计入汇总的单位没有填写活动明细。", f["hint"])
         ws.freeze_panes(2, 1)
         ws.autofilter(1, 0, max(last, 1), last_col)
-        self.list_page(ws, 1, max(last, 2), last_col)
+        self.list_page(ws, plan, 1, max(last, 2))
 
     # -- 文件清单 ----------------------------------------------------------------------------------
 
@@ -820,9 +894,9 @@ class _SummaryWriter:
         ws = self.sheet(FILES)
         headers = ["序号", "文件", "SHA-256（前12位）", "单位", "处理结果", "收到时间", "发件人"]
         last_col = len(headers) - 1
-        ws.merge_text(0, 0, 0, last_col, f"{self.title()} 收到的文件", f["title"])
-        ws.set_row(0, 30)
-        self.header_row(ws, 1, headers, [6, 44, 16, 18, 10, 17, 28])
+        self.header_row(ws, 1, headers, [6, 44, 16, 18, 10, DATETIME_WIDTH, 28])
+        plan = pl.plan_pages(ws.widths, repeat=2)
+        self.title_rows(ws, plan, f"{self.title()} 收到的文件")
         formats = [f["int_center"], f["cell"], f["mono"], f["cell"], f["center"], f["datetime"], f["cell"]]
         row = 2
         for n, fr in enumerate(self.report.files, start=1):
@@ -835,17 +909,13 @@ class _SummaryWriter:
             ws.merge_text(2, 0, 2, last_col, "收件箱中没有文件。", f["hint"])
         ws.freeze_panes(2, 0)
         ws.autofilter(1, 0, max(last, 1), last_col)
-        self.list_page(ws, 1, max(last, 2), last_col)
+        self.list_page(ws, plan, 1, max(last, 2))
 
     # -- 说明 --------------------------------------------------------------------------------------
 
     def notes_sheet(self) -> None:
         f, c, n = self.f, self.report.campaign, self.report.counts
         ws = self.sheet(NOTES)
-        for col, width in enumerate((12, 22, 10, 40, 17, 40)):
-            ws.set_column(col, col, width)
-        ws.merge_text(0, 0, 0, 5, f"{self.title()} 汇总说明", f["title"])
-        ws.set_row(0, 30)
         facts: list[tuple[str, Any]] = [
             ("活动", c.title),
             ("表单", f"{self.spec.title}（{self.spec.id} 版本 {self.spec.version}）"),
@@ -871,28 +941,30 @@ class _SummaryWriter:
             ("退回", "rejected"),
             ("未报", "missing"),
             ("逾期", "late"),
+            ("可能逾期", "maybe_late"),
         ]
         for key, name in counts:
             ws.text(row, 0, key, f["key"])
             ws.write_number(row, 1, n[name], f["int_left"])
             row += 1
         row += 1
-        ws.merge_text(
-            row,
-            0,
-            row,
-            5,
-            f"待核实、退回和未报单位的数据不计入汇总表的合计、分单位的小计与合计以及图表；{self.counts_line()}。"
-            + self.pending_line(),
-            f["warn"],
-        )
-        ws.set_row(row, 30)
-        row += 2
+        text = f"待核实、退回和未报单位的数据不计入汇总表的合计、分单位的小计与合计以及图表；{self.counts_line()}。"
+        for line in (text, self.pending_line()):
+            if line:  # merged over A:F (~125 characters wide): as many lines as the text needs
+                ws.merge_text(row, 0, row, 5, line, f["warn"])
+                _fit_row(ws, row, [(line, 110)])
+                row += 1
+        row += 1
         ws.text(row, 0, "各单位数据来源", f["heading"])
         row += 1
-        self.header_row(
-            ws, row, ["单位编码", "单位", "状态", "采用的文件", "收到时间", "说明"], [12, 22, 10, 40, 17, 40]
+        widths = self.header_row(
+            ws,
+            row,
+            ["单位编码", "单位", "状态", "采用的文件", "收到时间", "说明"],
+            [12, 22, 10, 40, DATETIME_WIDTH, 40],
         )
+        plan = pl.plan_pages(widths, repeat=2)
+        self.title_rows(ws, plan, f"{self.title()} 汇总说明")
         header = row
         formats = [f["center"], f["cell"], f["center"], f["cell"], f["datetime"], f["wrap"]]
         for u in self.report.units:
@@ -901,8 +973,8 @@ class _SummaryWriter:
             status = STATUS_ZH.get(u.status, u.status)
             file, received = (u.file, u.received) if u.counted else ("", None)
             ws.values(row, 0, [u.unit.id, u.unit.name, status, file, received, note], formats)
-            _fit_row(ws, row, [(note, 40)])
-        self.list_page(ws, header, row, 5, landscape=False)
+            _fit_row(ws, row, [(note, widths[5])])
+        self.list_page(ws, plan, header, row)
 
     def source_note(self, u: UnitResult) -> str:
         if u.status == "missing":
@@ -930,16 +1002,18 @@ _STYLES: dict[str, dict[str, Any]] = {
 
 def _formats(wb: xlsxwriter.Workbook) -> dict[str, Any]:
     title = {"font_name": TITLE_FONT, "font_size": 16, "bold": True, "align": "center", "valign": "vcenter"}
+    hint = {
+        "font_name": FONT,
+        "font_size": 10,
+        "font_color": "#595959",
+        "text_wrap": True,
+        "valign": "vcenter",
+    }
     specs: dict[str, dict[str, Any]] = {
         "title": title,
         "heading": {"font_name": FONT, "font_size": 12, "bold": True, "valign": "vcenter"},
-        "hint": {
-            "font_name": FONT,
-            "font_size": 10,
-            "font_color": "#595959",
-            "text_wrap": True,
-            "valign": "vcenter",
-        },
+        "hint": hint,
+        "hint_center": {**hint, "align": "center"},  # under a title: blank where a column page cuts it
         "warn": {
             "font_name": FONT,
             "bold": True,

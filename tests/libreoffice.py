@@ -41,7 +41,10 @@ import pytest
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 FILL_SCRIPT = Path(__file__).with_name("lo_uno_fill.py")
-INSTALL_HINT = "apt-get install -y --no-install-recommends libreoffice-calc python3-uno fonts-wqy-zenhei"
+INSTALL_HINT = (
+    "apt-get install -y --no-install-recommends libreoffice-calc python3-uno fonts-wqy-zenhei "
+    "fonts-crosextra-carlito"
+)
 
 # `soffice --convert-to` targets; keep the filter names in step with FILTERS in lo_uno_fill.py.
 CONVERT_TARGETS = {
@@ -308,6 +311,107 @@ def pdf_page_sizes(pdf: str | os.PathLike) -> list[tuple[float, float]]:
     if proc.returncode != 0 or not sizes:
         raise LibreOfficeError(f"pdfinfo failed on {pdf}: {proc.stderr.strip()}")
     return [(float(w), float(h)) for w, h in sizes]
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word as pdftotext -bbox finds it: text and box in points, y down from the top."""
+
+    text: str
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+
+@dataclass(frozen=True)
+class PdfPage:
+    number: int  # 1-based
+    width: float
+    height: float
+    words: list[Word]
+
+    def text(self) -> str:
+        return " ".join(w.text for w in self.words)
+
+    def band(self, top: float, bottom: float) -> list[Word]:
+        """The words whose middle lies between `top` and `bottom` (points from the top)."""
+        return [w for w in self.words if top <= (w.y0 + w.y1) / 2 <= bottom]
+
+
+def pdf_pages(pdf: str | os.PathLike) -> list[PdfPage]:
+    """Every page with its size and words, from one `pdftotext -bbox` run (poppler-utils)."""
+    import html
+
+    proc = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise LibreOfficeError(f"pdftotext -bbox failed on {pdf}: {proc.stderr.strip()}")
+    pages = []
+    page_re = re.compile(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', re.S)
+    word_re = re.compile(
+        r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>'
+    )
+    for n, m in enumerate(page_re.finditer(proc.stdout), start=1):
+        words = [
+            Word(html.unescape(t), float(x0), float(y0), float(x1), float(y1))
+            for x0, y0, x1, y1, t in word_re.findall(m.group(3))
+        ]
+        pages.append(PdfPage(n, float(m.group(1)), float(m.group(2)), words))
+    return pages
+
+
+# Text operators of a content stream: BT starts a text object, Tm sets its matrix, Tf its font size.
+_TEXT_OPS = re.compile(
+    rb"\bBT\b|([-\d.]+) ([-\d.]+) ([-\d.]+) ([-\d.]+) [-\d.]+ [-\d.]+ (Tm|cm)\b|/\S+ ([\d.]+) Tf\b"
+)
+
+
+def pdf_font_sizes(pdf: str | os.PathLike) -> list[list[float]]:
+    """The size every text run of each page is printed at, in points.
+
+    LibreOffice writes a run's printed size in its Tf operator (the print scale already applied,
+    e.g. 11 pt at 85 % → 9.35) and uses Tm only to place or rotate it; the size is Tf times the text
+    matrix's vertical scale. A scaling `cm` in a page with text would make that wrong: it raises.
+    """
+    import zlib
+
+    work = Path(tempfile.mkdtemp(prefix="kepuxl_pdfsizes_"))
+    try:
+        proc = subprocess.run(
+            ["pdfseparate", str(pdf), str(work / "p-%d.pdf")], capture_output=True, text=True, timeout=120
+        )
+        if proc.returncode != 0:
+            raise LibreOfficeError(f"pdfseparate failed on {pdf}: {proc.stderr.strip()}")
+        pages = sorted(work.glob("p-*.pdf"), key=lambda p: int(p.stem[2:]))
+        out = []
+        for page in pages:
+            sizes: list[float] = []
+            for stream in re.findall(rb"stream\r?\n(.*?)endstream", page.read_bytes(), re.S):
+                try:
+                    content = zlib.decompress(stream)
+                except zlib.error:
+                    continue  # not a Flate stream: fonts and images are not content
+                if b"BT" in content:
+                    sizes += _run_sizes(content, pdf)
+            out.append(sizes)
+        return out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_sizes(content: bytes, pdf: str | os.PathLike) -> list[float]:
+    sizes, scale = [], 1.0
+    for m in _TEXT_OPS.finditer(content):
+        if m.group(0) == b"BT":
+            scale = 1.0
+        elif m.group(5) == b"Tm":
+            scale = (float(m.group(3)) ** 2 + float(m.group(4)) ** 2) ** 0.5
+        elif m.group(5) == b"cm":
+            if (float(m.group(1)), float(m.group(4))) != (1.0, 1.0):
+                raise LibreOfficeError(f"{pdf}: a scaling cm operator; text sizes cannot be read this way")
+        else:
+            sizes.append(float(m.group(6)) * scale)
+    return sizes
 
 
 def pdf_page_count(pdf: str | os.PathLike) -> int:

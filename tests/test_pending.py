@@ -222,7 +222,9 @@ def test_summary_subtotals_computed_by_libreoffice_leave_pending_out(county: Pat
     recalculated = convert(Path(report.outputs["summary"]), "xlsx", tmp_path / "lo")
     ws = load_workbook(recalculated, data_only=True)["分单位"]
     head = [c.value for c in ws[3]]
-    col = next(i for i, h in enumerate(head) if h and str(h).startswith("县级(单位)财政经费"))
+    col = next(
+        i for i, h in enumerate(head) if h and str(h).replace("\n", "").startswith("县级(单位)财政经费")
+    )
     total = next(r for r in ws.iter_rows(values_only=True) if r[1] == "合计")
     assert total[col] == pytest.approx(report.totals["fund_government"]) == pytest.approx(74.36)
 
