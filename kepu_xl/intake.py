@@ -42,7 +42,7 @@ PENDING = "pending"  # kind of a candidate whose content check was deferred to w
 SPREADSHEET_EXTS = frozenset(
     {".xlsx", ".xlsm", ".xltx", ".xltm", ".xlsb", ".xls", ".xlt", ".et", ".ett", ".ods", ".ots"}
 )
-SEP = " » "  # joins a container's path and a member/attachment name in `Candidate.path`
+SEP = " → "  # joins a container's path and a member/attachment name in `Candidate.path` (GBK has no »)
 
 _CFB = bytes.fromhex("d0cf11e0a1b11ae1")
 _ZIP = b"PK\x03\x04"
@@ -72,7 +72,7 @@ class Limits:
 class Candidate:
     """One file to read, or the reason it will not be read (`kind == "rejected"`)."""
 
-    path: str  # display path relative to the inbox, '/'-separated; "mail.eml » 附件.xlsx", "a.zip » b.xlsx"
+    path: str  # display path relative to the inbox, '/'-separated; "mail.eml → 附件.xlsx", "a.zip → b.xlsx"
     name: str  # cleaned display name (never used as a filesystem path)
     data: bytes  # the bytes, read once (b"" when rejected before reading)
     sha256: str  # hex of data
@@ -896,7 +896,7 @@ def candidates_from_email(data: bytes, *, path: str, limits: Limits = Limits()) 
 
     Args:
         data: the raw message.
-        path: its display path; attachments become "path » 附件名".
+        path: its display path; attachments become "path → 附件名".
         limits: size, header and nesting caps.
 
     Returns:
@@ -971,7 +971,7 @@ def _email_problem(data: bytes, limits: Limits) -> str | None:
 
 
 def _from_mbox(data: bytes, ctx: _Ctx) -> list[Candidate]:
-    """An mbox file → the attachments of each message ("box.mbox#2 » 附件.xlsx")."""
+    """An mbox file → the attachments of each message ("box.mbox#2 → 附件.xlsx")."""
     starts = [m.start() for m in re.finditer(rb"(?m)^From [^\n]*\n", data)]
     if not starts or starts[0] != 0:
         starts.insert(0, 0)

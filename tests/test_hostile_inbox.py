@@ -42,7 +42,7 @@ from kepu_xl.sample_returns import fill, values_for
 
 NOW = datetime(2023, 6, 5, 9, 0)
 RECEIVED = datetime(2023, 5, 29, 10, 0).timestamp()  # before the sample campaign's deadline
-SEP = " » "
+SEP = " → "
 
 # Text a unit typed into text cells of an otherwise good return (D07). None may ever come back as a
 # formula, a hyperlink or an external link in an output workbook.

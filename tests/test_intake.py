@@ -444,8 +444,8 @@ def test_scan_routes_by_content_and_changes_nothing(tmp_path: Path, no_hang) -> 
         ["photo.jpg", "other", ["READ_OTHER_FILE"]],
         ["一中.xlsx", "xlsx", []],
         ["二中/回执.xls", "xlsx", []],
-        ["多个.zip » a.xlsx", "xlsx", []],
-        ["多个.zip » sub/b.xlsx", "xlsx", []],
+        ["多个.zip → a.xlsx", "xlsx", []],
+        ["多个.zip → sub/b.xlsx", "xlsx", []],
     ]
     assert fingerprint(inbox) == before
     by_path = {c.path: c for c in got}
@@ -457,7 +457,7 @@ def test_scan_routes_by_content_and_changes_nothing(tmp_path: Path, no_hang) -> 
     )
     assert one.received == datetime.fromtimestamp(1_700_000_000)
     assert by_path["macro.xlsm"].macro is True
-    assert [by_path["多个.zip » sub/b.xlsx"].source, by_path["多个.zip » sub/b.xlsx"].name] == [
+    assert [by_path["多个.zip → sub/b.xlsx"].source, by_path["多个.zip → sub/b.xlsx"].name] == [
         "zip",
         "b.xlsx",
     ]
@@ -479,9 +479,9 @@ def test_scan_zip_member_names(tmp_path: Path) -> None:
     data = data.replace(b"XXXX.xlsx", "二班.xlsx".encode("gbk"))
     (tmp_path / "回执.zip").write_bytes(data)
     assert flat(scan(tmp_path)) == [
-        ["回执.zip » evil.xlsx", "xlsx", []],
-        ["回执.zip » in.zip » c.xlsx", "xlsx", []],
-        ["回执.zip » 二班.xlsx", "xlsx", []],
+        ["回执.zip → evil.xlsx", "xlsx", []],
+        ["回执.zip → in.zip → c.xlsx", "xlsx", []],
+        ["回执.zip → 二班.xlsx", "xlsx", []],
     ]
 
 
@@ -492,7 +492,7 @@ def test_scan_zip_nesting_is_capped(tmp_path: Path) -> None:
     (tmp_path / "deep.zip").write_bytes(data)  # a.xlsx sits 4 archives deep; max_depth is 3
     [cand] = scan(tmp_path)
     assert [cand.path, cand.kind, codes(cand)] == [
-        "deep.zip » x.zip » x.zip » x.zip",
+        "deep.zip → x.zip → x.zip → x.zip",
         "rejected",
         ["READ_TOO_DEEP"],
     ]
@@ -520,7 +520,7 @@ def test_scan_mail_inside_zip_inside_mail_is_capped(tmp_path: Path) -> None:
         mail([_raw_part(b'Content-Disposition: attachment; filename="a.zip"', archive)])
     )
     got = flat(scan(tmp_path))  # m.eml → a.zip → fwd.eml → forwarded mail → deep.xlsx: one level too many
-    assert got == [["m.eml » a.zip » fwd.eml » 转发邮件-1", "rejected", ["READ_TOO_DEEP"]]]
+    assert got == [["m.eml → a.zip → fwd.eml → 转发邮件-1", "rejected", ["READ_TOO_DEEP"]]]
 
 
 def test_scan_missing_inbox_raises(tmp_path: Path) -> None:
@@ -614,25 +614,25 @@ def test_email_attachments(tmp_path: Path) -> None:
     )
     got = candidates_from_email(raw, path="一中.eml")
     assert flat(got) == [
-        ["一中.eml » 报名回执表.xlsx", "xlsx", []],
-        ["一中.eml » 报名表（二班）.xlsx", "xlsx", []],
-        ["一中.eml » 三班回执.xlsx", "xlsx", []],
-        ["一中.eml » x.xlsx", "xlsx", ["READ_ATTACHMENT_NAME"]],
-        ["一中.eml » broken.xlsx", "rejected", ["READ_ATTACHMENT"]],
-        ["一中.eml » dup.xlsx", "xlsx", []],
-        ["一中.eml » dup-copy.xlsx", "rejected", ["READ_DUPLICATE_ATTACHMENT"]],  # listed, not read twice
-        ["一中.eml » 附件-8", "xlsx", ["READ_NO_FILENAME"]],
-        ["一中.eml » 转发的回执.xlsx", "xlsx", []],
-        ["一中.eml » 二班报名回执表.xlsx", "xlsx", []],
-        ["一中.eml » 原始名.xlsx", "xlsx", []],
-        ["一中.eml » dup.xlsx (2)", "xlsx", []],  # same name, different bytes: both kept
+        ["一中.eml → 报名回执表.xlsx", "xlsx", []],
+        ["一中.eml → 报名表（二班）.xlsx", "xlsx", []],
+        ["一中.eml → 三班回执.xlsx", "xlsx", []],
+        ["一中.eml → x.xlsx", "xlsx", ["READ_ATTACHMENT_NAME"]],
+        ["一中.eml → broken.xlsx", "rejected", ["READ_ATTACHMENT"]],
+        ["一中.eml → dup.xlsx", "xlsx", []],
+        ["一中.eml → dup-copy.xlsx", "rejected", ["READ_DUPLICATE_ATTACHMENT"]],  # listed, not read twice
+        ["一中.eml → 附件-8", "xlsx", ["READ_NO_FILENAME"]],
+        ["一中.eml → 转发的回执.xlsx", "xlsx", []],
+        ["一中.eml → 二班报名回执表.xlsx", "xlsx", []],
+        ["一中.eml → 原始名.xlsx", "xlsx", []],
+        ["一中.eml → dup.xlsx (2)", "xlsx", []],  # same name, different bytes: both kept
     ]
     assert {(c.source, c.sender, c.received) for c in got} == {("email", "yizhong@example.com", LOCAL)}
     assert got[3].findings[0].context == {"raw": "../../x.xlsx", "name": "x.xlsx"}
     assert [c.name for c in got][:3] == ["报名回执表.xlsx", "报名表（二班）.xlsx", "三班回执.xlsx"]
     assert got[5].data == dup
     assert (got[6].data, got[6].sha256, got[6].ok) == (b"", hashlib.sha256(b"").hexdigest(), False)
-    assert got[6].findings[0].message == "与同一邮件中的“一中.eml » dup.xlsx”内容完全相同，已忽略。"
+    assert got[6].findings[0].message == "与同一邮件中的“一中.eml → dup.xlsx”内容完全相同，已忽略。"
     assert got[7].findings[0].message == "邮件附件没有文件名，已按内容识别，记为“附件-8”。"
 
 
@@ -647,7 +647,7 @@ def test_email_base64_forward_is_decoded() -> None:
         b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(inner)
     )
     got = candidates_from_email(mail([part]), path="m.eml")
-    assert flat(got) == [["m.eml » fwd.eml » in.xlsx", "xlsx", []]]
+    assert flat(got) == [["m.eml → fwd.eml → in.xlsx", "xlsx", []]]
     # Like a parsed forward: received/sender are those of the mail that reached the inbox.
     assert (got[0].sender, got[0].received) == ("yizhong@example.com", LOCAL)
 
@@ -657,7 +657,7 @@ def test_email_forward_nesting_is_capped() -> None:
     for level in range(3):  # three forwards: the workbook's mail is 4 containers deep; max_depth is 3
         inner = mail([b"Content-Type: message/rfc822\r\n\r\n" + inner], boundary=f"L{level}")
     got = candidates_from_email(inner, path="m.eml")
-    assert flat(got) == [["m.eml » 转发邮件-1", "rejected", ["READ_TOO_DEEP"]]]
+    assert flat(got) == [["m.eml → 转发邮件-1", "rejected", ["READ_TOO_DEEP"]]]
 
 
 def test_email_overlong_header_is_refused_before_parsing() -> None:
@@ -680,7 +680,7 @@ def test_email_overlong_attachment_header_is_refused_before_decoding() -> None:
     )
     ok = _raw_part(b'Content-Disposition: attachment; filename="ok.xlsx"', xlsx("ok"))
     got = candidates_from_email(mail([slow, ok]), path="m.eml")
-    assert flat(got) == [["m.eml » 附件-1", "rejected", ["READ_ATTACHMENT"]], ["m.eml » ok.xlsx", "xlsx", []]]
+    assert flat(got) == [["m.eml → 附件-1", "rejected", ["READ_ATTACHMENT"]], ["m.eml → ok.xlsx", "xlsx", []]]
 
 
 def _nested(levels: int) -> bytes:
@@ -737,9 +737,9 @@ def test_scan_eml_and_mbox(tmp_path: Path) -> None:
     os.utime(tmp_path / "收件.mbox", (1_700_000_000, 1_700_000_000))
     got = list(scan(tmp_path))
     assert flat(got) == [
-        ["回执.eml » c.xlsx", "xlsx", []],
-        ["收件.mbox#1 » a.xlsx", "xlsx", []],
-        ["收件.mbox#2 » b.xlsx", "xlsx", []],
+        ["回执.eml → c.xlsx", "xlsx", []],
+        ["收件.mbox#1 → a.xlsx", "xlsx", []],
+        ["收件.mbox#2 → b.xlsx", "xlsx", []],
     ]
     assert [(c.sender, c.received) for c in got] == [
         ("yizhong@example.com", LOCAL),
@@ -754,7 +754,7 @@ def test_scan_eml_zip_attachment(tmp_path: Path) -> None:
         mail([_raw_part(b'Content-Disposition: attachment; filename="all.zip"', archive)])
     )
     got = list(scan(tmp_path))
-    assert flat(got) == [["m.eml » all.zip » x.xlsx", "xlsx", []], ["m.eml » all.zip » y.xlsx", "xlsx", []]]
+    assert flat(got) == [["m.eml → all.zip → x.xlsx", "xlsx", []], ["m.eml → all.zip → y.xlsx", "xlsx", []]]
     assert {(c.source, c.sender) for c in got} == {("zip", "yizhong@example.com")}
 
 

@@ -789,14 +789,14 @@ def test_round_trip_drafts_send_reply_fetch_collect_remind(
 @pytest.mark.parametrize(
     ("path", "label", "expected"),
     [
-        ("a.eml » 活动照片1.jpg", "图片", "photos"),
-        ("a.eml » 盖章扫描件.jpg", "图片", "scan"),
-        ("a.eml » 统计表.pdf", "PDF", "scan"),
-        ("a.eml » 活动总结.pdf", "PDF", "summary"),
-        ("a.eml » 总结.docx", "Word 文档", "summary"),
+        ("a.eml → 活动照片1.jpg", "图片", "photos"),
+        ("a.eml → 盖章扫描件.jpg", "图片", "scan"),
+        ("a.eml → 统计表.pdf", "PDF", "scan"),
+        ("a.eml → 活动总结.pdf", "PDF", "summary"),
+        ("a.eml → 总结.docx", "Word 文档", "summary"),
         ("县教育局/情况.doc", "Word 文档", "summary"),
-        ("a.eml » 说明.txt", "文本", None),
-        ("a.zip » 照片.png", "", "photos"),
+        ("a.eml → 说明.txt", "文本", None),
+        ("a.zip → 照片.png", "", "photos"),
     ],
 )
 def test_classify_materials(path: str, label: str, expected: str | None) -> None:
@@ -823,7 +823,7 @@ def test_a_material_file_goes_to_the_unit_named_in_its_path() -> None:
     assert named_in("县教育局/活动照片1.jpg") == "D02"
     assert named_in("教育局 活动照片.jpg") == "D01"
     assert named_in("城关河口联合活动.jpg") == "T01"  # two names of one length: the first in the roster
-    assert named_in("邮件.eml » 第9999号单位总结.docx") == "U09999"
+    assert named_in("邮件.eml → 第9999号单位总结.docx") == "U09999"
     assert named_in("第99号单位照片.jpg") == "U00099"  # not 第9号单位: that is not in the text
     assert named_in("活动照片.jpg") == ""
     assert named_in("") == ""
