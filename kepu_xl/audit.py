@@ -28,7 +28,10 @@ _INVISIBLE = dict.fromkeys(
 )
 _PLAIN = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
-_ZERO_WORDS = {"-", "—", "–", "－", "无", "－－", "--"}
+# Text that counts as 0 ("none" in Chinese statistics), once these spaces are removed: exactly what the
+# form's own formulas recognise (forms_writer), so that the form and collect give the same verdict.
+ZERO_WORDS = ("-", "--", "－", "－－", "—", "——", "–", "无")
+ZERO_SPACES = (" ", "\u3000", "\u00a0")
 _DATE_PATTERNS = (
     re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$"),
     re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
@@ -128,33 +131,59 @@ def clean_text(text: str) -> str:
 
 
 def parse_number(raw: Raw) -> Parsed:
-    """A cell → a number, or the reason it is not one. Never guesses."""
+    """A cell → a number, or the reason it is not one. Never guesses.
+
+    The verdicts are the form's: a number (typed, or a formula's saved result) is a number; text is
+    never a number, because the form's totals and self-checks cannot count it, except a dash or 无
+    (0, as the form counts it); text that reads as a number ("１２００", "1,200") is an error that
+    names the number to retype.
+    """
     v, kind = raw.value, raw.kind
     if raw.blank:
         return Parsed(None)
+    if kind == "f":
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            number = _finite(v)
+            if number is not None:
+                return Parsed(
+                    number, Code.AUDIT_FORMULA_VALUE, {"raw": _formula(raw), "value": _show(number)}
+                )
+        if not isinstance(v, str) or not v.strip():  # no saved result, or TRUE/FALSE
+            return Parsed(None, Code.AUDIT_UNPARSED, {"raw": _formula(raw)[:60]})
+        kind = "s"  # a formula whose result is text: judged as that text
     if kind == "e":
         return Parsed(None, Code.AUDIT_CELL_ERROR, {"raw": v})
-    if kind == "f":
-        return Parsed(None, Code.AUDIT_UNPARSED, {"raw": "=" + raw.formula.lstrip("=")})
     if kind == "n":
-        try:
-            number = float(v) + 0.0  # -0.0 → 0.0
-        except (TypeError, ValueError):
-            number = math.nan
-        if not math.isfinite(number):  # NaN/INF/1E+400 saved into a number cell: not a count
+        number = _finite(v)
+        if number is None:  # NaN/INF/1E+400 saved into a number cell: not a count
             return Parsed(None, Code.AUDIT_UNPARSED, {"raw": str(v)[:60]})
         return Parsed(number)
     if kind in ("d", "b"):
         return Parsed(None, Code.AUDIT_UNPARSED, {"raw": _show(v)})
     text = str(v)
-    cleaned = clean_text(text)
-    if cleaned in _ZERO_WORDS:
+    squeezed = text
+    for space in ZERO_SPACES:
+        squeezed = squeezed.replace(space, "")
+    if squeezed in ZERO_WORDS:
         return Parsed(0.0, Code.AUDIT_DASH_ZERO, {"raw": text})
+    cleaned = clean_text(text)
     if _THOUSANDS.match(cleaned):
         cleaned = cleaned.replace(",", "")
     if _PLAIN.match(cleaned) and math.isfinite(number := float(cleaned) + 0.0):
-        return Parsed(number, Code.AUDIT_NORMALISED, {"raw": text, "value": _show(number)})
+        return Parsed(None, Code.AUDIT_NUMBER_AS_TEXT, {"raw": text.strip()[:60], "value": _show(number)})
     return Parsed(None, Code.AUDIT_UNPARSED, {"raw": text.strip()[:60]})
+
+
+def _finite(v: Any) -> float | None:
+    try:
+        number = float(v) + 0.0  # -0.0 → 0.0
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _formula(raw: Raw) -> str:
+    return "=" + raw.formula.lstrip("=")
 
 
 def check_number(number: float, f: Field | Column) -> tuple[Code, dict[str, Any]] | None:

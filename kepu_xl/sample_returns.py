@@ -52,7 +52,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "T04": {"set": {"activities": "12次", "public_online": "三百"}},
     "T05": {
         "set": {"staff_volunteers": "１５", "public_offline": "1,200", "media_outlets": " 2\u00a0"}
-    },  # normalised
+    },  # numbers as text: the form cannot count them → errors naming the number to retype
     "T06": {"set": {"fund_government": 50000}},  # 元 typed for 万元 → warning
     "T07": {"set": {"activities": 0}, "detail": 0},  # participants without activities → error
     "T08": {"set": {"public_offline": 30000}, "note": "5月20日科技广场主题展，单场参与群众约 2.8 万人次。"},
