@@ -832,15 +832,15 @@ def _kind(value: Any) -> str:
 def _state_formula(fl: Field, x: str) -> str:
     """`value_state` as a formula over the input cell `x`, with functions every office suite computes alike.
 
-    A number: its range and places, in check_number's order. Text: blank once the spaces parse_number
-    ignores are removed; 0 when it is one of audit.ZERO_WORDS (none holds "|" or "#": with any "|" of
-    the text made "#", the FIND in "|-|--|…|" can only match a whole word); anything else is not a number.
+    A number: its range and places, in check_number's order. Anything else: with the spaces parse_number
+    ignores removed and any "|" made "#", FIND it between bars in "||-|--|…|无|": found first, it is
+    blank; found later, one of audit.ZERO_WORDS (none holds "|" or "#", so only a whole word matches);
+    not found, or an error value, it is not a number.
     """
     squeezed = x
     for space in audit.ZERO_SPACES:
         squeezed = f'SUBSTITUTE({squeezed},"{space}","")'
-    words = "|" + "|".join(audit.ZERO_WORDS) + "|"
-    zero = f'ISNUMBER(FIND("|"&SUBSTITUTE({squeezed},"|","#")&"|","{words}"))'
+    words = "||" + "|".join(audit.ZERO_WORDS) + "|"
     places = fl.places if fl.type == "decimal" else 0
     places_hint = VALUE_HINTS[Code.AUDIT_DECIMALS if fl.type == "decimal" else Code.AUDIT_NOT_INTEGER]
     number = (
@@ -849,10 +849,8 @@ def _state_formula(fl: Field, x: str) -> str:
         f'IF(ROUND({x},{places})<>{x},"{places_hint}","")))'
     )
     blank = f'"{BLANK_HINT}"' if fl.required else '""'
-    text = (
-        f'IF(ISERROR({x}),"{NOT_A_NUMBER}",IF(LEN({squeezed})=0,{blank},'
-        f'IF({zero},"{VALUE_HINTS[Code.AUDIT_DASH_ZERO]}","{NOT_A_NUMBER}")))'
-    )
+    found = f'FIND("|"&SUBSTITUTE({squeezed},"|","#")&"|","{words}")'
+    text = f'IFERROR(IF({found}=1,{blank},"{VALUE_HINTS[Code.AUDIT_DASH_ZERO]}"),"{NOT_A_NUMBER}")'
     return f"IF(ISNUMBER({x}),{number},{text})"
 
 

@@ -278,7 +278,7 @@ def test_each_value_has_a_hidden_state_that_its_hint_shows(main: Worksheet, ctx:
     for field in ctx.spec.inputs:
         state, a1 = at(main, ctx.cells.states[field.id]), ctx.cells.fields[field.id].a1
         assert state.value.startswith(f'=IF(ISNUMBER({a1}),IF({a1}<0,"✗ 不能为负",'), field.id
-        assert '"|-|--|－|－－|—|——|–|无|"' in state.value and state.protection.locked
+        assert '"||-|--|－|－－|—|——|–|无|"' in state.value and state.protection.locked
         hint = at(main, ctx.cells.hints[field.id]).value
         assert hint.startswith(f'=IF(LEFT({state.coordinate},1)="✗",{state.coordinate},') or hint == (
             f"={state.coordinate}"
