@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -27,7 +26,10 @@ from .textnorm import name_key, squash
 
 _PLAIN = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
-_ZERO_WORDS = {"-", "—", "–", "－", "无", "－－", "--"}
+# Text that counts as 0 ("none" in Chinese statistics), once these spaces are removed: exactly what the
+# form's own formulas recognise (forms_writer), so that the form and collect give the same verdict.
+ZERO_WORDS = ("-", "--", "－", "－－", "—", "——", "–", "无")
+ZERO_SPACES = (" ", "\u3000", "\u00a0")
 _DATE_PATTERNS = (
     re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$"),
     re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
@@ -142,33 +144,59 @@ clean_text = squash  # a number cell's text as it is parsed: NFKC, no invisible 
 
 
 def parse_number(raw: Raw) -> Parsed:
-    """A cell → a number, or the reason it is not one. Never guesses."""
+    """A cell → a number, or the reason it is not one. Never guesses.
+
+    The verdicts are the form's: a number (typed, or a formula's saved result) is a number; text is
+    never a number, because the form's totals and self-checks cannot count it, except a dash or 无
+    (0, as the form counts it); text that reads as a number ("１２００", "1,200") is an error that
+    names the number to retype.
+    """
     v, kind = raw.value, raw.kind
     if raw.blank:
         return Parsed(None)
+    if kind == "f":
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            number = _finite(v)
+            if number is not None:
+                return Parsed(
+                    number, Code.AUDIT_FORMULA_VALUE, {"raw": _formula(raw), "value": _show(number)}
+                )
+        if not isinstance(v, str) or not v.strip():  # no saved result, or TRUE/FALSE
+            return Parsed(None, Code.AUDIT_UNPARSED, {"raw": _formula(raw)[:60]})
+        kind = "s"  # a formula whose result is text: judged as that text
     if kind == "e":
         return Parsed(None, Code.AUDIT_CELL_ERROR, {"raw": v})
-    if kind == "f":
-        return Parsed(None, Code.AUDIT_UNPARSED, {"raw": "=" + raw.formula.lstrip("=")})
     if kind == "n":
-        try:
-            number = float(v) + 0.0  # -0.0 → 0.0
-        except (TypeError, ValueError):
-            number = math.nan
-        if not math.isfinite(number):  # NaN/INF/1E+400 saved into a number cell: not a count
+        number = _finite(v)
+        if number is None:  # NaN/INF/1E+400 saved into a number cell: not a count
             return Parsed(None, Code.AUDIT_UNPARSED, {"raw": str(v)[:60]})
         return Parsed(number)
     if kind in ("d", "b"):
         return Parsed(None, Code.AUDIT_UNPARSED, {"raw": _show(v)})
     text = str(v)
-    cleaned = clean_text(text)
-    if cleaned in _ZERO_WORDS:
+    squeezed = text
+    for space in ZERO_SPACES:
+        squeezed = squeezed.replace(space, "")
+    if squeezed in ZERO_WORDS:
         return Parsed(0.0, Code.AUDIT_DASH_ZERO, {"raw": text})
+    cleaned = clean_text(text)
     if _THOUSANDS.match(cleaned):
         cleaned = cleaned.replace(",", "")
     if _PLAIN.match(cleaned) and math.isfinite(number := float(cleaned) + 0.0):
-        return Parsed(number, Code.AUDIT_NORMALISED, {"raw": text, "value": _show(number)})
+        return Parsed(None, Code.AUDIT_NUMBER_AS_TEXT, {"raw": text.strip()[:60], "value": _show(number)})
     return Parsed(None, Code.AUDIT_UNPARSED, {"raw": text.strip()[:60]})
+
+
+def _finite(v: Any) -> float | None:
+    try:
+        number = float(v) + 0.0  # -0.0 → 0.0
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _formula(raw: Raw) -> str:
+    return "=" + raw.formula.lstrip("=")
 
 
 def check_number(number: float, f: Field | Column) -> tuple[Code, dict[str, Any]] | None:
@@ -319,31 +347,20 @@ def audit(form: ReturnedForm, spec: FormSpec, cells: CellMap, unit: Unit | None)
     return result
 
 
-# A 情况说明 explains a warning or a 待核实 only if it says something: at least this many characters once
-# spaces and punctuation are gone, and not just a "nothing to say" word (无, 没有, 暂无, 略, …).
+# A 情况说明 explains a warning or a 待核实 when, once spaces and punctuation are taken out, it still has at
+# least EXPLANATION_MIN_CHARS characters: "无", "没有", "暂无", "略", "见附件", "——" do not. The form's own
+# formulas compute the same test (forms_writer: SUBSTITUTE of each ignored character, then LEN), so the unit
+# sees the verdict collect will give while filling in.
 EXPLANATION_MIN_CHARS = 4
-NOTHING_WORDS = frozenset(
-    {
-        "无",
-        "没有",
-        "暂无",
-        "无说明",
-        "没有说明",
-        "略",
-        "不详",
-        "见附件",
-        "同上",
-        "正常",
-        "情况正常",
-        "无特殊情况",
-    }
-)
+EXPLANATION_IGNORED = " \u3000\u00a0\t\r\n。，、；：！？…—－-～~·.,;:!?\"'“”‘’（）()《》【】[]"
 
 
 def explains(note: str) -> bool:
     """Whether a unit's 情况说明 counts as an explanation of its warnings and 待核实 values."""
-    core = "".join(ch for ch in clean_text(note or "") if unicodedata.category(ch)[0] not in "PSZ")
-    return len(core) >= EXPLANATION_MIN_CHARS and core not in NOTHING_WORDS
+    core = note or ""
+    for ch in EXPLANATION_IGNORED:
+        core = core.replace(ch, "")
+    return len(core) >= EXPLANATION_MIN_CHARS
 
 
 def _rule_finding(

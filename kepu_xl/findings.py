@@ -270,7 +270,13 @@ class Code(Enum):
     AUDIT_NOT_INTEGER = (E, "应为整数", "“{label}”为 {value}，应为整数（单位：{measure}）。")
     AUDIT_DECIMALS = (E, "小数位过多", "“{label}”为 {value}，最多保留 {places} 位小数（单位：{measure}）。")
     AUDIT_OUT_OF_RANGE = (E, "超出范围", "“{label}”为 {value}，超出允许范围 {low}～{high}。")
-    AUDIT_NORMALISED = (I, "格式已规范化", "“{label}”填写为“{raw}”，已识别为 {value}。")
+    AUDIT_NUMBER_AS_TEXT = (
+        E,
+        "数字存成了文字",
+        "“{label}”填写的是文字“{raw}”，不是数字：表内的合计和自查不计算文字。"
+        "请删除后重新输入数字 {value}（单位：{measure}）。",
+    )
+    AUDIT_FORMULA_VALUE = (I, "按公式结果计", "“{label}”填写的是公式“{raw}”，按其结果 {value} 计。")
     AUDIT_DASH_ZERO = (I, "按 0 计", "“{label}”填写为“{raw}”，按 0 计。")
     AUDIT_FORMULA_TEXT = (W, "公式样式文本", "“{label}”含公式样式文本“{raw}”，已按文本处理。")
     AUDIT_CELL_ERROR = (E, "单元格为错误值", "“{label}”为错误值 {raw}。请修正后重报。")

@@ -12,25 +12,69 @@ Output is deterministic: the same inputs give the same bytes.
 from __future__ import annotations
 
 import io
+import math
+import re
+import unicodedata
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from itertools import accumulate
 from typing import Any
 
 import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
+from . import audit
 from . import layout as lay
 from .campaign import Campaign, Unit
-from .findings import Finding, Severity
+from .findings import Code, Finding, Severity
 from .identity import PROPERTY_PREFIX, Identity
 from .layout import Cell, CellMap
-from .rules import DetailStats
+from .reader import Raw
+from .rules import DetailStats, excel_value
 from .spec import Field, FormSpec, Rule
 from .xlsx_out import CheckedSheet, FastRowsWorksheet, check
 
-OK_MARK, WARN_MARK, ERROR_MARK = "✓", "⚠ 请核实", "✗ 请修改"
+# What a self-check (自查n) shows, and the 自查提示 of the field it points at. Every mark is what collect
+# decides for the same values: a fired rule of each severity, a warning explained in 情况说明 (collect:
+# 【已说明】), and a check not made because a number it reads is missing or wrong (collect skips it too).
+OK_MARK, ERROR_MARK, VERIFY_MARK, WARN_MARK = "✓", "✗ 请修改", "⚠ 请核实", "⚠ 请注意"
+EXPLAINED_MARK, VERIFY_EXPLAINED_MARK, SKIP_MARK = "✓ 已说明", "⚠ 已说明", "－ 先填好数字"
+EXPLAINED = "已说明"  # the hidden cell next to 情况说明 once it explains (audit.explains)
+# a fired rule explained in 情况说明, by severity: collect lowers a warning to a note, a 待核实 to a warning
+EXPLAINED_MARKS = {Severity.WARNING: EXPLAINED_MARK, Severity.VERIFY: VERIFY_EXPLAINED_MARK}
+RULE_MARKS = {Severity.ERROR: ERROR_MARK, Severity.VERIFY: VERIFY_MARK, Severity.WARNING: WARN_MARK}
+# The state of a value (hidden state cell, shown as its 自查提示), as audit.parse_number/check_number judge
+# it: a state starting with BAD is an error, and a rule reading that value is not checked.
+BAD = "✗"
+NOT_A_NUMBER, BLANK_HINT, PARTS_HINT = "✗ 请填数字", "✗ 未填写", "✗ 分项未填好"
+VALUE_HINTS = {
+    Code.AUDIT_DASH_ZERO: "按 0 计",
+    Code.AUDIT_NEGATIVE: "✗ 不能为负",
+    Code.AUDIT_OUT_OF_RANGE: "✗ 超出范围",
+    Code.AUDIT_NOT_INTEGER: "✗ 应为整数",
+    Code.AUDIT_DECIMALS: "✗ 小数过多",
+}
+# the worst first: what a field's hint shows when several self-checks point at it
+HINT_ORDER = (
+    (ERROR_MARK, Severity.ERROR),
+    (VERIFY_MARK, Severity.VERIFY),
+    (WARN_MARK, Severity.WARNING),
+    (VERIFY_EXPLAINED_MARK, Severity.VERIFY),
+    (EXPLAINED_MARK, Severity.WARNING),
+)
+Marks = list[str]  # one self-check mark per rule instance, in spec order
+
+# Page geometry. Column widths in Excel's units (characters of the default font).
+MAIN_WIDTHS = (24, 44, 10, 15, 16)
+INFO_WIDTHS = (16, 80)
+PROBLEM_WIDTHS = (6, 8, 16, 70)
+PAGE_FOOTER = "&C第 &P 页，共 &N 页"
+DETAIL_NUMBER_WIDTH = 6
+DETAIL_ROWS_PER_PAGE = 25
+DETAIL_TITLE_HEIGHT, DETAIL_HEADER_HEIGHT, DETAIL_ROW_HEIGHT = 30, 30, 16
+LINE_HEIGHT = 15  # points per line of 11-point text
 # _meta holds the identity in A:B (the reader's window); long dropdown lists go from column E on
 META_CHOICE_COL = 4
 DATE_FORMAT = "yyyy-mm-dd"
@@ -114,6 +158,10 @@ class _FormWriter:
             if p.sheet and p.cell:
                 self.problems.setdefault((p.sheet, p.cell), []).append(p)
         self.problem_list = list(problems)
+        # the 情况说明 that explains warnings (collect: the last long text of the definition)
+        self.note = next((i for i in reversed(spec.info) if i.type == "longtext"), None)
+        # example dates in prompts: the campaign's own (its end, else the deadline)
+        self.example = f"{campaign.end or campaign.deadline.date():%Y-%m-%d}"
         self.fmt = _formats(wb)
         # Excel keeps an inline dropdown list to 255 characters and splits it at commas: longer
         # lists, or choices with a comma, live in a range of the hidden _meta sheet instead
@@ -164,8 +212,8 @@ class _FormWriter:
     def info_sheet(self) -> None:
         c, f = self.campaign, self.fmt
         ws = CheckedSheet(self.wb.add_worksheet(lay.INFO_SHEET, FastRowsWorksheet))
-        ws.set_column(0, 0, 16)
-        ws.set_column(1, 1, 80)
+        ws.set_column(0, 0, INFO_WIDTHS[0])
+        ws.set_column(1, 1, INFO_WIDTHS[1])
         ws.merge_range(0, 0, 0, 1, f"{self.title()} 填报说明", f["title"])
         rows = [
             ("填报单位", self.unit.name),
@@ -184,8 +232,9 @@ class _FormWriter:
         r += 1
         ws.write_string(r, 0, "填写要求", f["key"])
         for n, line in enumerate((*self.spec.instructions, f"计量单位：{units}。"), start=1):
-            ws.write_string(r, 1, f"{n}. {line}", f["wrap"])
-            ws.set_row(r, 33 if len(line) > 40 else None)
+            text = _wrap(f"{n}. {line}", INFO_WIDTHS[1:])
+            ws.write_string(r, 1, text, f["wrap"])
+            ws.set_row(r, _height(text) + 4)
             r += 1
         r += 1
         ws.merge_range(
@@ -193,6 +242,7 @@ class _FormWriter:
         )
         ws.set_paper(9)
         ws.fit_to_pages(1, 0)
+        ws.set_footer(PAGE_FOOTER)
         self.protect(ws)
 
     # -- 统计表 ---------------------------------------------------------------------------------
@@ -200,8 +250,9 @@ class _FormWriter:
     def main_sheet(self) -> CheckedSheet:
         spec, cells, f = self.spec, self.cells, self.fmt
         ws = CheckedSheet(self.wb.add_worksheet(spec.sheet, FastRowsWorksheet))
-        for col, width in enumerate((22, 44, 10, 15, 14)):
+        for col, width in enumerate(MAIN_WIDTHS):
             ws.set_column(col, col, width)
+        ws.set_column(lay.STATE_COL, lay.STATE_COL, 16, None, {"hidden": True})
         ws.merge_range(0, 0, 0, lay.HINT_COL, self.title(), f["title"])
         ws.set_row(0, 30)
         for cell, text in cells.labels:
@@ -215,60 +266,81 @@ class _FormWriter:
 
         for first, last, title in cells.sections:
             if first != last:
-                ws.merge_range(first, lay.SECTION_COL, last, lay.SECTION_COL, title, f["section"])
+                text = _wrap(title, MAIN_WIDTHS[:1])
+                ws.merge_range(first, lay.SECTION_COL, last, lay.SECTION_COL, text, f["section"])
         values = self.numeric_values()
         stats = self.detail_stats()
+        states = self.states()
+        marks = self.rule_marks(values, stats, states)
         for fl in spec.fields:
-            cell = cells.fields[fl.id]
-            row = cell.row
-            section_first = next(s for s in cells.sections if s[0] <= row <= s[1])
-            if section_first[0] == section_first[1]:
-                if fl.label == section_first[2]:
-                    ws.merge_range(row, lay.SECTION_COL, row, lay.LABEL_COL, fl.label, f["section"])
-                else:
-                    ws.write_string(row, lay.SECTION_COL, section_first[2], f["section"])
-                    ws.write_string(row, lay.LABEL_COL, fl.label, f["label"])
-            else:
-                ws.write_string(row, lay.LABEL_COL, fl.label, f["label"])
-            ws.write_string(row, lay.UNIT_COL, fl.unit, f["center"])
-            if fl.computed:
-                formula = "=" + fl.formula.to_excel(self.ref)
-                ws.write_formula(
-                    row, lay.VALUE_COL, formula, f["computed"], _num(fl.formula.evaluate(values))
-                )
-            else:
-                self.numeric_input(ws, fl, cell)
-            self.hint(ws, fl, values, stats)
+            self.field_row(ws, fl, values, states, marks)
         for item in spec.info:
             if item.type == "longtext":
                 cell = cells.info[item.id]
                 ws.write_string(cell.row, lay.SECTION_COL, item.label, f["section"])
                 ws.set_row(cell.row, 66)
-        self.rule_block(ws, values, stats)
-        last = cells.last_row
+        if cells.explained is not None and self.note is not None:
+            formula = "=" + _explained_formula(cells.info[self.note.id].a1)
+            cached = EXPLAINED if self.explained() else ""
+            ws.write_formula(cells.explained.row, cells.explained.col, formula, f["hint"], cached)
+        self.rule_block(ws, values, marks)
+        self.main_page(ws)
+        self.protect(ws)
+        return ws
+
+    def field_row(
+        self,
+        ws: CheckedSheet,
+        fl: Field,
+        values: Mapping[str, float],
+        states: Mapping[str, str],
+        marks: Marks,
+    ) -> None:
+        """One field's row: section and label (wrapped where sensible), unit, value or total, state, hint."""
+        f, cells = self.fmt, self.cells
+        cell = cells.fields[fl.id]
+        row = cell.row
+        first, last, title = next(s for s in cells.sections if s[0] <= row <= s[1])
+        texts = []
+        if first == last and fl.label == title:
+            ws.merge_range(row, lay.SECTION_COL, row, lay.LABEL_COL, fl.label, f["section"])
+        else:
+            if first == last:
+                texts.append(_wrap(title, MAIN_WIDTHS[:1]))
+                ws.write_string(row, lay.SECTION_COL, texts[-1], f["section"])
+            texts.append(_wrap(fl.label, MAIN_WIDTHS[1:2]))
+            ws.write_string(row, lay.LABEL_COL, texts[-1], f["label"])
+        if any("\n" in t for t in texts):
+            ws.set_row(row, max(_height(t) for t in texts))
+        ws.write_string(row, lay.UNIT_COL, fl.unit, f["center"])
+        if fl.computed:
+            formula = "=" + fl.formula.to_excel(self.ref)
+            ws.write_formula(row, lay.VALUE_COL, formula, f["computed"], _num(fl.formula.evaluate(values)))
+        else:
+            self.numeric_input(ws, fl, cell)
+        state, hint = cells.states[fl.id], cells.hints[fl.id]
+        ws.write_formula(state.row, state.col, "=" + self.state_formula(fl), f["hint"], states[fl.id])
+        cached = self.hint_value(fl, states, marks)
+        ws.write_formula(hint.row, hint.col, "=" + self.hint_formula(fl), f["hint"], cached)
+
+    def main_page(self, ws: CheckedSheet) -> None:
+        """One A4 portrait page, title to the last self-check, with the stamp line in the footer."""
+        last, f = self.cells.last_row, self.fmt
         ws.set_paper(9)
         ws.set_portrait()
         ws.fit_to_pages(1, 1)
         ws.center_horizontally()
         ws.set_margins(left=0.5, right=0.5, top=0.6, bottom=0.7)
         ws.print_area(0, 0, last, lay.HINT_COL)
-        ws.set_footer("&L单位（盖章）：&C填表人：&R日期：    年  月  日")
-        ws.conditional_format(
-            0,
-            lay.HINT_COL,
-            last,
-            lay.HINT_COL,
-            {"type": "text", "criteria": "begins with", "value": "✗", "format": f["bad"]},
-        )
-        ws.conditional_format(
-            0,
-            lay.HINT_COL,
-            last,
-            lay.HINT_COL,
-            {"type": "text", "criteria": "begins with", "value": "⚠", "format": f["warnfill"]},
-        )
-        self.protect(ws)
-        return ws
+        ws.set_footer("&L单位（盖章）：          填表人：&C第 &P 页，共 &N 页&R日期：    年  月  日")
+        for mark, fmt in ((BAD, f["bad"]), ("⚠", f["warnfill"])):
+            ws.conditional_format(
+                0,
+                lay.HINT_COL,
+                last,
+                lay.HINT_COL,
+                {"type": "text", "criteria": "begins with", "value": mark, "format": fmt},
+            )
 
     def ref(self, field_id: str) -> str:
         return self.cells.fields[field_id].a1
@@ -308,9 +380,7 @@ class _FormWriter:
     def comment(self, ws: CheckedSheet, cell: Cell) -> None:
         found = self.problems.get((cell.sheet, cell.a1))
         if found:
-            text = "\n".join(
-                f"{'【错误】' if p.severity is Severity.ERROR else '【提醒】'}{p.message}" for p in found
-            )
+            text = "\n".join(f"【{p.severity.zh}】{p.message}" for p in found)
             ws.write_comment(
                 cell.row, cell.col, text[:2000], {"x_scale": 2.2, "y_scale": 2.2, "author": "kepuxl"}
             )
@@ -331,42 +401,80 @@ class _FormWriter:
         else:
             fmt = self.input_format(cell.sheet, cell, "date_input" if kind == "date" else "text_input")
         _write_value(ws, cell.row, cell.col, raw, fmt, self.fmt)
-        validation = _text_validation(kind, label, help_text)
+        validation = _text_validation(kind, label, help_text, self.example)
         ws.data_validation(cell.row, cell.col, cell.row, cell.col, validation)
         self.comment(ws, cell)
 
-    def hint(self, ws: CheckedSheet, fl: Field, values: Mapping[str, float], stats: DetailStats) -> None:
-        """The 自查提示 cell of a field: not a number → ✗, else the worst rule pointing at it."""
-        cell = self.cells.hints[fl.id]
-        ref = self.cells.fields[fl.id].a1
-        mine = [r for r in self.spec.rules if r.target == fl.id]
-        errors = [self.condition(r) for r in mine if r.severity is Severity.ERROR]
-        warns = [self.condition(r) for r in mine if r.severity is not Severity.ERROR]
-        expr = '""'
-        if warns:
-            expr = f'IF(OR({",".join(warns)}),"{WARN_MARK}",{expr})'
-        if errors:
-            expr = f'IF(OR({",".join(errors)}),"{ERROR_MARK}",{expr})'
-        if not fl.computed:
-            expr = f'IF(AND({ref}<>"",NOT(ISNUMBER({ref}))),"✗ 请填数字",IF(N({ref})<0,"✗ 不能为负",{expr}))'
-        cached = self.hint_value(fl, mine, values, stats)
-        ws.write_formula(cell.row, cell.col, "=" + expr, self.fmt["hint"], cached)
+    # -- the verdicts: state of each value, self-checks, hints (Python for the saved results, Excel live)
 
-    def hint_value(self, fl: Field, mine: list[Rule], values: Mapping[str, float], stats: DetailStats) -> str:
-        raw = self.prefill.fields.get(fl.id)
-        if not fl.computed and raw not in (None, "") and not isinstance(raw, int | float):
-            return "✗ 请填数字"
-        if not fl.computed and values.get(fl.id, 0) < 0:
-            return "✗ 不能为负"
-        fired = [r for r in mine if r.when.evaluate(values, stats)]
-        if any(r.severity is Severity.ERROR for r in fired):
-            return ERROR_MARK
-        return WARN_MARK if fired else ""
+    def states(self) -> dict[str, str]:
+        """Each field's state as collect judges it: "" fine, "按 0 计", or an error starting with BAD."""
+        out: dict[str, str] = {}
+        for fl in self.spec.fields:
+            if fl.computed:
+                out[fl.id] = PARTS_HINT if any(_bad(out.get(n, "")) for n in fl.formula.names) else ""
+            else:
+                out[fl.id] = value_state(fl, self.prefill.fields.get(fl.id))
+        return out
+
+    def state_formula(self, fl: Field) -> str:
+        if not fl.computed:
+            return _state_formula(fl, self.ref(fl.id))
+        parts = [f'LEFT({self.cells.states[n].a1},1)="{BAD}"' for n in fl.formula.names]
+        return f'IF(OR({",".join(parts)}),"{PARTS_HINT}","")' if parts else '""'
+
+    def rule_marks(self, values: Mapping[str, float], stats: DetailStats, states: Mapping[str, str]) -> Marks:
+        """What each self-check shows for the prefilled values (its cell's saved result)."""
+        explained = self.explained()
+        out = []
+        for rule in self.spec.rules:
+            if any(_bad(states[n]) for n in rule.when.names):
+                out.append(SKIP_MARK)
+            elif not rule.when.evaluate(values, stats):
+                out.append(OK_MARK)
+            elif rule.severity in EXPLAINED_MARKS and explained:
+                out.append(EXPLAINED_MARKS[rule.severity])
+            else:
+                out.append(RULE_MARKS[rule.severity])
+        return out
+
+    def explained(self) -> bool:
+        """Whether the prefilled 情况说明 explains the warnings and 待核实 values (audit.explains)."""
+        raw = self.prefill.info.get(self.note.id) if self.note else None
+        return raw is not None and audit.explains(str(raw).strip())
+
+    def rule_formula(self, rule: Rule) -> str:
+        """The self-check: not made over a missing or wrong number, else its mark when the rule fires."""
+        fired = f'"{RULE_MARKS[rule.severity]}"'
+        if rule.severity in EXPLAINED_MARKS and self.cells.explained is not None:
+            mark = EXPLAINED_MARKS[rule.severity]
+            fired = f'IF({self.cells.explained.a1}="{EXPLAINED}","{mark}",{fired})'
+        expr = f'IF({self.condition(rule)},{fired},"{OK_MARK}")'
+        bad = [f'LEFT({self.cells.states[n].a1},1)="{BAD}"' for n in rule.when.names]
+        return f'IF(OR({",".join(bad)}),"{SKIP_MARK}",{expr})' if bad else expr
+
+    def hint_formula(self, fl: Field) -> str:
+        """The field's 自查提示: its own error first, else the worst mark of the self-checks on it."""
+        state = self.cells.states[fl.id].a1
+        mine = [(r, c) for r, c in zip(self.spec.rules, self.cells.rules, strict=True) if r.target == fl.id]
+        expr = state
+        for mark, severity in reversed(HINT_ORDER):
+            hits = [f'{c.a1}="{mark}"' for r, c in mine if r.severity is severity]
+            if hits:
+                expr = f'IF(OR({",".join(hits)}),"{mark}",{expr})'
+        return f'IF(LEFT({state},1)="{BAD}",{state},{expr})' if mine else state
+
+    def hint_value(self, fl: Field, states: Mapping[str, str], marks: Marks) -> str:
+        """The hint's saved result, as `hint_formula` computes it."""
+        if _bad(states[fl.id]):
+            return states[fl.id]
+        mine = {m for r, m in zip(self.spec.rules, marks, strict=True) if r.target == fl.id}
+        return next((mark for mark, _ in HINT_ORDER if mark in mine), states[fl.id])
 
     def condition(self, rule: Rule) -> str:
         return rule.when.to_excel(self.ref, self.detail_ref if self.spec.detail else None)
 
-    def rule_block(self, ws: CheckedSheet, values: Mapping[str, float], stats: DetailStats) -> None:
+    def rule_block(self, ws: CheckedSheet, values: Mapping[str, float], marks: Marks) -> None:
         if not self.spec.rules:
             return
         f, first = self.fmt, self.cells.rules[0].row - 1
@@ -375,37 +483,33 @@ class _FormWriter:
             first, lay.LABEL_COL, first, lay.VALUE_COL, "自查内容（表格根据填写的数据自动检查）", f["header"]
         )
         ws.write_string(first, lay.HINT_COL, "自查结果", f["header"])
-        for n, (rule, cell) in enumerate(zip(self.spec.rules, self.cells.rules, strict=True), start=1):
-            level = "错误" if rule.severity is Severity.ERROR else "提醒"
-            ws.write_string(cell.row, lay.SECTION_COL, f"自查{n}（{level}）", f["center"])
+        for n, (rule, cell, mark) in enumerate(zip(self.spec.rules, self.cells.rules, marks, strict=True), 1):
+            ws.write_string(cell.row, lay.SECTION_COL, f"自查{n}（{rule.severity.zh}）", f["center"])
             ws.merge_range(cell.row, lay.LABEL_COL, cell.row, lay.VALUE_COL, "", f["wrap_locked"])
-            target = self.cells.fields[rule.target].a1
-            target_field = self.spec.field(rule.target)
-            parts = [
-                _excel_string(p)
-                for p in rule.message.format(
-                    label=target_field.label, value="\0", unit=target_field.unit
-                ).split("\0")
-            ]
-            text_formula = f"&N({target})&".join(parts)
-            value = values.get(rule.target, 0)
-            mark = ERROR_MARK if rule.severity is Severity.ERROR else WARN_MARK
-            fired = bool(rule.when.evaluate(values, stats))
-            shown = rule.text(self.spec, value)
-            if rule.check:  # until the rule fires, say what is checked rather than a message with a value
-                text_formula = (
-                    f'IF({cell.a1}="{OK_MARK}",{_excel_string(rule.check_text(self.spec))},{text_formula})'
-                )
-                shown = shown if fired else rule.check_text(self.spec)
-            ws.write_formula(cell.row, lay.LABEL_COL, "=" + text_formula, f["wrap_locked"], shown)
-            ws.set_row(cell.row, 30)
-            ws.write_formula(
-                cell.row,
-                cell.col,
-                f'=IF({self.condition(rule)},"{mark}","{OK_MARK}")',
-                f["hint"],
-                mark if fired else OK_MARK,
-            )
+            formula, shown, lines = self.rule_text(rule, cell, mark, values)
+            ws.write_formula(cell.row, lay.LABEL_COL, "=" + formula, f["wrap_locked"], shown)
+            ws.set_row(cell.row, max(30, _height("\n" * (lines - 1))))
+            ws.write_formula(cell.row, cell.col, "=" + self.rule_formula(rule), f["hint"], mark)
+
+    def rule_text(
+        self, rule: Rule, cell: Cell, mark: str, values: Mapping[str, float]
+    ) -> tuple[str, str, int]:
+        """The self-check's text (formula, saved result, lines): what is checked until it fires, then the
+        message with the value, broken into lines where sensible."""
+        target = self.spec.field(rule.target)
+        columns = MAIN_WIDTHS[lay.LABEL_COL : lay.VALUE_COL + 1]
+        message = _wrap(rule.message.format(label=target.label, value=VALUE_SLOT, unit=target.unit), columns)
+        places = target.places if target.type == "decimal" else 0
+        formula = _text_formula(message, f"ROUND({excel_value(self.ref(rule.target))},{places})")
+        shown = message.replace(VALUE_SLOT, str(_num(round(values.get(rule.target, 0.0), places))))
+        lines = message.count("\n") + 1
+        if rule.check:  # until the rule fires, say what is checked rather than a message with a value
+            check = _wrap(rule.check_text(self.spec), columns)
+            quiet = f'OR({cell.a1}="{OK_MARK}",{cell.a1}="{SKIP_MARK}")'
+            formula = f"IF({quiet},{_text_formula(check, '')},{formula})"
+            shown = check if mark in (OK_MARK, SKIP_MARK) else shown
+            lines = max(lines, check.count("\n") + 1)
+        return formula, shown, lines
 
     # -- 活动明细 -------------------------------------------------------------------------------
 
@@ -414,16 +518,14 @@ class _FormWriter:
         assert d is not None
         ws = CheckedSheet(self.wb.add_worksheet(d.sheet, FastRowsWorksheet))
         ncol = len(d.columns)
+        widths = (DETAIL_NUMBER_WIDTH, *(c.width for c in d.columns))
         ws.merge_range(0, 0, 0, ncol, f"{self.campaign.year}年{d.title}（{self.unit.name}）", f["title"])
-        ws.merge_range(
-            1,
-            0,
-            1,
-            ncol,
-            "每项活动填一行；“形式”“类别”请从下拉列表选择；日期格式如 2023-05-20。没有活动的不用填写。",
-            f["note_text"],
+        note = _wrap(
+            f"每项活动填一行；“形式”“类别”请从下拉列表选择；日期格式如 {self.example}。没有活动的不用填写。",
+            widths,
         )
-        ws.set_column(0, 0, 6)
+        ws.merge_range(1, 0, 1, ncol, note, f["note_text"])
+        ws.set_column(0, 0, DETAIL_NUMBER_WIDTH)
         ws.write_string(cells.detail_header, 0, "序号", f["header"])
         for c in d.columns:
             col = cells.detail_cols[c.id]
@@ -467,33 +569,61 @@ class _FormWriter:
                 )
             else:
                 ws.write_blank(total, col, None, f["computed"])
-            ws.data_validation(first, col, last, col, _column_validation(c, self.choice_ranges.get(c.id)))
+            validation = _column_validation(c, self.choice_ranges.get(c.id), self.example)
+            ws.data_validation(first, col, last, col, validation)
         ws.freeze_panes(cells.detail_first, 2)
+        self.detail_pages(ws, widths, _height(note))
+        self.protect(ws)
+
+    def detail_pages(self, ws: CheckedSheet, widths: Sequence[float], note_height: float) -> None:
+        """Landscape A4 pages of equal share, each with the header row, 合计 on the last page with its rows.
+
+        A fixed scale and manual page breaks, not fit-to-page: Excel ignores manual breaks when fitting.
+        """
+        cells, d = self.cells, self.spec.detail
+        assert d is not None
+        pages = max(1, math.ceil(d.rows / DETAIL_ROWS_PER_PAGE))
+        per_page = math.ceil(d.rows / pages)
+        heights = (DETAIL_TITLE_HEIGHT, note_height, DETAIL_HEADER_HEIGHT)
+        for row, height in enumerate(heights):
+            ws.set_row(row, height)
+        for row in range(cells.detail_first, cells.detail_total + 1):
+            ws.set_row(row, DETAIL_ROW_HEIGHT)
+        tallest = sum(heights) + (per_page + 1) * DETAIL_ROW_HEIGHT  # the first page, or the last with 合计
         ws.set_paper(9)
         ws.set_landscape()
-        ws.fit_to_pages(1, 0)
+        ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
+        width_pt = sum(_column_px(w) for w in widths) * 0.75
+        usable_w, usable_h = (842 - 0.8 * 72) * 0.9, (595 - 1.1 * 72) * 0.95
+        ws.set_print_scale(max(10, min(100, int(100 * min(usable_w / width_pt, usable_h / tallest)))))
+        ws.set_h_pagebreaks([cells.detail_first + k * per_page for k in range(1, pages)])
         ws.repeat_rows(cells.detail_header)
-        ws.print_area(0, 0, total, ncol)
+        ws.print_area(0, 0, cells.detail_total, len(d.columns))
         ws.set_footer("&L单位（盖章）：&C第 &P 页，共 &N 页&R填表人：")
-        self.protect(ws)
 
     # -- 问题清单 (feedback) and _meta ----------------------------------------------------------
 
     def problem_sheet(self) -> None:
         f = self.fmt
         ws = CheckedSheet(self.wb.add_worksheet(lay.FEEDBACK_SHEET, FastRowsWorksheet))
-        for col, width in enumerate((6, 10, 16, 90)):
+        for col, width in enumerate(PROBLEM_WIDTHS):
             ws.set_column(col, col, width)
-        ws.merge_range(0, 0, 0, 3, f"{self.unit.name}：报送数据审核问题（请修改后重新报送本表）", f["title"])
+        title = _wrap(f"{self.unit.name}：报送数据审核问题（请修改后重新报送本表）", PROBLEM_WIDTHS)
+        ws.merge_range(0, 0, 0, 3, title, f["title_wrap"])
+        ws.set_row(0, max(30, _height(title, 22)))
         for col, text in enumerate(("序号", "级别", "位置", "问题及修改方法")):
             ws.write_string(1, col, text, f["header"])
         for n, p in enumerate(self.problem_list, start=1):
+            message = _wrap(p.message, PROBLEM_WIDTHS[3:])
             ws.write_number(n + 1, 0, n, f["center"])
-            ws.write_string(n + 1, 1, "错误" if p.severity is Severity.ERROR else "提醒", f["center"])
-            ws.write_string(n + 1, 2, p.location, f["center"])
-            ws.write_string(n + 1, 3, p.message, f["wrap_locked"])
+            ws.write_string(n + 1, 1, p.severity.zh, f["center"])
+            ws.text(n + 1, 2, p.location, f["center"])
+            ws.text(n + 1, 3, message, f["wrap_locked"])
+            ws.set_row(n + 1, _height(message) + 4)
         ws.set_paper(9)
         ws.fit_to_pages(1, 0)
+        ws.repeat_rows(1)
+        ws.set_footer(PAGE_FOOTER)
         self.protect(ws)
 
     def meta_sheet(self) -> None:
@@ -519,6 +649,14 @@ def _formats(wb: xlsxwriter.Workbook) -> dict[str, Any]:
     bad = {"bg_color": "#FFC7CE", "font_color": "#9C0006"}
     specs = {
         "title": {"font_name": "黑体", "font_size": 16, "bold": True, "align": "center", "valign": "vcenter"},
+        "title_wrap": {
+            "font_name": "黑体",
+            "font_size": 16,
+            "bold": True,
+            "align": "center",
+            "valign": "vcenter",
+            "text_wrap": True,
+        },
         "key": {**locked, "bold": True, "align": "center", "text_wrap": True},
         "unit": {**locked, "bold": True, "text_wrap": True},
         "header": {**locked, "bold": True, "align": "center", "bg_color": "#D9E1F2", "text_wrap": True},
@@ -584,7 +722,7 @@ def _numeric_validation(fl: Field, label: str, a1: str) -> dict[str, Any]:
     }
 
 
-def _text_validation(kind: str, label: str, help_text: str) -> dict[str, Any]:
+def _text_validation(kind: str, label: str, help_text: str, example: str) -> dict[str, Any]:
     if kind == "date":
         rule = {
             "validate": "date",
@@ -592,7 +730,7 @@ def _text_validation(kind: str, label: str, help_text: str) -> dict[str, Any]:
             "minimum": datetime(2000, 1, 1),
             "maximum": datetime(2099, 12, 31),
         }
-        message = help_text or "请填日期，如 2023-05-30。"
+        message = help_text or f"请填日期，如 {example}。"
     elif kind == "phone":
         rule = {"validate": "length", "criteria": "between", "minimum": 5, "maximum": 30}
         message = help_text or "请填手机或座机号码，如 0557-1234567。"
@@ -609,7 +747,7 @@ def _text_validation(kind: str, label: str, help_text: str) -> dict[str, Any]:
     }
 
 
-def _column_validation(c: Any, choice_range: str | None = None) -> dict[str, Any]:
+def _column_validation(c: Any, choice_range: str | None, example: str) -> dict[str, Any]:
     if c.type == "choice":
         return {
             "validate": "list",
@@ -631,7 +769,7 @@ def _column_validation(c: Any, choice_range: str | None = None) -> dict[str, Any
             "error_title": "输入有误",
             "error_message": _clip(f"“{c.label}”应填不小于 {_num(c.min)} 的数字。", 255),
         }
-    return _text_validation(c.type, c.label, c.help)
+    return _text_validation(c.type, c.label, c.help, example)
 
 
 def _clip(text: str, limit: int) -> str:
@@ -664,3 +802,170 @@ def _deadline_text(when: datetime) -> str:
 
 def _date_text(day: date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
+
+
+# -- the state of a value: the same verdict in Python (saved results) and in every office suite ------
+
+
+def value_state(fl: Field, value: Any) -> str:
+    """A field's state for a value as the reader returns it, decided by the audit's own functions."""
+    parsed = audit.parse_number(Raw(value, _kind(value), Cell("", 0, 0)))
+    if parsed.value is None:
+        if parsed.code is None:  # blank
+            return BLANK_HINT if fl.required else ""
+        return NOT_A_NUMBER
+    problem = audit.check_number(parsed.value, fl)
+    return VALUE_HINTS[problem[0]] if problem else VALUE_HINTS.get(parsed.code, "")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "b"
+    if isinstance(value, int | float):
+        return "n"
+    return "d" if isinstance(value, date | datetime) else "s"
+
+
+def _explained_formula(note: str) -> str:
+    """audit.explains as a formula: every ignored character taken out, then at least N characters left."""
+    text = note
+    for ch in audit.EXPLANATION_IGNORED:
+        literal = f"CHAR({ord(ch)})" if ord(ch) < 32 else '"' + ch.replace('"', '""') + '"'
+        text = f'SUBSTITUTE({text},{literal},"")'
+    return f'IF(LEN({text})>={audit.EXPLANATION_MIN_CHARS},"{EXPLAINED}","")'
+
+
+def _state_formula(fl: Field, x: str) -> str:
+    """`value_state` as a formula over the input cell `x`, with functions every office suite computes alike.
+
+    A number: its range and places, in check_number's order. Anything else: with the spaces parse_number
+    ignores removed and any "|" made "#", FIND it between bars in "||-|--|…|无|": found first, it is
+    blank; found later, one of audit.ZERO_WORDS (none holds "|" or "#", so only a whole word matches);
+    not found, or an error value, it is not a number.
+    """
+    squeezed = x
+    for space in audit.ZERO_SPACES:
+        squeezed = f'SUBSTITUTE({squeezed},"{space}","")'
+    words = "||" + "|".join(audit.ZERO_WORDS) + "|"
+    places = fl.places if fl.type == "decimal" else 0
+    places_hint = VALUE_HINTS[Code.AUDIT_DECIMALS if fl.type == "decimal" else Code.AUDIT_NOT_INTEGER]
+    number = (
+        f'IF({x}<0,"{VALUE_HINTS[Code.AUDIT_NEGATIVE]}",'
+        f'IF({x}>{_num(fl.max)},"{VALUE_HINTS[Code.AUDIT_OUT_OF_RANGE]}",'
+        f'IF(ROUND({x},{places})<>{x},"{places_hint}","")))'
+    )
+    blank = f'"{BLANK_HINT}"' if fl.required else '""'
+    found = f'FIND("|"&SUBSTITUTE({squeezed},"|","#")&"|","{words}")'
+    text = f'IFERROR(IF({found}=1,{blank},"{VALUE_HINTS[Code.AUDIT_DASH_ZERO]}"),"{NOT_A_NUMBER}")'
+    return f"IF(ISNUMBER({x}),{number},{text})"
+
+
+def _bad(state: str) -> bool:
+    return state.startswith(BAD)
+
+
+def _text_formula(text: str, value: str) -> str:
+    """Text with VALUE_SLOT and line breaks as a formula: `"…"&value&CHAR(10)&"…"`."""
+    parts = []
+    for piece in re.split(f"({VALUE_SLOT}|\n)", text):
+        if piece == VALUE_SLOT:
+            parts.append(value)
+        elif piece == "\n":
+            parts.append("CHAR(10)")
+        elif piece:
+            parts.append(_excel_string(piece))
+    return "&".join(parts) or '""'
+
+
+# -- line breaks at sensible points ---------------------------------------------------------------
+
+VALUE_SLOT = "\0"  # where a rule message shows its value; measured as VALUE_UNITS wide
+VALUE_UNITS = 8
+OPENING = "（“‘《〈【「『([{"
+CLOSING = "）”’》〉】」』)]}，,。.、；;：:！!？?％%"
+_ATOM = re.compile(r"[A-Za-z0-9_.,:%+\-/]+|.", re.S)
+
+
+def _wrap(text: str, columns: Sequence[float]) -> str:
+    """`text` with line breaks so that each line fits the columns in any office suite, broken at
+    sensible points: never before a closing or after an opening bracket or quote, preferably after a
+    clause, and never leaving a character or two alone on the last line."""
+    capacity = _capacity(columns)
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        atoms, first = _atoms(paragraph), len(lines)
+        while _units("".join(atoms)) > capacity:
+            cut = _cut(atoms, capacity)
+            lines.append("".join(atoms[:cut]).rstrip())
+            atoms = atoms[cut:]
+            if atoms and atoms[0].isspace():
+                atoms = atoms[1:]
+        if atoms or len(lines) == first:
+            lines.append("".join(atoms))
+    return "\n".join(lines)
+
+
+def _atoms(text: str) -> list[str]:
+    """Pieces never split across lines: an ASCII word or number or one other character, with opening
+    brackets and quotes joined to what follows and closing punctuation to what precedes."""
+    out: list[str] = []
+    glue = False
+    for piece in _ATOM.findall(text):
+        if out and (glue or piece[0] in CLOSING):
+            out[-1] += piece
+        else:
+            out.append(piece)
+        glue = piece[-1] in OPENING
+    return out
+
+
+def _cut(atoms: list[str], capacity: int) -> int:
+    """How many atoms go on the next line: up to the best break in the second half of what fits; with
+    none, an even split when the rest takes two lines; else all that fits."""
+    widths = list(accumulate(_units(a) for a in atoms))
+    fits = max(1, sum(1 for w in widths if w <= capacity))
+    best, score = fits, 0
+    for i in range(fits, 0, -1):
+        if widths[i - 1] * 2 < capacity or i == len(atoms):
+            break
+        if (found := _break_score(atoms[i - 1], atoms[i])) > score:
+            best, score = i, found
+    if score == 0 and widths[-1] <= 2 * capacity:
+        return min(range(1, fits + 1), key=lambda i: abs(2 * widths[i - 1] - widths[-1]))
+    return best
+
+
+def _break_score(before: str, after: str) -> int:
+    """3 after the end of a clause, 2 around a bracket or after 、, 1 at a quote or space, else 0."""
+    tail = before[len(before.rstrip(CLOSING)) :]
+    if any(ch in "，,。；;！!？?" for ch in tail):
+        return 3
+    if any(ch in "）)、" for ch in tail) or after[0] in "（(":
+        return 2
+    return int(bool(tail) or after[0] in OPENING or before[-1].isspace() or after[0].isspace())
+
+
+def _units(text: str) -> int:
+    """Width in half-width characters: Chinese characters, full-width and ambiguous ones count 2."""
+    return sum(
+        VALUE_UNITS if ch == VALUE_SLOT else 2 if unicodedata.east_asian_width(ch) in "WFA" else 1
+        for ch in text
+    )
+
+
+def _column_px(width: float) -> int:
+    """Excel's pixel width of a column `width` characters wide (as xlsxwriter computes it)."""
+    return int(width * 7 + 0.5) + 5 if width >= 1 else int(width * 12 + 0.5)
+
+
+def _capacity(columns: Sequence[float]) -> int:
+    """Half-width characters that fit the columns with room to spare in every suite: 11-point SimSun
+    draws a Chinese character 15 px wide (LibreOffice's fonts are narrower), a cell pads 3 px a side."""
+    return int((sum(_column_px(w) for w in columns) - 6) / 7.5 * 0.92)
+
+
+def _height(text: str, line: float = LINE_HEIGHT) -> float:
+    """A row height (points) for the lines of `text`."""
+    return line * (text.count("\n") + 1) + 3

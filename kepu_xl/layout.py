@@ -19,6 +19,9 @@ from .spec import FormSpec, InfoField
 
 COLUMNS = ("项目", "指标", "计量单位", "数量", "自查提示")
 SECTION_COL, LABEL_COL, UNIT_COL, VALUE_COL, HINT_COL = range(5)
+# a hidden, locked column next to the table: the state of each value as the audit judges it
+# ("✗ 请填数字", "按 0 计", …), read by the hints and the self-checks; never read back, never printed
+STATE_COL = 5
 UNIT_LABEL = "单位（盖章）"
 # A detail row read from a return remembers its sheet row (0-based) under this key, so a feedback
 # form puts each row back where the unit typed it (and next to its problem comments).
@@ -53,6 +56,7 @@ class CellMap:
     info: dict[str, Cell]  # text field id → input cell
     fields: dict[str, Cell]  # numeric field id → value cell
     hints: dict[str, Cell]  # numeric field id → its 自查提示 cell
+    states: dict[str, Cell]  # numeric field id → its hidden state cell (STATE_COL)
     rules: tuple[Cell, ...]  # one result cell per rule instance, in spec order
     labels: tuple[tuple[Cell, str], ...]  # every fixed text the reader re-checks
     sections: tuple[tuple[int, int, str], ...]  # (first row, last row, title) for merged section cells
@@ -63,6 +67,8 @@ class CellMap:
     detail_cols: dict[str, int] = field(default_factory=dict)
     detail_total: int = 0
     meta_keys: tuple[str, ...] = ()
+    # hidden (STATE_COL) in the row of 情况说明: whether it holds text, which explains warnings
+    explained: Cell | None = None
     _fingerprint: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -112,6 +118,7 @@ def build(spec: FormSpec) -> CellMap:
 
     fields: dict[str, Cell] = {}
     hints: dict[str, Cell] = {}
+    states: dict[str, Cell] = {}
     sections = []
     row = header_row + 1
     for section in spec.sections:
@@ -119,6 +126,7 @@ def build(spec: FormSpec) -> CellMap:
         for f in section.fields:
             fields[f.id] = Cell(sheet, row, VALUE_COL)
             hints[f.id] = Cell(sheet, row, HINT_COL)
+            states[f.id] = Cell(sheet, row, STATE_COL)
             if not (len(section.fields) == 1 and f.label == section.title):
                 label(row, LABEL_COL, f.label)
             label(row, UNIT_COL, f.unit)
@@ -126,10 +134,12 @@ def build(spec: FormSpec) -> CellMap:
         label(first, SECTION_COL, section.title)
         sections.append((first, row - 1, section.title))
 
+    explained = None
     for item in spec.info:
         if item.type == "longtext":
             label(row, SECTION_COL, item.label)
             info[item.id] = Cell(sheet, row, LABEL_COL)
+            explained = Cell(sheet, row, STATE_COL)  # the last one explains, as in collect
             row += 1
 
     rule_cells = []
@@ -169,10 +179,12 @@ def build(spec: FormSpec) -> CellMap:
         info=info,
         fields=fields,
         hints=hints,
+        states=states,
         rules=tuple(rule_cells),
         labels=tuple(labels),
         sections=tuple(sections),
         last_row=last_row,
         meta_keys=(),
+        explained=explained,
         **detail_kw,
     )

@@ -7,7 +7,7 @@ Excel formula for the form's live self-check cells, so a unit sees the warning w
 
 Grammar: numbers, field ids, ``detail_rows`` (filled rows of the detail table),
 ``detail_sum(column_id)``, ``+ - * /``, comparisons (chains allowed), ``and or not``,
-``abs() min() max() sum()``. Blank inputs count as 0, as in Excel.
+``abs() min() max() sum()``. A blank or text input counts as 0, as in the form (`excel_value`).
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def _excel(node: ast.expr, ref: Callable[[str], str], detail_ref: Callable[[str 
         case ast.Name(id="detail_rows"):
             return _need(detail_ref)(None)
         case ast.Name(id=name):
-            return f"N({ref(name)})"  # N() turns a stray text entry into 0 instead of #VALUE!
+            return excel_value(ref(name))
         case ast.Call(func=ast.Name(id="detail_sum"), args=[ast.Name(id=col)]):
             return _need(detail_ref)(col)
         case ast.Call(func=ast.Name(id=fn), args=args):
@@ -200,6 +200,15 @@ def _excel(node: ast.expr, ref: Callable[[str], str], detail_ref: Callable[[str 
                 a = b
             return terms[0] if len(terms) == 1 else f"AND({','.join(terms)})"
     raise RuleError(f"不支持的写法“{ast.unparse(node)}”")
+
+
+def excel_value(cell: str) -> str:
+    """A cell as a number in every office suite: its number, else 0 (blank, text, an error value).
+
+    Not N(): N() of an empty cell is #NUM! in Gnumeric, and Gnumeric's N("１５") is 15 where Excel
+    and LibreOffice give 0.
+    """
+    return f"IF(ISNUMBER({cell}),{cell},0)"
 
 
 def _is_truth(node: ast.expr) -> bool:

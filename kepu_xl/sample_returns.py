@@ -56,7 +56,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "T04": {"set": {"activities": "12次", "public_online": "三百"}},
     "T05": {
         "set": {"staff_volunteers": "１５", "public_offline": "1,200", "media_outlets": " 2\u00a0"}
-    },  # normalised
+    },  # numbers as text: the form cannot count them → errors naming the number to retype
     "T06": {"set": {"fund_government": 50000}},  # 元 typed for 万元 → 待核实, not in the totals
     "T07": {"set": {"activities": 0}, "detail": 0},  # participants without activities → error
     # 6,000 a activity → 待核实, explained by the unit in 情况说明 → counted, with a warning

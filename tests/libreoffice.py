@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import html
 import json
 import os
 import re
@@ -300,6 +301,19 @@ def pdf_text(pdf: str | os.PathLike, page: int) -> str:
     if proc.returncode != 0:
         raise LibreOfficeError(f"pdftotext failed on {pdf}: {proc.stderr.strip()}")
     return proc.stdout
+
+
+def pdf_lines(pdf: str | os.PathLike, page: int) -> list[str]:
+    """The text lines of one page (1-based) as poppler groups them (`pdftotext -bbox-layout`): each line
+    of a wrapped cell is a line of its own, whatever stands beside it in other cells."""
+    cmd = ["pdftotext", "-f", str(page), "-l", str(page), "-bbox-layout", str(pdf), "-"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise LibreOfficeError(f"pdftotext failed on {pdf}: {proc.stderr.strip()}")
+    return [
+        " ".join(html.unescape(w) for w in re.findall(r"<word\b[^>]*>(.*?)</word>", line, re.S))
+        for line in re.findall(r"<line\b[^>]*>(.*?)</line>", proc.stdout, re.S)
+    ]
 
 
 def pdf_page_sizes(pdf: str | os.PathLike) -> list[tuple[float, float]]:

@@ -47,10 +47,10 @@ def unit_rows(report, unit_id: str) -> list[list[str]]:
 def test_statuses_of_the_sample_county(report):
     status = {u.unit.id: u.status for u in report.units}
     assert report.counts == {
-        "accepted": 14,
+        "accepted": 13,
         "warnings": 3,
         "pending": 1,
-        "rejected": 6,
+        "rejected": 7,
         "missing": 2,
         "expected": 26,
         "reported": 24,
@@ -64,6 +64,7 @@ def test_statuses_of_the_sample_county(report):
         "D08",
         "T03",
         "T04",
+        "T05",
         "T07",
         "T09",
     ]
@@ -74,7 +75,15 @@ def test_statuses_of_the_sample_county(report):
     [
         ("T03", [["AUDIT_UNPARSED", "D7"]]),  # 约300 in fund_enterprise
         ("T04", [["AUDIT_UNPARSED", "D5"], ["AUDIT_UNPARSED", "D17"]]),  # 12次, 三百
-        ("T05", [["AUDIT_NORMALISED", "D13"], ["AUDIT_NORMALISED", "D16"], ["AUDIT_NORMALISED", "D18"]]),
+        # "１５", "1,200", " 2 " as text: the form's totals cannot count them, so they are errors too
+        (
+            "T05",
+            [
+                ["AUDIT_NUMBER_AS_TEXT", "D13"],
+                ["AUDIT_NUMBER_AS_TEXT", "D16"],
+                ["AUDIT_NUMBER_AS_TEXT", "D18"],
+            ],
+        ),
         ("T06", [["AUDIT_RULE", "D6"]]),  # 50000 万元: the one fund cell over 500 (待核实)
         ("T07", [["AUDIT_RULE", "D16"]]),  # participants with 0 activities: error at the first field named
         ("T09", [["AUDIT_NEGATIVE", "D11"], ["AUDIT_NOT_INTEGER", "D14"]]),
@@ -164,7 +173,7 @@ def test_cli_collect_writes_summary_feedback_and_json(tmp_path: Path):
     assert {u["status"] for u in data["units"]} == {"accepted", "warnings", "pending", "rejected", "missing"}
     summary = Path(data["outputs"]["summary"])
     assert summary.name == "2023年科技活动周_汇总.xlsx" and summary.stat().st_size > 0
-    assert len(data["outputs"]["feedback_files"]) == 10  # rejected + pending + warnings units
+    assert len(data["outputs"]["feedback_files"]) == 11  # rejected + pending + warnings units
     feedback = {u["unit_id"]: u["feedback"] for u in data["units"] if u["feedback"]}
     assert sorted(feedback.values()) == sorted(data["outputs"]["feedback_files"])
     assert all(u["status"] in ("rejected", "pending", "warnings") for u in data["units"] if u["feedback"])

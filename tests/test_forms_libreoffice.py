@@ -21,7 +21,7 @@ from kepu_xl import make
 pytestmark = lo.requires_libreoffice
 
 MAIN, DETAIL = "统计表", "活动明细"
-OK, WARN, ERROR = "✓", "⚠ 请核实", "✗ 请修改"
+OK, WARN, VERIFY, ERROR, NOT_CHECKED = "✓", "⚠ 请注意", "⚠ 请核实", "✗ 请修改", "－ 先填好数字"
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,7 @@ def typed(ctx: make.Context, entries: dict[str, str]) -> list[dict[str, str]]:
 
 
 PROBLEMS = {
+    "activities": "0",
     "fund_government": "1.5",
     "fund_enterprise": "2",
     "fund_in_kind": "0.25",
@@ -53,15 +54,28 @@ PROBLEMS = {
     "staff_scientists": "2",
     "staff_volunteers": "3",
     "staff_other": "4",
-    "public_offline": "100",  # people took part, yet 举办活动次数 stays empty: an error
-    "public_online": "约300",  # text in a number cell: typed text bypasses the validation
-}
+    "public_offline": "100",  # people took part, yet 0 activities: an error
+    "public_online": "50",
+    "media_outlets": "1",
+    "media_reports": "约300",  # text in a number cell: typed text bypasses the validation
+}  # the three 开放 counts stay empty: each is "not filled in"
 CLEAN = {
     "activities": "2",
-    "public_offline": "100",
+    "fund_government": "0",
+    "fund_enterprise": "0",
+    "fund_in_kind": "0",
+    "fund_other": "0",
+    "staff_fulltime": "0",
     "staff_scientists": "3",
+    "staff_volunteers": "0",
+    "staff_other": "0",
+    "public_offline": "100",
+    "public_online": "0",
     "media_outlets": "1",
     "media_reports": "2",
+    "venues_open": "0",
+    "institutes_open": "0",
+    "universities_open": "0",
 }
 
 
@@ -112,12 +126,12 @@ def test_self_checks_flag_the_problems(ctx: make.Context, with_problems: lo.Fill
     marks = rule_marks(ctx, values(with_problems))
     assert marks == {
         ("public_without_activities", "public_offline"): ERROR,
-        ("reports_below_outlets", "media_reports"): OK,
+        ("reports_below_outlets", "media_reports"): NOT_CHECKED,  # it reads the text: not made, as collect
         ("offline_per_activity", "activities"): OK,  # 100 / 0 activities: guarded, no #DIV/0!
         ("fund_in_yuan", "fund_government"): OK,
         ("fund_in_yuan", "fund_enterprise"): OK,
         ("fund_in_yuan", "fund_in_kind"): OK,
-        ("fund_in_yuan", "fund_other"): WARN,
+        ("fund_in_yuan", "fund_other"): VERIFY,  # 600 万元: probably 元, 待核实
         ("activities_without_staff", "activities"): OK,
         ("detail_count", "activities"): OK,
     }
@@ -130,8 +144,9 @@ def test_hints_next_to_the_fields(ctx: make.Context, with_problems: lo.FillResul
         return ws[ctx.cells.hints[field_id].a1].value
 
     assert hint("public_offline") == ERROR
-    assert hint("fund_other") == WARN
-    assert hint("public_online") == "✗ 请填数字"
+    assert hint("fund_other") == VERIFY
+    assert hint("media_reports") == "✗ 请填数字"
+    assert hint("venues_open") == "✗ 未填写"
     assert hint("fund_government") in (None, "")
     assert hint("activities") in (None, "")
 
@@ -141,7 +156,7 @@ def test_rule_text_shows_the_typed_value(ctx: make.Context, with_problems: lo.Fi
     row = ctx.cells.rules[6].row + 1  # fund_in_yuan for fund_other
     assert (
         ws.cell(row=row, column=2).value
-        == "“其他经费情况”为 600 万元，超过 500 万元，可能把“元”当成了“万元”。请核实；确为万元的，请在“情况说明”中写明。"
+        == "“其他经费情况”为 600 万元，超过 500 万元，\n可能把“元”当成了“万元”。请核实；确为万元的，\n请在“情况说明”中写明。"
     )
 
 
@@ -150,10 +165,11 @@ def test_a_clean_form_shows_only_ticks(ctx: make.Context, clean: lo.FillResult) 
     assert set(rule_marks(ctx, ws).values()) == {OK}
     # until a rule fires its row says what is checked, not a message quoting the value
     texts = [ws.cell(row=c.row + 1, column=2).value for c in ctx.cells.rules]
-    assert texts == [r.check_text(ctx.spec) for r in ctx.spec.rules]
-    assert texts[3] == "“县级(单位)财政经费投入情况”是否超过 500 万元（可能误按“元”填写）"
+    assert [t.replace("\n", "") for t in texts] == [r.check_text(ctx.spec) for r in ctx.spec.rules]
+    assert texts[3] == "“县级(单位)财政经费投入情况”是否超过 500 万元\n（可能误按“元”填写）"
     assert {ws[c.a1].value for c in ctx.cells.hints.values()} <= {None, ""}
     assert ws[a1(ctx, "staff_total")].value == 3
+    assert {ws[c.a1].value for c in ctx.cells.states.values()} <= {None, ""}
 
 
 def test_detail_totals_are_recalculated(ctx: make.Context, clean: lo.FillResult) -> None:
@@ -166,7 +182,9 @@ def test_detail_totals_are_recalculated(ctx: make.Context, clean: lo.FillResult)
 def test_protection_survives_the_round_trip(clean: lo.FillResult) -> None:
     wb = openpyxl.load_workbook(clean.paths["xlsx"])
     assert all(wb[name].protection.sheet for name in ("填报说明", MAIN, DETAIL))
-    assert wb[MAIN]["D10"].value == "=(((N(D6)+N(D7))+N(D8))+N(D9))"
+    assert wb[MAIN]["D10"].value == (
+        "=(((IF(ISNUMBER(D6),D6,0)+IF(ISNUMBER(D7),D7,0))+IF(ISNUMBER(D8),D8,0))+IF(ISNUMBER(D9),D9,0))"
+    )
 
 
 def test_the_form_prints_on_one_a4_page(ctx: make.Context, form: Path, tmp_path: Path) -> None:

@@ -156,6 +156,10 @@ def _run(node: object, cells: Mapping[str, float | None]) -> float | bool:
     name, args = node[1], node[2]
     if name == "IF":  # lazy, as in Excel: the branch not taken is never computed
         return _run(args[1] if _truthy(_run(args[0], cells)) else args[2], cells)
+    if name == "ISNUMBER":  # a blank cell is not a number (a reference reads as 0 elsewhere)
+        arg = args[0]
+        value = cells.get(arg[1]) if arg[0] == "ref" else _run(arg, cells)
+        return isinstance(value, int | float) and not isinstance(value, bool)
     values = [_run(a, cells) for a in args]
     if name == "N":
         return _num(values[0])
@@ -279,7 +283,7 @@ def test_evaluate(text: str, values: dict, expected: float | bool) -> None:
 def test_chained_comparison_means_each_pair(values: dict, expected: bool) -> None:
     expr = parse("0 < activities < 10")
     assert expr.evaluate(values) is expected
-    assert expr.to_excel(ref) == "AND(0<N(D5),N(D5)<10)"
+    assert expr.to_excel(ref) == "AND(0<IF(ISNUMBER(D5),D5,0),IF(ISNUMBER(D5),D5,0)<10)"
     assert excel_says(expr, values, DetailStats()) is expected
 
 
@@ -309,34 +313,41 @@ def test_detail_rows_and_detail_sum() -> None:
 # -- to_excel: the Excel side ---------------------------------------------------------------------------------
 
 
-def test_names_become_n_of_their_cell() -> None:
-    # N() makes a stray text entry count as 0 instead of spreading #VALUE! through the check.
-    assert parse("activities").to_excel(ref) == "N(D5)"
-    assert parse("activities >= 2.5").to_excel(ref) == "N(D5)>=2.5"
-    assert parse("activities == staff_total").to_excel(ref) == "N(D5)=N(D9)"
-    assert parse("activities != staff_total").to_excel(ref) == "N(D5)<>N(D9)"
-    assert parse("-activities").to_excel(ref) == "(-N(D5))"
-    assert parse("not activities > 0").to_excel(ref) == "NOT(N(D5)>0)"
-    assert parse("max(activities, 1)").to_excel(ref) == "MAX(N(D5),1)"
+def test_names_become_the_number_in_their_cell() -> None:
+    # A blank or text entry counts as 0 (no #VALUE!), the same in every office suite: not N(), whose
+    # N(blank) is #NUM! in Gnumeric and whose N("１５") is 15 there but 0 in Excel and LibreOffice.
+    assert parse("activities").to_excel(ref) == "IF(ISNUMBER(D5),D5,0)"
+    assert parse("activities >= 2.5").to_excel(ref) == "IF(ISNUMBER(D5),D5,0)>=2.5"
+    assert parse("activities == staff_total").to_excel(ref) == "IF(ISNUMBER(D5),D5,0)=IF(ISNUMBER(D9),D9,0)"
+    assert parse("activities != staff_total").to_excel(ref) == "IF(ISNUMBER(D5),D5,0)<>IF(ISNUMBER(D9),D9,0)"
+    assert parse("-activities").to_excel(ref) == "(-IF(ISNUMBER(D5),D5,0))"
+    assert parse("not activities > 0").to_excel(ref) == "NOT(IF(ISNUMBER(D5),D5,0)>0)"
+    assert parse("max(activities, 1)").to_excel(ref) == "MAX(IF(ISNUMBER(D5),D5,0),1)"
 
 
 def test_and_or_render_as_nested_if_so_they_short_circuit() -> None:
-    assert parse("activities > 0 and staff_total == 0").to_excel(ref) == "IF(N(D5)>0,N(D9)=0,FALSE)"
-    assert parse("activities > 0 or staff_total == 0").to_excel(ref) == "IF(N(D5)>0,TRUE,N(D9)=0)"
+    assert (
+        parse("activities > 0 and staff_total == 0").to_excel(ref)
+        == "IF(IF(ISNUMBER(D5),D5,0)>0,IF(ISNUMBER(D9),D9,0)=0,FALSE)"
+    )
+    assert (
+        parse("activities > 0 or staff_total == 0").to_excel(ref)
+        == "IF(IF(ISNUMBER(D5),D5,0)>0,TRUE,IF(ISNUMBER(D9),D9,0)=0)"
+    )
     assert (
         parse("activities > 0 and staff_total > 0 and fund_total > 0").to_excel(ref)
-        == "IF(N(D5)>0,IF(N(D9)>0,N(D6)>0,FALSE),FALSE)"
+        == "IF(IF(ISNUMBER(D5),D5,0)>0,IF(IF(ISNUMBER(D9),D9,0)>0,IF(ISNUMBER(D6),D6,0)>0,FALSE),FALSE)"
     )
     assert (
         parse("activities > 0 or staff_total > 0 or fund_total > 0").to_excel(ref)
-        == "IF(N(D5)>0,TRUE,IF(N(D9)>0,TRUE,N(D6)>0))"
+        == "IF(IF(ISNUMBER(D5),D5,0)>0,TRUE,IF(IF(ISNUMBER(D9),D9,0)>0,TRUE,IF(ISNUMBER(D6),D6,0)>0))"
     )
     assert "AND(" not in parse("activities > 0 and staff_total > 0").to_excel(ref)
 
 
 def test_division_is_guarded_in_excel_too() -> None:
     formula = parse("public_offline / activities > 5000").to_excel(ref)
-    assert formula == "IF((N(D5))=0,0,(N(D7))/(N(D5)))>5000"
+    assert formula == "IF((IF(ISNUMBER(D5),D5,0))=0,0,(IF(ISNUMBER(D7),D7,0))/(IF(ISNUMBER(D5),D5,0)))>5000"
     assert xl_eval(formula, {}) is False  # no #DIV/0! on an empty form
     assert xl_eval(formula, {"D5": 1, "D7": 9000}) is True
 
@@ -350,7 +361,7 @@ def test_division_stays_guarded_inside_a_non_short_circuiting_and() -> None:
 
 def test_detail_names_use_the_given_references() -> None:
     formula = parse("detail_rows != activities and detail_sum(offline) > 0").to_excel(ref, detail_ref)
-    assert formula == "IF(Z1<>N(D5),Z2>0,FALSE)"
+    assert formula == "IF(Z1<>IF(ISNUMBER(D5),D5,0),Z2>0,FALSE)"
 
 
 def test_detail_names_without_a_detail_table_are_an_error() -> None:
@@ -411,7 +422,7 @@ def test_bundled_rules_agree_in_python_and_excel(values: dict, rows: int) -> Non
     [
         # "filled in one but not the other": both filled, so Python says no; Excel and LibreOffice say yes
         ("(public_offline > 0) != (activities > 0)", {"public_offline": 100, "activities": 5}),
-        # exactly one of two filled: Python says yes; Excel reads N(D5) > (0+N(D9)) > 0, then TRUE=1 is FALSE
+        # exactly one of two filled: Python says yes; Excel reads D5 > (0+D9) > 0, then TRUE=1 is FALSE
         ("(activities > 0) + (staff_total > 0) == 1", {"activities": 5, "staff_total": 0}),
     ],
 )
@@ -421,7 +432,7 @@ def test_comparison_as_an_operand_keeps_its_parentheses(text: str, values: dict)
 
 
 def test_constants_render_as_excel_numbers() -> None:
-    assert parse("activities > 1e20").to_excel(ref) == "N(D5)>1e+20"
-    assert xl_eval("N(D5)>1e+20", {"D5": 1}) is False
-    assert parse("activities > 1_000").to_excel(ref) == "N(D5)>1000"
+    assert parse("activities > 1e20").to_excel(ref) == "IF(ISNUMBER(D5),D5,0)>1e+20"
+    assert xl_eval("IF(ISNUMBER(D5),D5,0)>1e+20", {"D5": 1}) is False
+    assert parse("activities > 1_000").to_excel(ref) == "IF(ISNUMBER(D5),D5,0)>1000"
     assert math.isclose(xl_eval(parse("fund_total * 0.0001").to_excel(ref), {"D6": 5}), 0.0005)
