@@ -331,6 +331,7 @@ def discard(path: Path) -> None:
 
 # -- permissions -----------------------------------------------------------------------------------
 
+
 def _umask() -> int:
     """The process's umask: from /proc on Linux (a read), else by setting it and back (a moment)."""
     try:
