@@ -130,10 +130,18 @@ def init_cmd(folder: Path, with_returns: bool, nested: bool) -> None:
 @cli.command("make-forms")
 @config_option
 @click.option(
-    "-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), help="输出文件夹（默认 output/forms）"
+    "-o",
+    "--outdir",
+    type=click.Path(path_type=Path),
+    help="输出文件夹（默认 output/forms；每次整套替换）",
 )
 @click.option("--json", "json_target", metavar="FILE|-", help="把结果写成 JSON（- 表示输出到屏幕）")
-@click.option("-j", "--jobs", type=click.IntRange(min=0), help="并行进程数（默认：单位多时每个 CPU 核一个）")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    help="工作进程数：0 表示在本进程中逐个生成，N 表示 N 个工作进程（默认：单位多时每个 CPU 核一个）",
+)
 @click.option("--debug", is_flag=True, hidden=True)
 def make_forms_cmd(
     config: Path, outdir: Path | None, json_target: str | None, jobs: int | None, debug: bool
@@ -149,7 +157,11 @@ def make_forms_cmd(
     write_json(json_target, report.to_dict())
     if json_target == "-":
         return
-    console.print(f"{report.campaign}：已为 {len(report.forms)} 个单位生成统计表 → {report.outdir}")
+    n = report.counts
+    console.print(
+        f"{escape(report.campaign)}：已为 {len(report.forms)} 个单位生成统计表（新增 {n['new']}，"
+        f"更新 {n['replaced']}，未变 {n['unchanged']}，移除 {n['removed']}）→ {escape(str(report.outdir))}"
+    )
     if report.findings.items:
         console.print(findings_table(report.findings.items, "名单提示"))
 
@@ -261,16 +273,15 @@ def render_collect(report: CollectReport) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="活动配置文件（默认 ./kepuxl.toml）",
 )
-@click.option(
-    "-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), help="输出文件夹（默认 output/）"
-)
+@click.option("-o", "--outdir", type=click.Path(path_type=Path), help="输出文件夹（默认 output/）")
 @click.option("--json", "json_target", metavar="FILE|-", help="把结果写成 JSON（- 表示输出到屏幕）")
 @click.option("--strict", is_flag=True, help="有待核实、退回或未报单位时退出码为 1")
 @click.option(
     "-j",
     "--jobs",
-    type=click.IntRange(min=1),
-    help="读取回执的并行进程数（默认：回执多时每个 CPU 核一个）",
+    type=click.IntRange(min=0),
+    help="读取回执的工作进程数：0 表示在本进程中逐个读取（不隔离崩溃，仅供排查问题），N 表示 N 个工作进程"
+    "（默认：回执多时每个 CPU 核一个）",
 )
 @click.option("--debug", is_flag=True, hidden=True)
 def collect_cmd(

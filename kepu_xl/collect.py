@@ -7,10 +7,12 @@ findings and the batch goes on.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import repeat
 from pathlib import Path
@@ -20,7 +22,18 @@ from . import audit as audit_mod
 from . import intake, materials, reader
 from . import workers as workers_mod
 from .campaign import Unit
-from .files import clean_stale_temps, safe_name, write_atomic
+from .files import (
+    check_replaceable,
+    clean_stale_temps,
+    discard,
+    ensure_dir,
+    new_folder,
+    replace_file,
+    safe_name,
+    swap_folder,
+    write_new,
+    write_temp,
+)
 from .findings import Code, Finding, Severity
 from .forms_writer import Prefill
 from .ledger import Entry, Ledger, ledger_path
@@ -107,55 +120,91 @@ def collect(
 
     Each file is read and audited in a worker process (`workers.run`): a parser that crashes or
     hangs costs that file (READ_CRASHED / READ_TIMEOUT after `timeout` seconds), not the run.
-    `workers` overrides the pool size (default: one per core when the inbox is big enough to pay).
-    The inbox is streamed: only a few batches of file bytes are in memory at a time.
+    `workers` overrides the pool size (0: in this process; default: one per core when the inbox is big
+    enough to pay). The inbox is streamed: only a few batches of file bytes are in memory at a time.
+    kepuxl's own folders (the output folder, .kepuxl/) are never read as returns, wherever the inbox is.
+
+    Before anything is read, the output folder and the ledger are checked (a run that could not be
+    recorded is not begun); see `_write` for what an interruption leaves.
     """
     ctx = Context.load(Path(config))
     inbox = Path(inbox)
     now = now or datetime.now().replace(microsecond=0)
+    ledger_file = ledger_path(ctx.campaign.state_dir)
+    outdir = Path(outdir) if outdir else ctx.campaign.folder / "output"
+    if write:
+        _check_outputs(outdir, ledger_file)
     report_progress = None
     if progress is not None:
 
         def report_progress(done: int, total: int, cand: intake.Candidate) -> None:
             progress(done, total, cand.name)
 
+    own = (outdir, ctx.campaign.folder / "output", ctx.campaign.state_dir)
     processed: list[Processed] = workers_mod.run(
-        intake.scan(inbox, defer=True),  # the pre-check runs in the workers, beside the reading
+        intake.scan(inbox, defer=True, skip=own),  # the pre-check runs in the workers, beside the reading
         process,
         ctx,
         failed=_failed,
         keep=_without_bytes,
         weigh=_size,
         workers=workers,
-        expected=_count_files(inbox),
+        expected=_count_files(inbox, own),
         timeout=timeout,
         progress=report_progress,
         meanwhile=_load_writers if write else None,
     )
     if progress is not None:  # resolve and the summary take seconds at province scale: say so
         progress(len(processed), len(processed), "正在核对、汇总……")
-    ledger_file = ledger_path(ctx.campaign.state_dir)
     # a province's 10,000 results are in memory now: no collector passes over them while they are used
     with workers_mod.gc_paused(), Ledger(ledger_file) as ledger:
         report = resolve(ctx, processed, now, ledger)
         if write:
-            outdir = Path(outdir) if outdir else ctx.campaign.folder / "output"
-            # the run goes into the ledger while worker processes write the summary and the feedback
-            # forms, and is committed once they are written (a failed write records nothing, as before)
-            staging: list[Exception] = []
-
-            def stage() -> None:
-                try:
-                    ledger.stage(report.files, now, str(inbox), report.counts)
-                except Exception as exc:  # raised below, unless the outputs fail first
-                    staging.append(exc)
-
-            write_outputs(ctx, report, outdir, stage)
-            if staging:
-                raise staging[0]
-            ledger.commit()
-            report.outputs["ledger"] = str(ledger_file)
+            _write(ctx, report, outdir, ledger, str(inbox))
     return report
+
+
+def _check_outputs(outdir: Path, ledger_file: Path) -> None:
+    """Raise (Chinese, exit 3) before the inbox is read when the outputs or the run could not be written."""
+    ensure_dir(outdir)
+    check_replaceable(outdir / FEEDBACK_DIR, FEEDBACK_NAMES, "反馈表")
+    write_temp(outdir, b"", outdir).unlink()  # the folder takes new files (a read-only disk fails here)
+    with Ledger(ledger_file) as ledger:
+        ledger.check_writable()
+
+
+def _write(ctx: Context, report: CollectReport, outdir: Path, ledger: Ledger, inbox: str) -> None:
+    """Build the outputs, record the run, then put the outputs in place.
+
+    Order, so that any moment a run is killed leaves a state the next run recognises:
+    1. the summary (a temp file) and the feedback set (a fresh folder) are built beside the old ones,
+       while this process stages the run in the ledger; a kill here leaves temp files only;
+    2. the run is committed to the ledger, state 'writing';
+    3. the summary replaces the old one (one rename) and the feedback set the old set (`swap_folder`);
+    4. the run is marked done with the paths and SHA-256 of what it wrote.
+    A run killed after 2 and before 4 stays 'writing': the next collect says so (OUT_INTERRUPTED) and,
+    like every run, writes everything again. A run that fails before 2 records nothing.
+    """
+    for at in ledger.unfinished():
+        report.findings.append(Finding.make(Code.OUT_INTERRUPTED, at=at.replace("T", " ")))
+    staged: list[int | Exception] = []
+
+    def stage() -> None:
+        try:
+            staged.append(ledger.stage(report.files, report.generated_at, inbox, report.counts))
+        except Exception as exc:  # raised below, unless the outputs fail first
+            staged.append(exc)
+
+    built = build_outputs(ctx, report, outdir, stage)
+    try:
+        if isinstance(staged[0], Exception):
+            raise staged[0]
+        ledger.commit()
+        built.put_in_place(report)
+    finally:
+        built.discard()
+    ledger.finish(staged[0], built.record())
+    report.outputs["ledger"] = str(ledger.path)
 
 
 def _load_writers() -> None:
@@ -191,11 +240,17 @@ def _size(cand: intake.Candidate) -> int:
     return len(cand.data)
 
 
-def _count_files(inbox: Path) -> int:
+def _count_files(inbox: Path, skip: Iterable[Path] = ()) -> int:
     """About how many files the inbox holds (sizes the worker pool and the progress bar)."""
     count = 0
-    for _, dirs, files in os.walk(inbox):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+    skipped = {os.path.normcase(os.path.abspath(p)) for p in skip}
+    for top, dirs, files in os.walk(inbox):
+        dirs[:] = [
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and os.path.normcase(os.path.abspath(os.path.join(top, d))) not in skipped
+        ]
         count += sum(1 for name in files if not name.startswith((".", "~$")))
     return count
 
@@ -460,6 +515,10 @@ def summary_name(ctx: Context) -> str:
 
 # Feedback forms take ~20 ms each (xlsxwriter). With this many, they are written by a worker process
 # while another builds the summary (a province: 10,000 units, hundreds of forms, a 3 s summary).
+FEEDBACK_DIR = "反馈"
+# what kepuxl names a feedback form (an older kepuxl kept a locked one aside with a time stamp)
+FEEDBACK_NAMES = re.compile(r"\d+_.+_反馈(-\d{8}-\d{6})?\.xlsx")
+OUTPUT_DEPTH = 3  # folders below output/ cleaned of what a killed run left (output/邮件/统计表/…)
 PARALLEL_FEEDBACK = 24
 FEEDBACK_CHUNK = 16  # forms per task: a worker that is done with the summary takes the next chunk
 OUTPUT_TIMEOUT = 1800.0  # seconds one output task may take (the summary of a very large run)
@@ -484,11 +543,117 @@ def write_outputs(
     outdir: Path,
     meanwhile: Callable[[], None] | None = None,
 ) -> None:
-    """The summary and the feedback forms into `outdir`; `meanwhile` runs here while workers write them."""
-    outdir.mkdir(parents=True, exist_ok=True)
-    clean_stale_temps(outdir)
+    """The summary and the feedback forms into `outdir`, each replacing the old as a whole; `meanwhile`
+    runs here while workers write them. (collect itself records the run between the two steps.)"""
+    built = build_outputs(ctx, report, outdir, meanwhile)
+    try:
+        built.put_in_place(report)
+    finally:
+        built.discard()
+
+
+@dataclass
+class Built:
+    """Outputs written beside the ones they replace, not yet in place (`put_in_place`)."""
+
+    summary: Path  # where the summary goes
+    summary_tmp: Path | None  # the new summary, a temp file beside it
+    summary_sha: str
+    feedback_dir: Path  # where the feedback set goes
+    staging: Path | None  # the new feedback set, a fresh folder beside it
+    feedback: list[tuple[int, str, str]]  # (index into report.units, file name, SHA-256)
+    placed: dict[str, str] = field(default_factory=dict)  # summary / feedback → where they went
+
+    def put_in_place(self, report: CollectReport) -> None:
+        """The summary, then the feedback set, replace the old ones; a locked one is kept aside."""
+        assert self.summary_tmp is not None and self.staging is not None
+        saved = replace_file(self.summary_tmp, self.summary)
+        self.summary_tmp = None
+        if saved != self.summary:
+            report.findings.append(Finding.make(Code.OUT_LOCKED, path=str(self.summary), saved=str(saved)))
+        where = swap_folder(self.staging, self.feedback_dir)
+        self.staging = None
+        if where != self.feedback_dir:
+            report.findings.append(
+                Finding.make(Code.OUT_LOCKED, path=str(self.feedback_dir), saved=str(where))
+            )
+        written = []
+        for n, name, _ in self.feedback:
+            report.units[n].feedback = str(where / name)
+            written.append(str(where / name))
+        self.placed = {"summary": str(saved), "feedback": str(where)}
+        report.outputs["summary"] = str(saved)
+        report.outputs["feedback"] = str(where) if written else ""
+        report.outputs["feedback_files"] = written
+
+    def discard(self) -> None:
+        """What was built and not put in place (a failure on the way) goes."""
+        for leftover in (self.summary_tmp, self.staging):
+            if leftover is not None:
+                discard(leftover)
+        self.summary_tmp = self.staging = None
+
+    def record(self) -> dict[str, Any]:
+        """What the ledger keeps of the outputs: where they are and their SHA-256."""
+        return {
+            "summary": {"path": self.placed.get("summary", ""), "sha256": self.summary_sha},
+            "feedback": {
+                "path": self.placed.get("feedback", ""),
+                "files": {name: sha for _, name, sha in self.feedback},
+            },
+        }
+
+
+def build_outputs(
+    ctx: Context,
+    report: CollectReport,
+    outdir: Path,
+    meanwhile: Callable[[], None] | None = None,
+) -> Built:
+    """The summary (a temp file in `outdir`) and the feedback forms (a fresh folder beside 反馈/), written
+    by workers while `meanwhile` runs here; nothing is replaced yet. What a killed run left goes first."""
+    ensure_dir(outdir)
+    clean_stale_temps(outdir, depth=OUTPUT_DEPTH)
     target = outdir / summary_name(ctx)
-    feedback_dir = outdir / "反馈"
+    feedback_dir = outdir / FEEDBACK_DIR
+    jobs = _feedback_jobs(report)
+    tasks: list[tuple[str, list[_Feedback]]] = [("summary", [])]
+    tasks += [("feedback", jobs[i : i + FEEDBACK_CHUNK]) for i in range(0, len(jobs), FEEDBACK_CHUNK)]
+    from . import merge
+
+    staging = new_folder(feedback_dir)
+    built = Built(target, None, "", feedback_dir, staging, [])
+    try:
+        # the summary's tables are made here: a forked worker would pay for copying the report's pages
+        job = (ctx, report, merge.frames(report), target, staging, feedback_dir)
+        workers = 0 if len(jobs) < PARALLEL_FEEDBACK else min(2, workers_mod.default_workers(None))
+        done = workers_mod.run(
+            tasks,
+            _output,
+            job,
+            failed=_redo,
+            workers=workers,
+            batch=1,
+            timeout=OUTPUT_TIMEOUT,
+            meanwhile=meanwhile,
+        )
+        for task, result in zip(tasks, done, strict=True):
+            if isinstance(result, _Redo):
+                result = _output(task, job)
+            if task[0] == "summary":
+                built.summary_tmp, built.summary_sha = Path(result[0]), result[1]
+            else:
+                built.feedback += [
+                    (fb.unit, name, sha) for fb, (name, sha) in zip(task[1], result, strict=True)
+                ]
+    except BaseException:
+        built.discard()
+        raise
+    return built
+
+
+def _feedback_jobs(report: CollectReport) -> list[_Feedback]:
+    """A feedback form for each unit whose chosen return has something to fix or explain."""
     jobs = []
     for n, u in enumerate(report.units):
         if not u.file or u.status == "accepted":
@@ -497,55 +662,27 @@ def write_outputs(
         if problems:
             name = f"{u.unit.seq:02d}_{safe_name(u.unit.name)}_反馈.xlsx"
             jobs.append(_Feedback(n, name, Prefill(fields=u.raw, info=u.info, detail=u.detail), problems))
-    tasks: list[tuple[str, list[_Feedback]]] = [("summary", [])]
-    tasks += [("feedback", jobs[i : i + FEEDBACK_CHUNK]) for i in range(0, len(jobs), FEEDBACK_CHUNK)]
-    from . import merge
-
-    # the summary's tables are made here: a forked worker would pay for copying the report's pages
-    job = (ctx, report, merge.frames(report), target, feedback_dir)
-    workers = 0 if len(jobs) < PARALLEL_FEEDBACK else min(2, workers_mod.default_workers(None))
-    done = workers_mod.run(
-        tasks,
-        _output,
-        job,
-        failed=_redo,
-        workers=workers,
-        batch=1,
-        timeout=OUTPUT_TIMEOUT,
-        meanwhile=meanwhile,
-    )
-    written: list[str] = []
-    for task, result in zip(tasks, done, strict=True):
-        if isinstance(result, _Redo):
-            result = _output(task, job)
-        if task[0] == "summary":
-            if result != str(target):
-                report.findings.append(Finding.make(Code.OUT_LOCKED, path=str(target), saved=result))
-            report.outputs["summary"] = result
-        else:
-            for fb, path in zip(task[1], result, strict=True):
-                report.units[fb.unit].feedback = path
-                written.append(path)
-    report.outputs["feedback"] = str(feedback_dir) if written else ""
-    report.outputs["feedback_files"] = written
+    return jobs
 
 
-def _output(task: tuple[str, list[_Feedback]], job: tuple[Context, CollectReport, Any, Path, Path]) -> Any:
-    """One output task: the summary workbook (→ its path) or a chunk of feedback forms (→ their paths)."""
+def _output(
+    task: tuple[str, list[_Feedback]], job: tuple[Context, CollectReport, Any, Path, Path, Path]
+) -> Any:
+    """One output task: the summary workbook (→ its temp file and SHA-256) or a chunk of feedback forms
+    (→ their names and SHA-256), written where `build_outputs` gathers them."""
     from . import summary_writer
 
-    ctx, report, frames, target, feedback_dir = job
+    ctx, report, frames, target, staging, feedback_dir = job
     kind, chunk = task
     if kind == "summary":
-        return str(write_atomic(target, summary_writer.build_summary(report, frames)))
-    return [
-        str(
-            write_atomic(
-                feedback_dir / fb.name, ctx.form_bytes(report.units[fb.unit].unit, fb.prefill, fb.problems)
-            )
-        )
-        for fb in chunk
-    ]
+        data = summary_writer.build_summary(report, frames)
+        return str(write_temp(target.parent, data, target)), hashlib.sha256(data).hexdigest()
+    out = []
+    for fb in chunk:
+        data = ctx.form_bytes(report.units[fb.unit].unit, fb.prefill, fb.problems)
+        write_new(staging / fb.name, data, feedback_dir / fb.name)
+        out.append((fb.name, hashlib.sha256(data).hexdigest()))
+    return out
 
 
 def _redo(task: Any, failure: workers_mod.Failure) -> _Redo:

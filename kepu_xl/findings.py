@@ -168,6 +168,12 @@ class Code(Enum):
         "文件超出允许范围（{error}），已跳过。请对方只发送统计表本身（删去多余的工作表和图片后另存）。",
     )
     READ_FAILED = (E, "无法读取", "无法读取此文件（{error}）。请对方用 Excel/WPS 另存为 .xlsx 后重发。")
+    READ_LOCAL = (
+        E,
+        "本机无法读取",
+        "本机无法读取“{name}”（{error}）。这不是报送单位的问题：请检查它在本机的访问权限、是否被杀毒软件拦截，"
+        "或是否为尚未下载到本机的 OneDrive/网盘占位文件，处理后重新运行。",
+    )
     READ_CRASHED = (E, "读取崩溃", "读取此文件时解析程序崩溃（{error}），已跳过，其余文件不受影响。")
     READ_TIMEOUT = (E, "读取超时", "读取此文件超过 {seconds} 秒，已跳过。")
     READ_MACRO_IGNORED = (W, "含宏", "文件含宏代码，宏已忽略（不会运行）。")
@@ -425,7 +431,38 @@ class Code(Enum):
         "文件被占用",
         "{path} 被占用（可能正在 Excel 中打开），新结果已另存为 {saved}。请关闭后再运行。",
     )
-    OUT_WRITE_FAILED = (E, "写入失败", "写入 {path} 失败：{error}。原有文件未改动。")
+    OUT_WRITE_FAILED = (E, "写入失败", "写入 {path} 失败：{error}。原有文件未改动。{hint}")
+    OUT_FOREIGN_FILES = (
+        E,
+        "输出文件夹中有其他文件",
+        "{path} 中的{what}每次整套替换，但其中有不是 kepuxl 生成的文件：{names}。为免删除它们，本次未改动任何文件。"
+        "请把这些文件移到别处，或换一个输出文件夹（-o）后重新运行。",
+    )
+    OUT_INTERRUPTED = (
+        I,
+        "上次运行被中断",
+        "上次收集（{at}）在替换汇总表和反馈表时被中断，当时留下的结果可能新旧不一；本次已全部重新生成。",
+    )
+
+    # -- the ledger (.kepuxl/ledger.sqlite) ----------------------------------------------------
+    LEDGER_LOCKED = (
+        E,
+        "台账被占用",
+        "台账 {path} 正被另一个程序使用（另一个 kepuxl 正在运行，或 DB Browser 等工具打开了它），"
+        "等待 {seconds} 秒仍未释放。请等它结束或关闭该程序后重新运行。",
+    )
+    LEDGER_READONLY = (
+        E,
+        "台账无法写入",
+        "台账 {path} 无法写入（{error}）。请检查该文件和所在文件夹 {folder} 的写入权限，"
+        "不要把活动文件夹放在只读的 U 盘、光盘或网络共享上，然后重新运行。",
+    )
+    LEDGER_FAILED = (
+        E,
+        "台账无法使用",
+        "台账 {path} 无法打开（{error}）。若文件已损坏，请先把它改名备份（kepuxl 会新建一个台账，"
+        "但以前各次收集的记录将不再用于比较），然后重新运行。",
+    )
 
     @property
     def severity(self) -> Severity:

@@ -3,7 +3,12 @@
 It answers "what did 县教育局 send on the 28th?" and keeps a unit's earlier values, so a
 resubmission can be compared with the previous version after the old file left the inbox.
 It keeps the clerk's confirmations (`confirmations`: kepuxl confirm, one row per 核实, bound to the
-sha256 of the return it confirms, so a newer return voids it). It also remembers every e-mail sent (`sent`: one row per attempt) and fetched (`fetched`: by
+sha256 of the return it confirms, so a newer return voids it).
+Each collect run is a row of `runs`, committed with its files before any output is replaced and marked
+`state = 'done'` (with the paths and SHA-256 of what it wrote, `outputs`) once they all are: a run killed in
+between stays 'writing', which the next collect reports (OUT_INTERRUPTED) and repairs by writing everything
+again. Opening and checking the ledger turn SQLite's errors (locked, read-only) into Chinese `KepuError`s.
+It also remembers every e-mail sent (`sent`: one row per attempt) and fetched (`fetched`: by
 Message-ID), so `kepuxl send` and `kepuxl fetch` can be re-run without doing anything twice.
 """
 
@@ -16,8 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .findings import Severity
+from .files import os_error_zh
+from .findings import Code, Finding, KepuError, Severity
 from .results import Confirmation, FileResult
+
+BUSY_SECONDS = 5.0  # how long to wait for another program's lock on the ledger before giving up
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -35,7 +43,9 @@ CREATE INDEX IF NOT EXISTS files_unit ON files (unit_id, received);
 CREATE TABLE IF NOT EXISTS runs (
     at TEXT NOT NULL,
     inbox TEXT NOT NULL,
-    counts TEXT NOT NULL
+    counts TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'done',
+    outputs TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS sent (
     message_id TEXT NOT NULL,
@@ -113,19 +123,29 @@ def _entry(r: tuple) -> Entry:
 
 class Ledger:
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path)
-        self.db.executescript(SCHEMA)
-        columns = {r[1] for r in self.db.execute("PRAGMA table_info(files)")}
-        if "verify" not in columns:  # a ledger written before 待核实 existed
-            self.db.execute("ALTER TABLE files ADD COLUMN verify INTEGER NOT NULL DEFAULT 0")
-            self.db.commit()
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._readonly(os_error_zh(exc)) from None
+        try:
+            self.db = sqlite3.connect(path, timeout=BUSY_SECONDS)
+            self.db.executescript(SCHEMA)
+            columns = {r[1] for r in self.db.execute("PRAGMA table_info(files)")}
+            if "verify" not in columns:  # a ledger written before 待核实 existed
+                self.db.execute("ALTER TABLE files ADD COLUMN verify INTEGER NOT NULL DEFAULT 0")
+                self.db.commit()
+        except sqlite3.Error as exc:
+            raise self.error(exc) from None
 
     def close(self) -> None:
         self.db.close()
 
     def commit(self) -> None:
-        self.db.commit()
+        try:
+            self.db.commit()
+        except sqlite3.Error as exc:
+            raise self.error(exc) from None
 
     def __enter__(self) -> Ledger:
         return self
@@ -133,34 +153,112 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def stage(self, files: Iterable[FileResult], at: datetime, inbox: str, counts: dict[str, int]) -> None:
-        """Upsert every file of a run; the rows wait in an open transaction for `commit()` (all or nothing).
+    # -- errors ------------------------------------------------------------------------------------
 
-        Closing the ledger without committing drops them (collect stages the run while the summary is
-        written, and commits only once it is).
+    def check_writable(self) -> None:
+        """Raise now, in Chinese, if a run could not be recorded: the file or its folder is read-only, or
+        another program holds the ledger. A trial write (taking the write lock, creating the journal
+        beside the file) is made and rolled back."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("INSERT INTO runs (at, inbox, counts) VALUES ('', '', '{}')")
+        except sqlite3.Error as exc:
+            raise self.error(exc) from None
+        finally:
+            self.db.rollback()
+
+    def error(self, exc: sqlite3.Error) -> KepuError:
+        """A SQLite error on this ledger as a Chinese error saying what to do."""
+        name = getattr(exc, "sqlite_errorname", "")
+        text = str(exc)
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
+            return KepuError(
+                Finding.make(Code.LEDGER_LOCKED, path=str(self.path), seconds=f"{BUSY_SECONDS:g}")
+            )
+        if name == "SQLITE_READONLY_DIRECTORY":
+            return self._readonly("所在文件夹只读或没有写入权限")
+        if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
+            return self._readonly("文件或所在磁盘只读，或没有写入权限")
+        if name == "SQLITE_FULL":
+            return self._readonly("磁盘空间已满")
+        return KepuError(
+            Finding.make(
+                Code.LEDGER_FAILED, path=str(self.path), error=f"{name or type(exc).__name__}: {text}"
+            )
+        )
+
+    def _readonly(self, why: str) -> KepuError:
+        folder = str(self.path.parent)
+        return KepuError(Finding.make(Code.LEDGER_READONLY, path=str(self.path), error=why, folder=folder))
+
+    # -- collect runs ------------------------------------------------------------------------------
+
+    def stage(self, files: Iterable[FileResult], at: datetime, inbox: str, counts: dict[str, int]) -> int:
+        """Upsert every file of a run and add the run, state 'writing'; returns the run's id.
+
+        The rows wait in an open transaction for `commit()` (all or nothing): collect stages the run
+        while the outputs are built, commits it before they replace the old ones, and marks it done
+        (`finish`) once they have. Runs left 'writing' by a killed run become 'interrupted' here.
         """
         stamp = at.isoformat(timespec="seconds")
-        for f in files:
-            self.db.execute(
-                """INSERT INTO files (sha256, path, unit_id, outcome, received, first_seen, last_seen, errors,
-                     vals, verify) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (sha256) DO UPDATE SET path = excluded.path, unit_id = excluded.unit_id,
-                     outcome = excluded.outcome, received = excluded.received, last_seen = excluded.last_seen,
-                     errors = excluded.errors, vals = excluded.vals, verify = excluded.verify""",
-                (
-                    f.sha256,
-                    f.path,
-                    f.unit_id,
-                    f.outcome,
-                    f.received.isoformat(timespec="seconds") if f.received else None,
-                    stamp,
-                    stamp,
-                    sum(1 for x in f.findings if x.severity is Severity.ERROR),
-                    json.dumps(f.values, ensure_ascii=False, sort_keys=True),
-                    sum(1 for x in f.findings if x.severity is Severity.VERIFY),
-                ),
+        try:
+            self._add_run_columns()
+            for f in files:
+                self.db.execute(
+                    """INSERT INTO files (sha256, path, unit_id, outcome, received, first_seen, last_seen,
+                         errors, vals, verify) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (sha256) DO UPDATE SET path = excluded.path, unit_id = excluded.unit_id,
+                         outcome = excluded.outcome, received = excluded.received, last_seen = excluded.last_seen,
+                         errors = excluded.errors, vals = excluded.vals, verify = excluded.verify""",
+                    (
+                        f.sha256,
+                        f.path,
+                        f.unit_id,
+                        f.outcome,
+                        f.received.isoformat(timespec="seconds") if f.received else None,
+                        stamp,
+                        stamp,
+                        sum(1 for x in f.findings if x.severity is Severity.ERROR),
+                        json.dumps(f.values, ensure_ascii=False, sort_keys=True),
+                        sum(1 for x in f.findings if x.severity is Severity.VERIFY),
+                    ),
+                )
+            self.db.execute("UPDATE runs SET state = 'interrupted' WHERE state = 'writing'")
+            cur = self.db.execute(
+                "INSERT INTO runs (at, inbox, counts, state) VALUES (?, ?, ?, 'writing')",
+                (stamp, inbox, json.dumps(counts)),
             )
-        self.db.execute("INSERT INTO runs VALUES (?, ?, ?)", (stamp, inbox, json.dumps(counts)))
+        except sqlite3.Error as exc:
+            raise self.error(exc) from None
+        return int(cur.lastrowid or 0)
+
+    def finish(self, run: int, outputs: dict) -> None:
+        """The run's outputs are all in place: mark it done, with what they are (paths and SHA-256)."""
+        try:
+            with self.db:
+                self.db.execute(
+                    "UPDATE runs SET state = 'done', outputs = ? WHERE rowid = ?",
+                    (json.dumps(outputs, ensure_ascii=False, sort_keys=True), run),
+                )
+        except sqlite3.Error as exc:
+            raise self.error(exc) from None
+
+    def unfinished(self) -> list[str]:
+        """When the runs began whose outputs were never all put in place (the run was killed)."""
+        if "state" not in self._run_columns():
+            return []
+        return [r[0] for r in self.db.execute("SELECT at FROM runs WHERE state = 'writing' ORDER BY rowid")]
+
+    def _run_columns(self) -> set[str]:
+        return {r[1] for r in self.db.execute("PRAGMA table_info(runs)")}
+
+    def _add_run_columns(self) -> None:
+        """A ledger made before runs had a state gets the columns (its runs count as done)."""
+        have = self._run_columns()
+        if "state" not in have:
+            self.db.execute("ALTER TABLE runs ADD COLUMN state TEXT NOT NULL DEFAULT 'done'")
+        if "outputs" not in have:
+            self.db.execute("ALTER TABLE runs ADD COLUMN outputs TEXT NOT NULL DEFAULT '{}'")
 
     def histories(self) -> dict[str, list[Entry]]:
         """Every file ever attributed to each unit, oldest first, by unit id (one query for all units)."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +23,16 @@ from . import campaign as campaign_mod
 from . import identity, layout
 from . import spec as spec_mod
 from .campaign import Campaign, Unit
-from .files import safe_name, write_atomic
+from .files import (
+    check_replaceable,
+    clean_stale_temps,
+    discard,
+    new_folder,
+    safe_name,
+    swap_folder,
+    write_atomic,
+    write_new,
+)
 from .findings import Code, Finding, Findings, KepuError
 from .form_template import FormTemplate
 from .forms_writer import Prefill, build_form
@@ -95,24 +106,45 @@ class FormsReport:
     outdir: Path
     forms: list[dict[str, Any]] = field(default_factory=list)
     findings: Findings = field(default_factory=Findings)
+    removed: list[str] = field(default_factory=list)  # forms of the old set no unit has any more
 
     @property
     def ok(self) -> bool:
         return self.findings.ok
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """Forms new, replaced (different bytes), unchanged (same bytes), and old ones removed."""
+        n = {status: 0 for status in FORM_STATUSES}
+        for form in self.forms:
+            n[form["status"]] += 1
+        n["removed"] = len(self.removed)
+        return n
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "campaign": self.campaign,
             "outdir": str(self.outdir),
+            "counts": self.counts,
             "forms": self.forms,
+            "removed": self.removed,
             "findings": [f.to_dict() for f in self.findings],
         }
+
+
+FORM_STATUSES = ("new", "replaced", "unchanged")
+FORM_NAMES = re.compile(r"\d+_.+\.xlsx")  # what kepuxl names a form (with a time stamp when kept aside)
 
 
 def make_forms(
     config: Path, outdir: Path | None = None, progress: Progress | None = None, *, workers: int | None = None
 ) -> FormsReport:
     """Write one form per roster unit into `outdir` (default: output/forms/ of the campaign).
+
+    The forms are a set: written into a fresh folder beside `outdir`, which then replaces `outdir` as a
+    whole (`files.swap_folder`), so a run killed half-way leaves the old set, and a unit dropped from
+    the roster loses its form. A folder holding files kepuxl did not make is not replaced (KepuError).
+    Each form is reported new, replaced or unchanged against the old set.
 
     Each form is the campaign's template with the unit's name and identity put in (~1.5 ms; see
     form_template.py), or built by xlsxwriter (~20 ms) when that could differ. Big rosters are
@@ -127,6 +159,9 @@ def make_forms(
     units = ctx.campaign.units
     if workers is None:  # xlsxwriter cannot crash the process: small rosters need no pool
         workers = workers_mod.default_workers(len(units)) if len(units) >= 2 * workers_mod.PER_WORKER else 0
+    clean_stale_temps(outdir.parent)
+    clean_stale_temps(outdir)
+    check_replaceable(outdir, FORM_NAMES, "统计表")
     ctx.template()  # built once here: the forked workers inherit it
     update = None
     if progress is not None:
@@ -134,22 +169,47 @@ def make_forms(
         def update(done: int, total: int, unit: Unit) -> None:
             progress(done, len(units), unit.name)
 
-    written = workers_mod.run(
-        units,
-        _write_form,
-        (ctx, outdir),
-        failed=_form_failed,
-        workers=workers,
-        expected=len(units),
-        progress=update,
-    )
-    for unit, path in zip(units, written, strict=True):
-        if isinstance(path, _NotWritten):
-            raise KepuError(path.findings or path.text)
+    staging = new_folder(outdir)
+    try:
+        written = workers_mod.run(
+            units,
+            _write_form,
+            (ctx, outdir, staging),
+            failed=_form_failed,
+            workers=workers,
+            expected=len(units),
+            progress=update,
+        )
+        for result in written:
+            if isinstance(result, _NotWritten):
+                raise KepuError(result.findings or result.text)
+        names = {name for name, _ in written}
+        report.removed = sorted(set(_old_forms(outdir)) - names)
+        where = swap_folder(staging, outdir)
+    except BaseException:
+        discard(staging)
+        raise
+    if where != outdir:
+        report.findings.add(Code.OUT_LOCKED, path=str(outdir), saved=str(where))
+        report.outdir = where
+    for unit, (name, status) in zip(units, written, strict=True):
         report.forms.append(
-            {"unit_id": unit.id, "unit": unit.name, "category": unit.category, "file": str(path)}
+            {
+                "unit_id": unit.id,
+                "unit": unit.name,
+                "category": unit.category,
+                "file": str(where / name),
+                "status": status,
+            }
         )
     return report
+
+
+def _old_forms(outdir: Path) -> list[str]:
+    try:
+        return [n for n in os.listdir(outdir) if FORM_NAMES.fullmatch(n)]
+    except OSError:
+        return []
 
 
 @dataclass(frozen=True)
@@ -160,13 +220,28 @@ class _NotWritten:
     text: str
 
 
-def _write_form(unit: Unit, job: tuple[Context, Path]) -> Path | _NotWritten:
-    """One unit's form written (atomically) where it belongs."""
-    ctx, outdir = job
+def _write_form(unit: Unit, job: tuple[Context, Path, Path]) -> tuple[str, str] | _NotWritten:
+    """One unit's form written into the new set → (file name, new | replaced | unchanged)."""
+    ctx, outdir, staging = job
+    name = ctx.form_name(unit)
     try:
-        return write_atomic(outdir / ctx.form_name(unit), ctx.form_bytes(unit))
+        data = ctx.form_bytes(unit)
+        write_new(staging / name, data, outdir / name)
     except KepuError as exc:
         return _NotWritten(exc.findings, str(exc))
+    return name, _compared(outdir / name, data)
+
+
+def _compared(old: Path, data: bytes) -> str:
+    """How `data` compares with the form it replaces (bytes compared only when the sizes agree)."""
+    try:
+        if old.stat().st_size != len(data):
+            return "replaced"
+        return "unchanged" if old.read_bytes() == data else "replaced"
+    except FileNotFoundError:
+        return "new"
+    except OSError:
+        return "replaced"
 
 
 def _form_failed(unit: Unit, failure: Any) -> Path:

@@ -68,7 +68,7 @@ def test_the_confirm_loop(county: Path) -> None:
     first = collect(county / "inbox", config, now=NOW)
     t06 = unit_of(first, "白沙镇")
     assert t06.status == "pending" and t06.confirmation is None
-    assert first.totals["fund_government"] == pytest.approx(74.36)
+    assert first.totals["fund_government"] == pytest.approx(72.81)
     assert first.pending_totals["fund_government"] == 50000
 
     done = confirm_mod.confirm(config, ["白沙镇"], "电话核实，确为5万元", now=LATER)
@@ -84,7 +84,7 @@ def test_the_confirm_loop(county: Path) -> None:
     assert codes == [("AUDIT_RULE", "warning"), ("RESOLVE_CONFIRMED", "info")]
     assert t06.findings[0].message.startswith("【已核实】")
     assert "电话核实，确为5万元" in t06.findings[1].message
-    assert second.totals["fund_government"] == pytest.approx(50074.36)
+    assert second.totals["fund_government"] == pytest.approx(50072.81)
     assert second.pending_totals["fund_government"] == 0
     data = second.to_dict()
     unit = next(u for u in data["units"] if u["unit"] == "白沙镇")
@@ -183,7 +183,7 @@ def test_summary_shows_confirmed_pending_and_both(county: Path, tmp_path: Path) 
     header = next(r for r in ws.iter_rows(values_only=True) if r[0] == "项目")
     assert header[:6] == ("项目", "指标", "计量单位", "数量（已确认）", "待核实", "含待核实")
     row = next(r for r in ws.iter_rows(values_only=True) if r[1] == "县级(单位)财政经费投入情况")
-    assert row[3:6] == (pytest.approx(74.36), 50000, pytest.approx(50074.36))
+    assert row[3:6] == (pytest.approx(72.81), 50000, pytest.approx(50072.81))
     note = next(r[1] for r in ws.iter_rows(values_only=True) if r[0] == "情况说明")
     assert "待核实 1 个单位（白沙镇）" in note
     by_unit = wb["分单位"]
@@ -226,7 +226,7 @@ def test_summary_subtotals_computed_by_libreoffice_leave_pending_out(county: Pat
         i for i, h in enumerate(head) if h and str(h).replace("\n", "").startswith("县级(单位)财政经费")
     )
     total = next(r for r in ws.iter_rows(values_only=True) if r[1] == "合计")
-    assert total[col] == pytest.approx(report.totals["fund_government"]) == pytest.approx(74.36)
+    assert total[col] == pytest.approx(report.totals["fund_government"]) == pytest.approx(72.81)
 
 
 def test_collect_json_is_the_library_report(county: Path) -> None:
