@@ -416,10 +416,11 @@ def serve_cmd(config: Path, port: int, no_browser: bool, debug: bool) -> None:
         bat = write_bat(folder)
 
         def ready(url: str) -> None:
-            console.print(f"工作台已启动：[bold]{escape(url)}[/]")
+            console.print(f"工作台已启动：[bold]{escape(url)}[/]", soft_wrap=True)  # one line: copyable
             console.print("请用浏览器打开上面的网址（已自动打开时不必再开）。按 Ctrl-C 停止。")
             if bat is not None:
-                console.print(f"以后可双击 {escape(str(bat))} 打开工作台。")
+                console.print(f"以后可双击 {escape(str(bat))} 打开工作台。", soft_wrap=True)
+            sys.stdout.flush()  # a pipe (a test, a launcher) reads the address now, not at exit
 
         serve(config, port=port, open_browser=not no_browser, ready=ready)
     console.print("工作台已停止。")
