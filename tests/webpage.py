@@ -80,7 +80,7 @@ class Served:
         """One raw HTTP request (the path sent as written, the Host header as given)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-        conn.putheader("Host", host or f"127.0.0.1:{self.port}")
+        conn.putheader("Host", host if host is not None else f"127.0.0.1:{self.port}")
         if cookie:
             conn.putheader("Cookie", f"kepuxl_{self.port}={self.token}")
         for key, value in (headers or {}).items():

@@ -13,9 +13,9 @@ import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
-from flask import Flask, Response, abort, jsonify, render_template, request
+from flask import Flask, Response, abort, jsonify, redirect, render_template, request
 
 from .. import campaign as campaign_mod
 from .. import confirm as confirm_mod
@@ -23,6 +23,8 @@ from .. import inbox_add, lastrun, locks
 from .. import spec as spec_mod
 from ..campaign import Campaign
 from ..findings import KepuError
+from ..ledger import Ledger, ledger_path
+from ..results import Confirmation
 from ..spec import FormSpec
 from . import downloads, guard, mailpage, views
 from .jobs import Jobs
@@ -119,7 +121,7 @@ def create_app(config: Path, keys: guard.Keys) -> Flask:
         return _unit(site, unit_id)
 
     @app.post("/units/<unit_id>/confirm")
-    def confirm(unit_id: str) -> str:
+    def confirm(unit_id: str) -> str | Response:
         return _confirm(site, unit_id)
 
     @app.get("/inbox")
@@ -220,7 +222,10 @@ def _int(text: str | None, default: int) -> int:
         return default
 
 
-def _unit(site: Site, unit_id: str, message: str = "", error: str = "") -> str:
+DONE = {"confirm": "已记录核实，重新汇总后生效。", "undo": "已撤销核实，重新汇总后生效。"}
+
+
+def _unit(site: Site, unit_id: str, error: str = "") -> str:
     camp, report = site.campaign(), site.report()
     unit = camp.unit(unit_id)
     if unit is None:
@@ -235,13 +240,23 @@ def _unit(site: Site, unit_id: str, message: str = "", error: str = "") -> str:
         findings=views.unit_findings(report, unit.name),
         severity_words=views.SEVERITY_WORDS,
         versions=lastrun.versions(camp.state_dir, site.spec(), unit_id),
+        confirmation=_standing(camp, unit_id),
         from_words=views.FROM_WORDS,
-        message=message,
+        message=DONE.get(request.args.get("done", ""), ""),
         error=error,
     )
 
 
-def _confirm(site: Site, unit_id: str) -> str:
+def _standing(camp: Campaign, unit_id: str) -> Confirmation | None:
+    """The unit's 核实 as the ledger has it now (the report shows it only from the next collect on)."""
+    path = ledger_path(camp.state_dir)
+    if not path.exists():
+        return None
+    with Ledger(path) as ledger:
+        return ledger.confirmations().get(unit_id)
+
+
+def _confirm(site: Site, unit_id: str) -> str | Response:
     camp = site.campaign()
     if camp.unit(unit_id) is None:
         abort(404)
@@ -254,11 +269,10 @@ def _confirm(site: Site, unit_id: str) -> str:
     else:
         report = confirm_mod.confirm(site.config, [unit_id], note)
     (item,) = report.items
-    problems = "；".join(f.message for f in report.findings)
     if item.outcome == "refused":
-        return _unit(site, unit_id, error=problems or "未记录。")
-    done = "已撤销核实" if undo else "已记录核实"
-    return _unit(site, unit_id, message=f"{done}。重新汇总后生效。")
+        return _unit(site, unit_id, error="；".join(f.message for f in report.findings) or "未记录。")
+    done = "undo" if undo else "confirm"  # then GET: a reload does not post again
+    return redirect(f"/units/{quote(unit_id, safe='')}?done={done}", code=303)
 
 
 # -- 收件 and 重新汇总 ------------------------------------------------------------------------------
