@@ -40,6 +40,7 @@ class Site:
         self.keys = keys
         self.jobs = Jobs()
         self._loaded: tuple[tuple[int, ...], Campaign, FormSpec] | None = None
+        self._rows: tuple[Campaign, dict[str, Any] | None, list[views.Row]] | None = None
 
     def _load(self) -> tuple[Campaign, FormSpec]:
         """The campaign and its form, read again when kepuxl.toml or the roster changed."""
@@ -63,6 +64,13 @@ class Site:
 
     def report(self) -> dict[str, Any] | None:
         return lastrun.load(self.campaign().state_dir)
+
+    def rows(self) -> list[views.Row]:
+        """Every unit's row, made once per report (a province has 10,000)."""
+        camp, report = self.campaign(), self.report()
+        if self._rows is None or self._rows[0] is not camp or self._rows[1] is not report:
+            self._rows = (camp, report, views.rows(camp, report))
+        return self._rows[2]
 
     @property
     def inbox(self) -> Path:
@@ -197,7 +205,7 @@ def _units(site: Site) -> str:
     sort = sort if sort in dict(views.SORTS) else "seq"
     descending = args.get("desc") == "1"
     query = args.get("q", "")[:100]
-    all_rows = views.rows(site.campaign(), site.report())
+    all_rows = site.rows()
     selected = views.select(all_rows, status, query, sort, descending)
     shown = views.page(selected, _int(args.get("page"), 1))
     template = "_unit_rows.html" if request.headers.get("HX-Request") else "units.html"

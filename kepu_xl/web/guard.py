@@ -69,7 +69,9 @@ def install(app: Flask, keys: Keys) -> None:
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Cache-Control"] = "no-store"
+        # pages and downloads are never cached; the page's own scripts and styles may be, for an hour
+        static = request.path.startswith("/static/") and response.status_code == 200
+        response.headers["Cache-Control"] = "private, max-age=3600" if static else "no-store"
         return response
 
 
