@@ -143,6 +143,24 @@ def test_a_post_with_the_csrf_token_is_let_through(served: Served, county: Path)
     (county / "inbox" / "逃出去.pdf").unlink()
 
 
+def test_large_uploads_stop_at_the_inboxs_cap_for_their_kind(served: Served, county: Path) -> None:
+    headers = {"X-CSRF-Token": csrf_of(served), "Content-Type": "application/octet-stream"}
+    photo = b"\xff\xd8\xff\xe0" + bytes(3 << 20)  # a 3 MB photo: over any form-sized limit, under the cap
+    response = served.request(
+        "POST", "/inbox/upload", headers={**headers, "X-File-Name": "photo.jpg"}, body=photo
+    )
+    assert response.status == 200
+    assert (county / "inbox" / "photo.jpg").stat().st_size == len(photo)
+    (county / "inbox" / "photo.jpg").unlink()
+    huge = bytes((20 << 20) + 1)  # one byte over the 20 MB a workbook may have
+    response = served.request(
+        "POST", "/inbox/upload", headers={**headers, "X-File-Name": "huge.xlsx"}, body=huge
+    )
+    assert response.status == 422
+    assert not (county / "inbox" / "huge.xlsx").exists()
+    assert not [p for p in (county / "inbox").iterdir() if p.name.startswith(".")]
+
+
 TRAVERSALS = [
     "/static/../kepuxl.toml",
     "/static/..%2f..%2fkepuxl.toml",

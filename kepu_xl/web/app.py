@@ -23,6 +23,7 @@ from .. import inbox_add, lastrun, locks
 from .. import spec as spec_mod
 from ..campaign import Campaign
 from ..findings import KepuError
+from ..intake import Limits
 from ..ledger import Ledger, ledger_path
 from ..results import Confirmation
 from ..spec import FormSpec
@@ -30,6 +31,7 @@ from . import downloads, guard, mailpage, views
 from .jobs import Jobs
 
 STATIC = ("htmx.min.js", "app.js", "app.css", "htmx.LICENSE.txt")
+UPLOAD_CEILING = Limits().max_total + (1 << 20)  # the largest file the inbox takes, plus slack
 
 
 class Site:
@@ -287,8 +289,6 @@ def _confirm(site: Site, unit_id: str) -> str | Response:
 
 
 def _limits_text() -> str:
-    from ..intake import Limits
-
     limits = Limits()
     return (
         f"统计表、照片、文档每个不超过 {limits.max_file >> 20} MB，邮件 {limits.max_eml >> 20} MB，"
@@ -298,6 +298,8 @@ def _limits_text() -> str:
 
 def _upload(site: Site) -> Response:
     """One file per request, its bytes as the body and its name in a header (URL-encoded UTF-8)."""
+    # the body may be as large as the inbox takes (a zip: 200 MB); each kind's cap is checked by `add`
+    request.max_content_length = UPLOAD_CEILING
     raw_name = unquote(request.headers.get("X-File-Name", ""))
     added = inbox_add.add(site.inbox, raw_name, request.stream, size=request.content_length)
     status = 200 if added.outcome != "refused" else 422

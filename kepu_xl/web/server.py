@@ -16,8 +16,7 @@ from pathlib import Path
 
 from waitress import create_server
 
-from ..intake import Limits
-from .app import create_app
+from .app import UPLOAD_CEILING, create_app
 from .guard import Keys
 from .starter import write_bat
 
@@ -43,7 +42,7 @@ def serve(
         port=port,
         threads=threads,
         ident="kepuxl",
-        max_request_body_size=Limits().max_total + (1 << 20),
+        max_request_body_size=UPLOAD_CEILING,
         clear_untrusted_proxy_headers=True,
     )
     keys.port = server.effective_port
