@@ -288,3 +288,25 @@ def test_the_cli_does_not_load_the_web_stack() -> None:
         [sys.executable, "-c", "import json\n" + code], capture_output=True, text=True, check=True
     )
     assert json.loads(out.stdout) == []
+
+
+def test_a_config_broken_while_serving_is_explained_on_the_page(tmp_path: Path) -> None:
+    import urllib.error
+    import urllib.request
+
+    folder = init_sample(tmp_path / "县")
+    config = folder / "kepuxl.toml"
+    served = serve_process(config)
+    try:
+        config.write_text(
+            config.read_text(encoding="utf-8").replace('title = "', "title = “"), encoding="utf-8"
+        )
+        request = urllib.request.Request(
+            served.base + "/", headers={"Cookie": f"kepuxl_{served.port}={served.token}"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(request)
+        page = error.value.read().decode("utf-8")
+        assert error.value.code == 500 and "无法继续" in page and "第 4 行" in page and "中文引号" in page
+    finally:
+        assert served.stop() == 0

@@ -78,13 +78,6 @@ class Site:
     def inbox(self) -> Path:
         return self.campaign().folder / "inbox"
 
-    def collecting(self) -> bool:
-        """A collect runs now: the page's own, or one started from the command line."""
-        job = self.jobs.latest("collect")
-        return (job is not None and job.running) or locks.is_held(
-            lastrun.lock_path(self.campaign().state_dir)
-        )
-
 
 def _mtime(path: Path) -> int:
     try:
@@ -103,13 +96,16 @@ def create_app(config: Path, keys: guard.Keys) -> Flask:
 
     @app.context_processor
     def common() -> dict[str, Any]:
-        camp = site.campaign()
+        try:
+            camp: Campaign | None = site.campaign()
+        except KepuError:  # the error page says why; its header goes without the title
+            camp = None
         return {"campaign": camp, "csrf": keys.csrf, "csrf_header": guard.CSRF_HEADER, "site": site}
 
     @app.errorhandler(KepuError)
     def library_error(exc: KepuError) -> tuple[str, int]:
         text = "\n".join(f.message for f in exc.findings) or str(exc)
-        return render_template("error.html", message=text, campaign=None), 500
+        return render_template("error.html", message=text), 500
 
     @app.get("/static/<name>")
     def static_file(name: str) -> Response:
@@ -173,10 +169,11 @@ def _overview(site: Site) -> str:
     camp, spec, report = site.campaign(), site.spec(), site.report()
     now = datetime.now()
     deadline, overdue = views.deadline_text(camp.deadline, now)
-    headline = all_totals = []
+    headline: list[dict[str, Any]] = []
+    all_totals: list[dict[str, Any]] = []
     if report is not None:
-        headline = views.totals_rows(spec, report, views.headline_fields(spec))
-        all_totals = views.totals_rows(spec, report, spec.fields)
+        headline = views.totals_rows(report, views.headline_fields(spec))
+        all_totals = views.totals_rows(report, spec.fields)
     return render_template(
         "overview.html",
         page="overview",

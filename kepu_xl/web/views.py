@@ -135,7 +135,7 @@ def headline_fields(spec: FormSpec) -> list[Any]:
     return out
 
 
-def totals_rows(spec: FormSpec, report: dict[str, Any], fields: Iterable[Any]) -> list[dict[str, Any]]:
+def totals_rows(report: dict[str, Any], fields: Iterable[Any]) -> list[dict[str, Any]]:
     """label, unit, 已确认, 待核实 and (when the report has it) last year, per field."""
     totals, pending = report.get("totals", {}), report.get("pending_totals", {})
     previous = report.get("previous_totals") or {}
