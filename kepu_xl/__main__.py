@@ -1,3 +1,4 @@
 from .cli import cli
 
-cli()
+if __name__ == "__main__":  # spawned workers (Windows) import this module again: they must not run the CLI
+    cli()

@@ -403,6 +403,40 @@ def render_confirm(report: Any, list_only: bool) -> None:
         console.print("重新汇总后生效：kepuxl collect inbox")
 
 
+@cli.command("serve")
+@config_option
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="端口（默认由系统选一个空闲端口）")
+@click.option("--no-browser", is_flag=True, help="不自动打开浏览器（只打印网址）")
+@click.option("--debug", is_flag=True, hidden=True)
+def serve_cmd(config: Path, port: int, no_browser: bool, debug: bool) -> None:
+    """在本机打开工作台网页：看谁已上报、放入收到的文件、汇总、核实、催报、下载汇总表。按 Ctrl-C 停止。
+
+    只监听 127.0.0.1（其他电脑无法访问），网址带本次运行的随机口令。
+
+    \b
+    Example:
+        kepuxl serve
+        kepuxl serve --port 8765 --no-browser
+    """
+    from .campaign import load
+
+    with fatal_on_error(debug):
+        folder = load(config).folder
+        from .web.server import serve, write_bat
+
+        bat = write_bat(folder)
+
+        def ready(url: str) -> None:
+            console.print(f"工作台已启动：[bold]{escape(url)}[/]", soft_wrap=True)  # one line: copyable
+            console.print("请用浏览器打开上面的网址（已自动打开时不必再开）。按 Ctrl-C 停止。")
+            if bat is not None:
+                console.print(f"以后可双击 {escape(str(bat))} 打开工作台。", soft_wrap=True)
+            sys.stdout.flush()  # a pipe (a test, a launcher) reads the address now, not at exit
+
+        serve(config, port=port, open_browser=not no_browser, ready=ready)
+    console.print("工作台已停止。")
+
+
 # -- e-mail: drafts, send, fetch, remind ------------------------------------------------------------
 
 SEND_ZH = {

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import audit as audit_mod
-from . import intake, materials, reader
+from . import intake, lastrun, locks, materials, reader
 from . import workers as workers_mod
 from .campaign import Unit
 from .files import (
@@ -34,11 +34,11 @@ from .files import (
     write_new,
     write_temp,
 )
-from .findings import Code, Finding, Severity
+from .findings import Code, Finding, KepuError, Severity
 from .forms_writer import Prefill
 from .ledger import Entry, Ledger, ledger_path
 from .make import Context
-from .results import NOT_CONTENT, Change, CollectReport, Confirmation, FileResult, Status, UnitResult
+from .results import NOT_CONTENT, CollectReport, Confirmation, FileResult, Status, UnitResult, changes
 
 Progress = Callable[[int, int, str], None]
 FORM_KINDS = ("xlsx", "xls", "ods")
@@ -125,10 +125,32 @@ def collect(
     kepuxl's own folders (the output folder, .kepuxl/) are never read as returns, wherever the inbox is.
 
     Before anything is read, the output folder and the ledger are checked (a run that could not be
-    recorded is not begun); see `_write` for what an interruption leaves.
+    recorded is not begun); see `_write` for what an interruption leaves. A run that writes holds the
+    campaign's collect lock (one at a time, the page's runs included: a second one is refused with
+    OUT_BUSY) and leaves its report in .kepuxl/ for the page (`lastrun`).
     """
     ctx = Context.load(Path(config))
-    inbox = Path(inbox)
+    if not write:
+        return _collect(ctx, Path(inbox), outdir, progress, now, write, workers, timeout)
+    try:
+        with locks.held(lastrun.lock_path(ctx.campaign.state_dir), "collect"):
+            report = _collect(ctx, Path(inbox), outdir, progress, now, write, workers, timeout)
+            lastrun.save(report, ctx.campaign.state_dir)
+    except locks.Busy as busy:
+        raise KepuError(lastrun.busy(busy)) from None
+    return report
+
+
+def _collect(
+    ctx: Context,
+    inbox: Path,
+    outdir: Path | None,
+    progress: Progress | None,
+    now: datetime | None,
+    write: bool,
+    workers: int | None,
+    timeout: float,
+) -> CollectReport:
     now = now or datetime.now().replace(microsecond=0)
     ledger_file = ledger_path(ctx.campaign.state_dir)
     outdir = Path(outdir) if outdir else ctx.campaign.folder / "output"
@@ -364,7 +386,7 @@ def _unit_result(
     previous = _previous(returns, chosen, history)
     if previous is not None:
         result.previous, old_values = previous
-        result.changes = _changes(ctx.spec, old_values, result.values)
+        result.changes = changes(ctx.spec, old_values, result.values)
     return result
 
 
@@ -454,14 +476,6 @@ def _previous(
     received = chosen.file.received or datetime.max
     older = [e for e in older if (e.received or e.first_seen) <= received]
     return (older[-1].path, older[-1].values) if older else None
-
-
-def _changes(spec, old: dict[str, float | None], new: dict[str, float | None]) -> list[Change]:
-    return [
-        Change(f.id, f.label, old.get(f.id), new.get(f.id))
-        for f in spec.fields
-        if old.get(f.id) != new.get(f.id)
-    ]
 
 
 def _copies(spec, units: list[UnitResult]) -> None:

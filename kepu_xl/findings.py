@@ -463,6 +463,25 @@ class Code(Enum):
         "台账 {path} 无法打开（{error}）。若文件已损坏，请先把它改名备份（kepuxl 会新建一个台账，"
         "但以前各次收集的记录将不再用于比较），然后重新运行。",
     )
+    OUT_BUSY = (
+        E,
+        "正在汇总",
+        "这个活动正在汇总（{who}，{since} 开始），同一时间只能运行一次，本次未做任何改动。"
+        "请等它结束后再运行；若确认没有在运行，关闭所有 kepuxl 窗口后重试。",
+    )
+
+    # -- the local page (kepuxl serve): files dropped into the inbox ---------------------------
+    UPLOAD_TOO_LARGE = (
+        E,
+        "文件过大",
+        "“{name}”超过 {limit}（收件箱对这类文件的上限），未保存。请让单位压缩后重发，或拆成几个文件。",
+    )
+    UPLOAD_TYPE = (
+        E,
+        "文件类型不收",
+        "“{name}”不是统计表、邮件、压缩包、照片或文档（{ext}），未保存。请只放入单位发回的表格和材料。",
+    )
+    UPLOAD_SAME = (I, "已有相同文件", "“{name}”与收件箱中的“{kept}”内容完全相同，未重复保存。")
 
     @property
     def severity(self) -> Severity:

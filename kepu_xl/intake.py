@@ -36,7 +36,16 @@ from pathlib import Path
 from kepu_xl.files import os_error_zh
 from kepu_xl.findings import Code, Finding, KepuError, Severity
 
-__all__ = ["Candidate", "Limits", "candidates_from_email", "checked", "display_name", "precheck", "scan"]
+__all__ = [
+    "Candidate",
+    "Limits",
+    "candidates_from_email",
+    "checked",
+    "display_name",
+    "precheck",
+    "read_cap",
+    "scan",
+]
 
 KINDS = ("xlsx", "xls", "ods", "other", "rejected")
 PENDING = "pending"  # kind of a candidate whose content check was deferred to where it is read (`checked`)
@@ -283,6 +292,9 @@ def _read_cap(name: str, limits: Limits) -> int:
     if ext in (".zip", ".mbox"):
         return limits.max_total
     return limits.max_file
+
+
+read_cap = _read_cap  # public: the page's uploads are capped as the inbox's files are
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -267,6 +267,11 @@ class Ledger:
             out.setdefault(r[2], []).append(_entry(r))
         return out
 
+    def history(self, unit_id: str) -> list[Entry]:
+        """Every file ever attributed to one unit, oldest first."""
+        rows = self.db.execute(_HISTORY + "WHERE unit_id = ? " + _OLDEST_FIRST, (unit_id,))
+        return [_entry(r) for r in rows]
+
     def first_seen(self) -> dict[str, datetime]:
         """When each file content (sha256) was first collected: an upper bound of when it arrived."""
         return {

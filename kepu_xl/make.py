@@ -277,6 +277,9 @@ def init_campaign(folder: Path, *, with_returns: bool = False, nested: bool = Fa
     from .mail import install_templates
 
     install_templates(folder)  # 邮件模板.txt, 催报模板.txt: the clerk edits the e-mails' wording there
+    from .web.starter import write_bat
+
+    write_bat(folder)  # 打开工作台.bat: a double-click opens the page (kepuxl serve)
     if with_returns:
         from .sample_returns import write_inbox
 
@@ -287,10 +290,11 @@ def init_campaign(folder: Path, *, with_returns: bool = False, nested: bool = Fa
 def init_files(folder: Path) -> list[Path]:
     """Every file `init_campaign` writes (inbox/ is a folder, and what is in it is left alone)."""
     from .mail import TEMPLATE_FILES
+    from .web.starter import BAT_NAME
 
     mail = campaign_mod.MailSettings()
     names = [CONFIG_NAME, "units.xlsx", f"{campaign_mod.STATE_DIR}/secret"]
-    return [folder / n for n in (*names, *(getattr(mail, key) for key in TEMPLATE_FILES))]
+    return [folder / n for n in (*names, *(getattr(mail, key) for key in TEMPLATE_FILES), BAT_NAME)]
 
 
 def _check_init_target(folder: Path, nested: bool) -> None:

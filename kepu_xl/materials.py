@@ -23,8 +23,8 @@ from .results import CollectReport, FileResult
 
 SCAN_WORDS = re.compile(r"盖章|扫描|签章|公章|scan", re.I)
 SUMMARY_WORDS = re.compile(r"总结|小结|报告|summary", re.I)
-_IMAGE_EXT = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".heic")
-_WORD_EXT = (".doc", ".docx", ".wps", ".rtf", ".odt")
+IMAGE_EXT = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".heic")
+WORD_EXT = (".doc", ".docx", ".wps", ".rtf", ".odt")
 
 
 @dataclass
@@ -49,9 +49,9 @@ def classify(f: FileResult) -> str | None:
     label = next((x.context.get("kind", "") for x in f.findings if x.code is Code.READ_OTHER_FILE), "")
     name = f.path.rsplit(SEP, 1)[-1].rsplit("/", 1)[-1]
     ext = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    image = label == "图片" or (not label and ext in _IMAGE_EXT)
+    image = label == "图片" or (not label and ext in IMAGE_EXT)
     pdf = label == "PDF" or (not label and ext == ".pdf")
-    word = "Word" in label or "RTF" in label or "OpenDocument" in label or (not label and ext in _WORD_EXT)
+    word = "Word" in label or "RTF" in label or "OpenDocument" in label or (not label and ext in WORD_EXT)
     if (image or pdf) and SCAN_WORDS.search(name):
         return "scan"
     if word or (pdf and SUMMARY_WORDS.search(name)):

@@ -105,6 +105,18 @@ class Change:
     old: float | None
     new: float | None
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"field_id": self.field_id, "label": self.label, "old": self.old, "new": self.new}
+
+
+def changes(spec: FormSpec, old: dict[str, float | None], new: dict[str, float | None]) -> list[Change]:
+    """The fields whose value differs between two versions of a return, in the form's order."""
+    return [
+        Change(f.id, f.label, old.get(f.id), new.get(f.id))
+        for f in spec.fields
+        if old.get(f.id) != new.get(f.id)
+    ]
+
 
 @dataclass
 class UnitResult:
@@ -153,6 +165,9 @@ class UnitResult:
             "confirmation": self.confirmation.to_dict() if self.confirmation else None,
             "feedback": self.feedback or None,
             "materials": self.materials,
+            "problems": {str(s): self.count(s) for s in (Severity.ERROR, Severity.VERIFY, Severity.WARNING)},
+            "previous": self.previous or None,
+            "changes": [c.to_dict() for c in self.changes],
         }
 
 

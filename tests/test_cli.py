@@ -78,7 +78,15 @@ def test_init_refuses_to_overwrite(run, tmp_path: Path) -> None:
     result = run("init", "青溪县")
     assert result.exit_code == 3
     files = "、".join(
-        str(Path(p)) for p in ("kepuxl.toml", "units.xlsx", ".kepuxl/secret", "邮件模板.txt", "催报模板.txt")
+        str(Path(p))
+        for p in (
+            "kepuxl.toml",
+            "units.xlsx",
+            ".kepuxl/secret",
+            "邮件模板.txt",
+            "催报模板.txt",
+            "打开工作台.bat",
+        )
     )
     message = Code.CAMPAIGN_EXISTS.format(folder="青溪县", files=files)
     assert squash(result.stderr) == squash(f"无法继续：{message}")

@@ -15,7 +15,7 @@ from kepu_xl import make
 from kepu_xl.cli import cli
 from kepu_xl.findings import Code, KepuError
 
-WRITTEN = ["kepuxl.toml", "units.xlsx", ".kepuxl/secret", "邮件模板.txt", "催报模板.txt"]
+WRITTEN = ["kepuxl.toml", "units.xlsx", ".kepuxl/secret", "邮件模板.txt", "催报模板.txt", "打开工作台.bat"]
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
