@@ -152,7 +152,8 @@ def _write_return(entry: dict[str, Any], job: tuple[Any, Path]) -> str:
 def prepare(work: Path, n: int, seed: int, rate: float) -> dict[str, Any]:
     """The campaign folder and its inbox (reused when the manifest matches)."""
     from kepu_xl import workers
-    from kepu_xl.make import Context, init_campaign
+    from kepu_xl.context import Context
+    from kepu_xl.init import init_campaign
 
     manifest_path = work / "manifest.json"
     wanted = {"n": n, "seed": seed, "rate": rate, "version": 3}  # 3: stamps carry year and title
@@ -204,7 +205,7 @@ def phase_collect(work: Path) -> dict[str, Any]:
     (work / ".kepuxl" / "ledger.sqlite").unlink(missing_ok=True)
     shutil.rmtree(work / "output", ignore_errors=True)
     started = time.perf_counter()
-    from kepu_xl.collect import collect
+    from kepu_xl.collection import collect
 
     ticks = []
     marks: dict[str, float] = {}
@@ -262,8 +263,8 @@ def phase_micro(work: Path, sample: int, baseline_sample: int) -> dict[str, Any]
     from openpyxl import load_workbook
 
     from kepu_xl import intake
-    from kepu_xl.collect import read_and_audit
-    from kepu_xl.make import Context
+    from kepu_xl.collection import read_and_audit
+    from kepu_xl.context import Context
 
     files = sorted((work / "inbox").iterdir())
     # the floor: read each file and every member of its zip (bytes from disk, page cache warm)

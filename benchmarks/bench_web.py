@@ -30,8 +30,8 @@ from conftest import init_sample  # noqa: E402
 from helpers import ROSTER_HEADER, use_roster  # noqa: E402
 from webpage import chromium, serving  # noqa: E402
 
-from kepu_xl.collect import collect  # noqa: E402
-from kepu_xl.make import Context  # noqa: E402
+from kepu_xl.collection import collect  # noqa: E402
+from kepu_xl.context import Context  # noqa: E402
 from kepu_xl.sample_returns import fill, values_for  # noqa: E402
 
 

@@ -20,9 +20,11 @@ from rich.text import Text
 
 from . import __version__, cli_zh
 from . import spec as spec_mod
+from .context import CONFIG_NAME
 from .files import os_error_zh
 from .findings import KepuError, Severity, dumps
-from .make import CONFIG_NAME, init_campaign, make_forms
+from .init import init_campaign
+from .make import make_forms
 from .results import CollectReport
 from .terminal import Column, Paragraph, Rows, findings_view, json_for
 
@@ -140,7 +142,7 @@ def init_cmd(folder: Path, with_returns: bool, nested: bool) -> None:
     "-j",
     "--jobs",
     type=click.IntRange(min=0),
-    help="工作进程数：0 表示在本进程中逐个生成，N 表示 N 个工作进程（默认：单位多时每个 CPU 核一个）",
+    help="工作进程数：0 表示在本进程中逐个生成，其他数字表示用这么多个工作进程（默认：单位多时每个 CPU 核一个）",
 )
 @click.option("--debug", is_flag=True, hidden=True)
 def make_forms_cmd(
@@ -280,7 +282,7 @@ def render_collect(report: CollectReport) -> None:
     "-j",
     "--jobs",
     type=click.IntRange(min=0),
-    help="读取回执的工作进程数：0 表示在本进程中逐个读取（不隔离崩溃，仅供排查问题），N 表示 N 个工作进程"
+    help="读取回执的工作进程数：0 表示在本进程中逐个读取（不隔离崩溃，仅供排查问题），其他数字表示用这么多个工作进程"
     "（默认：回执多时每个 CPU 核一个）",
 )
 @click.option("--debug", is_flag=True, hidden=True)
@@ -300,7 +302,7 @@ def collect_cmd(
         kepuxl collect inbox -c kepuxl.toml
         kepuxl collect inbox --json report.json --strict
     """
-    from .collect import collect
+    from .collection import collect
 
     with fatal_on_error(debug), progress_bar("读取回执") as update:
         report = collect(inbox, _resolve_config(config, inbox), outdir, progress=update, workers=jobs)
@@ -319,7 +321,7 @@ def demo_cmd(folder: Path) -> None:
     Example:
         kepuxl demo
     """
-    from .collect import collect
+    from .collection import collect
 
     with fatal_on_error():
         config = folder / CONFIG_NAME
@@ -361,7 +363,7 @@ def confirm_cmd(
         kepuxl confirm --list
         kepuxl confirm 白沙镇 --undo
     """
-    from . import confirm as confirm_mod
+    from . import confirmation as confirm_mod
 
     if not list_only and not units:
         raise click.UsageError("请写出要核实的单位名称或单位编码，或用 --list 查看已核实的单位。")
@@ -679,7 +681,8 @@ def remind_cmd(
         kepuxl remind
         kepuxl remind --send
     """
-    from .mail import make_reminders, send_drafts
+    from .mail import send_drafts
+    from .remind import make_reminders
 
     password = _mail_password(config, "smtp_host", "smtp_user") if send_now else ""
     with fatal_on_error(debug), progress_bar("生成催报邮件") as update:

@@ -23,7 +23,7 @@ from typing import Any
 
 from openpyxl import load_workbook
 
-from .make import Context
+from .context import Context
 
 BASE = {
     "activities": 3,

@@ -39,6 +39,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+# the callback every job takes to show its progress: (done, total, what is being done now)
+Progress = Callable[[int, int, str], None]
 
 FILE_TIMEOUT = 60.0  # seconds one file may take (a form takes a few ms; a 20 MB .xls a few seconds)
 BATCH = 32  # items per message to a worker: start-up and messaging amortised, a crash re-queues few

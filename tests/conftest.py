@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import quiet_crashes
 
-from kepu_xl import make
 from kepu_xl.campaign import Unit
+from kepu_xl.context import CONFIG_NAME, Context
+from kepu_xl.init import init_campaign, samples_dir
 from kepu_xl.sample_returns import write_inbox
 
 GOLDEN_DIR = Path(__file__).with_name("golden")
@@ -51,32 +52,32 @@ def init_sample(folder: Path, with_returns: bool = False) -> Path:
 
     `with_returns` then fills inbox/ with the sample returns, made with that key.
     """
-    make.init_campaign(folder)
-    shutil.copyfile(make.samples_dir() / "secret", folder / ".kepuxl" / "secret")
+    init_campaign(folder)
+    shutil.copyfile(samples_dir() / "secret", folder / ".kepuxl" / "secret")
     if with_returns:
-        write_inbox(make.Context.load(folder / make.CONFIG_NAME), folder / "inbox")
+        write_inbox(Context.load(folder / CONFIG_NAME), folder / "inbox")
     return folder
 
 
 @pytest.fixture
 def config(campaign_dir: Path) -> Path:
-    return campaign_dir / make.CONFIG_NAME
+    return campaign_dir / CONFIG_NAME
 
 
 @pytest.fixture
-def ctx(config: Path) -> make.Context:
-    return make.Context.load(config)
+def ctx(config: Path) -> Context:
+    return Context.load(config)
 
 
 @pytest.fixture
-def unit(ctx: make.Context) -> Unit:
+def unit(ctx: Context) -> Unit:
     found = ctx.campaign.unit_by_name(UNIT_NAME)
     assert found is not None, f"the sample roster has no {UNIT_NAME}"
     return found
 
 
 @pytest.fixture
-def form_bytes(ctx: make.Context, unit: Unit) -> bytes:
+def form_bytes(ctx: Context, unit: Unit) -> bytes:
     return ctx.form_bytes(unit)
 
 

@@ -20,8 +20,10 @@ sys.path.insert(0, str(HERE))
 
 import libreoffice as lo  # noqa: E402
 
-from kepu_xl import collect, make  # noqa: E402
+from kepu_xl.collection import collect  # noqa: E402
+from kepu_xl.context import Context  # noqa: E402
 from kepu_xl.forms_writer import Prefill  # noqa: E402
+from kepu_xl.init import init_campaign  # noqa: E402
 
 IMAGES = HERE.parent / "samples" / "images"
 UNIT = "T01"  # a town whose return has a self-check warning to show
@@ -48,10 +50,10 @@ def main() -> None:
     lo.require()
     with tempfile.TemporaryDirectory(prefix="kepuxl_render_") as tmp:
         work = Path(tmp)
-        config = make.init_campaign(work / "青溪县", with_returns=True)
+        config = init_campaign(work / "青溪县", with_returns=True)
         county = config.parent
-        report = collect.collect(county / "inbox", config, work / "output", now=datetime(2023, 6, 5, 9, 0))
-        ctx = make.Context.load(config)
+        report = collect(county / "inbox", config, work / "output", now=datetime(2023, 6, 5, 9, 0))
+        ctx = Context.load(config)
         # the form as the unit filled it (values prefilled, self-checks computed), without feedback marks
         chosen = next(u for u in report.units if u.unit.id == UNIT)
         form = work / f"{UNIT}.xlsx"

@@ -21,7 +21,7 @@ sys.path.insert(0, str(HERE))
 from conftest import init_sample  # noqa: E402
 from webpage import chromium, serving  # noqa: E402
 
-from kepu_xl.collect import collect  # noqa: E402
+from kepu_xl.collection import collect  # noqa: E402
 
 IMAGES = HERE.parent / "samples" / "images"
 

@@ -18,7 +18,8 @@ import xlsxwriter
 
 from kepu_xl import book, reader
 from kepu_xl.book import Value, load_xlsx
-from kepu_xl.make import Context, init_campaign
+from kepu_xl.context import Context
+from kepu_xl.init import init_campaign
 
 
 def _xlsx(write) -> bytes:  # type: ignore[no-untyped-def]

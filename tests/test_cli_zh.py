@@ -122,8 +122,10 @@ def test_help_is_wrapped_between_chinese_characters(run) -> None:
     ]
     group = run("--help").output
     assert "  collect     读取 INBOX 中的全部回执，审核、汇总，生成汇总表和反馈表\n" in group  # no "..."
-    assert "  -j, --jobs 整数      读取回执的并行进程数" in run("collect", "-h").output
-    assert "  -c, --config 文件    活动配置文件（默认：kepuxl.toml）\n" in run("make-forms", "-h").output
+    assert (
+        "  -j, --jobs 整数    读取回执的工作进程数：0 表示在本进程中逐个读取" in run("collect", "-h").output
+    )
+    assert "  -c, --config 文件  活动配置文件（默认：kepuxl.toml）\n" in run("make-forms", "-h").output
 
 
 def test_version(run) -> None:
@@ -151,10 +153,9 @@ USAGE_ERRORS = [
     (("collect", "afile"), "'INBOX' 的值无效：“afile”是文件，这里需要文件夹。"),
     (("remind", "afile"), "'[INBOX]' 的值无效：“afile”是文件，这里需要文件夹。"),
     (("init", "afile"), "'FOLDER' 的值无效：“afile”是文件，这里需要文件夹。"),
-    (("make-forms", "-o", "afile"), "'-o' / '--outdir' 的值无效：“afile”是文件，这里需要文件夹。"),
     (("make-forms", "-c", "adir"), "'-c' / '--config' 的值无效：“adir”是文件夹，这里需要文件。"),
     (("collect", "adir", "-j", "x"), "'-j' / '--jobs' 的值无效：“x”不是整数。"),
-    (("collect", "adir", "-j", "0"), "'-j' / '--jobs' 的值无效：0 超出允许的范围（≥1）。"),
+    (("collect", "adir", "-j", "-1"), "'-j' / '--jobs' 的值无效：-1 超出允许的范围（≥0）。"),
     (("make-forms", "-j", "-1"), "'-j' / '--jobs' 的值无效：-1 超出允许的范围（≥0）。"),
     (("make-forms", "--json"), "选项 --json 后面要跟一个值。"),
     (("make-forms", "--no-such-option"), "没有选项 --no-such-option。"),

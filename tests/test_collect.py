@@ -15,8 +15,9 @@ from conftest import GOLDEN_DIR, init_sample
 from helpers import compare_xlsx
 
 from kepu_xl.cli import cli
-from kepu_xl.collect import collect
-from kepu_xl.make import init_campaign, make_forms
+from kepu_xl.collection import collect
+from kepu_xl.init import init_campaign
+from kepu_xl.make import make_forms
 
 NOW = datetime(2023, 6, 5, 9, 0)
 
@@ -207,7 +208,7 @@ def test_summary_matches_the_golden_file(tmp_path: Path, update_golden: bool) ->
 def test_outputs_written_by_worker_processes_are_those_written_in_process(tmp_path, monkeypatch):
     # A province's run writes its feedback forms in a worker while another builds the summary; the
     # files must be exactly those of a run that writes everything itself (the golden summary's bytes).
-    import kepu_xl.collect as collect_mod
+    import kepu_xl.collection as collect_mod
 
     county = init_sample(tmp_path / "青溪县", with_returns=True)
     serial = collect(county / "inbox", county / "kepuxl.toml", tmp_path / "serial", now=NOW)

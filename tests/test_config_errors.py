@@ -13,14 +13,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kepu_xl import campaign, make
+from kepu_xl import campaign
 from kepu_xl.cli import cli
+from kepu_xl.context import Context
 from kepu_xl.findings import Code, KepuError
 
 
 def load_errors(config: Path) -> list:
     with pytest.raises(KepuError) as info:
-        make.Context.load(config)
+        Context.load(config)
     return info.value.findings
 
 

@@ -18,8 +18,10 @@ import openpyxl
 import pytest
 from xlsxwriter.utility import xl_rowcol_to_cell
 
-from kepu_xl import audit, make, reader
-from kepu_xl.collect import collect
+from kepu_xl import audit, reader
+from kepu_xl.collection import collect
+from kepu_xl.context import CONFIG_NAME, Context
+from kepu_xl.init import init_campaign
 from kepu_xl.results import CollectReport
 
 NOW = datetime(2023, 6, 5, 9, 0)
@@ -28,17 +30,17 @@ BAD_FILL = "FFFFC7CE"  # the highlight of a problem cell (Excel's "bad" red)
 
 @pytest.fixture(scope="module")
 def county(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make.init_campaign(tmp_path_factory.mktemp("feedback") / "青溪县", with_returns=True).parent
+    return init_campaign(tmp_path_factory.mktemp("feedback") / "青溪县", with_returns=True).parent
 
 
 @pytest.fixture(scope="module")
 def first(county: Path) -> CollectReport:
-    return collect(county / "inbox", county / make.CONFIG_NAME, county / "output", now=NOW)
+    return collect(county / "inbox", county / CONFIG_NAME, county / "output", now=NOW)
 
 
 @pytest.fixture(scope="module")
-def ctx(county: Path) -> make.Context:
-    return make.Context.load(county / make.CONFIG_NAME)
+def ctx(county: Path) -> Context:
+    return Context.load(county / CONFIG_NAME)
 
 
 def unit_result(report: CollectReport, unit_id: str):
@@ -53,14 +55,14 @@ def test_only_units_with_problems_get_feedback(first: CollectReport) -> None:
     assert all(Path(u.feedback).parent.name == "反馈" for u in first.units if u.feedback)
 
 
-def test_feedback_is_a_valid_form_for_the_same_unit(first: CollectReport, ctx: make.Context) -> None:
+def test_feedback_is_a_valid_form_for_the_same_unit(first: CollectReport, ctx: Context) -> None:
     t03 = unit_result(first, "T03")
     form = reader.read(Path(t03.feedback).read_bytes(), "xlsx", ctx.spec, ctx.cells)
     unit, found = audit.identify(form, ctx.campaign, ctx.spec, ctx.cells, ctx.secret)
     assert unit is not None and unit.id == "T03" and found == []
 
 
-def test_problem_cells_are_highlighted_with_the_message(first: CollectReport, ctx: make.Context) -> None:
+def test_problem_cells_are_highlighted_with_the_message(first: CollectReport, ctx: Context) -> None:
     t03 = unit_result(first, "T03")
     book = openpyxl.load_workbook(t03.feedback)
     main = book[ctx.spec.sheet]
@@ -77,7 +79,7 @@ def test_problem_cells_are_highlighted_with_the_message(first: CollectReport, ct
 
 
 def test_the_corrected_feedback_is_taken_as_the_newer_version(
-    first: CollectReport, ctx: make.Context, county: Path, tmp_path: Path
+    first: CollectReport, ctx: Context, county: Path, tmp_path: Path
 ) -> None:
     t03 = unit_result(first, "T03")
     book = openpyxl.load_workbook(t03.feedback)
@@ -88,7 +90,7 @@ def test_the_corrected_feedback_is_taken_as_the_newer_version(
     book.save(corrected)
     stamp = datetime(2023, 6, 3, 10, 0).timestamp()
     os.utime(corrected, (stamp, stamp))
-    second = collect(inbox, county / make.CONFIG_NAME, tmp_path / "out", now=NOW)
+    second = collect(inbox, county / CONFIG_NAME, tmp_path / "out", now=NOW)
     fixed = unit_result(second, "T03")
     assert fixed.status == "accepted" and Path(fixed.file).name == corrected.name
     assert [(c.field_id, c.old, c.new) for c in fixed.changes] == [
@@ -99,7 +101,7 @@ def test_the_corrected_feedback_is_taken_as_the_newer_version(
     assert fixed.maybe_late and not fixed.late
 
 
-def test_detail_rows_go_back_to_their_rows(ctx: make.Context, tmp_path: Path) -> None:
+def test_detail_rows_go_back_to_their_rows(ctx: Context, tmp_path: Path) -> None:
     # A unit that skipped a row in 活动明细: the feedback keeps each row, and its comment, where it was.
     unit = ctx.campaign.unit("T11")
     book = openpyxl.load_workbook(io.BytesIO(ctx.form_bytes(unit)))
@@ -117,7 +119,7 @@ def test_detail_rows_go_back_to_their_rows(ctx: make.Context, tmp_path: Path) ->
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     book.save(inbox / "T11.xlsx")
-    report = collect(inbox, ctx.campaign.folder / make.CONFIG_NAME, tmp_path / "out", now=NOW)
+    report = collect(inbox, ctx.campaign.folder / CONFIG_NAME, tmp_path / "out", now=NOW)
     result = unit_result(report, "T11")
     assert (result.status, [(f.code.name, f.cell) for f in result.findings if f.sheet == "活动明细"]) == (
         "warnings",

@@ -18,8 +18,8 @@ import libreoffice as lo
 import pytest
 from conftest import init_sample
 
-from kepu_xl import make
-from kepu_xl.collect import collect
+from kepu_xl.collection import collect
+from kepu_xl.context import CONFIG_NAME, Context
 from kepu_xl.forms_writer import Prefill, build_form
 
 pytestmark = lo.requires_libreoffice
@@ -60,9 +60,9 @@ def layout_text(pdf: Path, page: int) -> str:
 @pytest.fixture(scope="module")
 def printed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Page]]:
     folder = init_sample(tmp_path_factory.mktemp("print") / "青溪县", with_returns=True)
-    config = folder / make.CONFIG_NAME
+    config = folder / CONFIG_NAME
     report = collect(folder / "inbox", config, folder / "output", now=datetime(2023, 6, 5, 9, 0))
-    ctx = make.Context.load(config)
+    ctx = Context.load(config)
     work = tmp_path_factory.mktemp("pdf")
     t04 = next(u for u in report.units if u.unit.id == "T04")
     form = work / "form.xlsx"

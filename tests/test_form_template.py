@@ -18,7 +18,8 @@ from conftest import init_sample
 
 from kepu_xl import identity, make, reader
 from kepu_xl.campaign import Unit
-from kepu_xl.collect import collect
+from kepu_xl.collection import collect
+from kepu_xl.context import CONFIG_NAME, Context
 from kepu_xl.form_template import NAME, TOKEN, UNIT, FormTemplate
 from kepu_xl.forms_writer import Prefill, _legacy_hash, build_form
 
@@ -61,14 +62,14 @@ FALLBACK = {
 
 
 @pytest.fixture(scope="module", params=FORMS)
-def form_ctx(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> make.Context:
+def form_ctx(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Context:
     folder = init_sample(tmp_path_factory.mktemp(request.param) / "青溪县")
-    config = folder / make.CONFIG_NAME
+    config = folder / CONFIG_NAME
     text = config.read_text(encoding="utf-8")
     config.write_text(
         re.sub(r'(?m)^form = "science_week"', f'form = "{request.param}"', text), encoding="utf-8"
     )
-    ctx = make.Context.load(config)
+    ctx = Context.load(config)
     assert ctx.spec.id == request.param
     return ctx
 
@@ -86,13 +87,11 @@ def direct_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return built
 
 
-def direct(ctx: make.Context, unit: Unit) -> bytes:
+def direct(ctx: Context, unit: Unit) -> bytes:
     return build_form(ctx.spec, ctx.cells, ctx.campaign, unit, ctx.identity(unit), ctx.password(unit))
 
 
-def test_the_template_gives_the_same_bytes_as_a_build(
-    form_ctx: make.Context, direct_builds: list[str]
-) -> None:
+def test_the_template_gives_the_same_bytes_as_a_build(form_ctx: Context, direct_builds: list[str]) -> None:
     template = form_ctx.template()
     assert template.problem is None
     for n, name in enumerate(TEMPLATED):
@@ -102,7 +101,7 @@ def test_the_template_gives_the_same_bytes_as_a_build(
     assert direct_builds == []
 
 
-def test_every_roster_unit_gets_the_same_bytes(form_ctx: make.Context, direct_builds: list[str]) -> None:
+def test_every_roster_unit_gets_the_same_bytes(form_ctx: Context, direct_builds: list[str]) -> None:
     for unit in form_ctx.campaign.units:
         assert form_ctx.form_bytes(unit) == direct(form_ctx, unit), unit.name
     assert direct_builds == []
@@ -110,7 +109,7 @@ def test_every_roster_unit_gets_the_same_bytes(form_ctx: make.Context, direct_bu
 
 @pytest.mark.parametrize("name", FALLBACK, ids=lambda name: repr(name[:12]))
 def test_names_that_could_differ_are_built_directly(
-    form_ctx: make.Context, direct_builds: list[str], name: str
+    form_ctx: Context, direct_builds: list[str], name: str
 ) -> None:
     unit = Unit("X99", name)
     reason = form_ctx.template().fallback_reason(name, form_ctx.identity(unit))
@@ -120,7 +119,7 @@ def test_names_that_could_differ_are_built_directly(
 
 
 def test_every_label_of_the_form_as_a_name_is_built_directly(
-    form_ctx: make.Context, direct_builds: list[str]
+    form_ctx: Context, direct_builds: list[str]
 ) -> None:
     labels = list(dict.fromkeys(text for _, text in form_ctx.cells.labels))
     for label in labels:
@@ -144,7 +143,7 @@ def test_every_label_of_the_form_as_a_name_is_built_directly(
     ],
 )
 def test_identities_that_could_differ_are_built_directly(
-    form_ctx: make.Context, direct_builds: list[str], unit_id: str, name: str, why: str
+    form_ctx: Context, direct_builds: list[str], unit_id: str, name: str, why: str
 ) -> None:
     unit = Unit(unit_id, name)
     reason = form_ctx.template().fallback_reason(name, form_ctx.identity(unit))
@@ -162,7 +161,7 @@ def test_identities_that_could_differ_are_built_directly(
 
 
 def test_each_unit_gets_its_own_sheet_password_from_the_template(
-    form_ctx: make.Context, direct_builds: list[str]
+    form_ctx: Context, direct_builds: list[str]
 ) -> None:
     units = form_ctx.campaign.units[:8]
     hashes = set()
@@ -179,24 +178,24 @@ def test_each_unit_gets_its_own_sheet_password_from_the_template(
 
 
 def test_a_password_from_the_config_is_templated_too(tmp_path: Path, direct_builds: list[str]) -> None:
-    config = init_sample(tmp_path / "青溪县") / make.CONFIG_NAME
+    config = init_sample(tmp_path / "青溪县") / CONFIG_NAME
     text = config.read_text(encoding="utf-8").replace('# password = ""', 'password = "qx2023"')
     config.write_text(text, encoding="utf-8")
-    ctx = make.Context.load(config)
+    ctx = Context.load(config)
     assert ctx.template().problem is None
     for unit in ctx.campaign.units[:4]:
         assert ctx.password(unit) == "qx2023" and ctx.form_bytes(unit) == direct(ctx, unit), unit.name
     assert direct_builds == []
 
 
-def test_feedback_forms_are_built_directly(form_ctx: make.Context, direct_builds: list[str]) -> None:
+def test_feedback_forms_are_built_directly(form_ctx: Context, direct_builds: list[str]) -> None:
     unit = form_ctx.campaign.units[0]
     form_ctx.form_bytes(unit, Prefill())
     form_ctx.form_bytes(unit, problems=[])  # no problems and no prefill: a blank form
     assert direct_builds == [unit.name]
 
 
-def test_an_identity_of_another_campaign_is_not_templated(form_ctx: make.Context) -> None:
+def test_an_identity_of_another_campaign_is_not_templated(form_ctx: Context) -> None:
     unit = form_ctx.campaign.units[0]
     other = replace(form_ctx.identity(unit), layout="0123456789ab")
     assert (
@@ -242,7 +241,7 @@ def _rewrite(data: bytes, member: str, change) -> bytes:
     ],
 )
 def test_a_template_with_misplaced_placeholders_is_never_used(
-    form_ctx: make.Context, member: str, change, why: str
+    form_ctx: Context, member: str, change, why: str
 ) -> None:
     good = form_ctx.template()
     data = _rewrite(good.render(NAME, good.identity), member, change)
@@ -252,7 +251,7 @@ def test_a_template_with_misplaced_placeholders_is_never_used(
     assert broken.fallback_reason(unit.name, form_ctx.identity(unit)) == broken.problem
 
 
-def test_a_template_form_reads_back_as_its_unit(form_ctx: make.Context, tmp_path: Path) -> None:
+def test_a_template_form_reads_back_as_its_unit(form_ctx: Context, tmp_path: Path) -> None:
     unit = form_ctx.campaign.units[3]
     assert form_ctx.template().fallback_reason(unit.name, form_ctx.identity(unit)) is None
     data = form_ctx.form_bytes(unit)
@@ -263,16 +262,14 @@ def test_a_template_form_reads_back_as_its_unit(form_ctx: make.Context, tmp_path
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "回传.xlsx").write_bytes(data)
-    config = form_ctx.campaign.folder / make.CONFIG_NAME
+    config = form_ctx.campaign.folder / CONFIG_NAME
     report = collect(inbox, config, now=datetime(2023, 6, 5, 9, 0), write=False, workers=0)
     assert [f.unit_id for f in report.files] == [unit.id]
     assert next(u for u in report.units if u.unit.id == unit.id).file.endswith("回传.xlsx")
 
 
-def test_make_forms_in_worker_processes_writes_the_built_bytes(
-    form_ctx: make.Context, tmp_path: Path
-) -> None:
-    config = form_ctx.campaign.folder / make.CONFIG_NAME
+def test_make_forms_in_worker_processes_writes_the_built_bytes(form_ctx: Context, tmp_path: Path) -> None:
+    config = form_ctx.campaign.folder / CONFIG_NAME
     report = make.make_forms(config, tmp_path / "forms", workers=2)
     units = {u.id: u for u in form_ctx.campaign.units}
     assert len(report.forms) == len(units)

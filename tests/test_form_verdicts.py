@@ -30,9 +30,10 @@ import libreoffice as lo
 import openpyxl
 import pytest
 
-from kepu_xl import make
-from kepu_xl.collect import collect
+from kepu_xl.collection import collect
+from kepu_xl.context import CONFIG_NAME, Context
 from kepu_xl.findings import Finding, Severity
+from kepu_xl.init import init_campaign
 from kepu_xl.results import CollectReport, UnitResult
 
 pytestmark = [
@@ -127,12 +128,12 @@ SCENARIOS: dict[str, tuple[str, dict[str, tuple[str, Any, str]], str]] = {
 
 
 @pytest.fixture(scope="module")
-def ctx(tmp_path_factory: pytest.TempPathFactory) -> make.Context:
-    config = make.init_campaign(tmp_path_factory.mktemp("verdicts") / "青溪县")
-    return make.Context.load(config)
+def ctx(tmp_path_factory: pytest.TempPathFactory) -> Context:
+    config = init_campaign(tmp_path_factory.mktemp("verdicts") / "青溪县")
+    return Context.load(config)
 
 
-def edits_for(ctx: make.Context, name: str) -> list[dict[str, str]]:
+def edits_for(ctx: Context, name: str) -> list[dict[str, str]]:
     _, entries, note = SCENARIOS[name]
     cells, out = ctx.cells, []
     if name != "blank":
@@ -151,7 +152,7 @@ def edits_for(ctx: make.Context, name: str) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def filled(ctx: make.Context, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def filled(ctx: Context, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Each scenario's form, filled, recalculated and saved by LibreOffice, in one inbox."""
     inbox = tmp_path_factory.mktemp("inbox")
     out: dict[str, Path] = {}
@@ -165,11 +166,9 @@ def filled(ctx: make.Context, tmp_path_factory: pytest.TempPathFactory) -> dict[
 
 
 @pytest.fixture(scope="module")
-def report(
-    ctx: make.Context, filled: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
-) -> CollectReport:
+def report(ctx: Context, filled: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> CollectReport:
     inbox = next(iter(filled.values())).parent
-    config = ctx.campaign.folder / make.CONFIG_NAME
+    config = ctx.campaign.folder / CONFIG_NAME
     return collect(inbox, config, tmp_path_factory.mktemp("out"), now=datetime(2023, 6, 5, 9, 0))
 
 
@@ -188,7 +187,7 @@ def form_verdict(text: Any) -> str:
     return marks.get(text, NOT_CHECKED if text.startswith("－") else OK)
 
 
-def form_verdicts(ctx: make.Context, path: Path) -> dict[str, str]:
+def form_verdicts(ctx: Context, path: Path) -> dict[str, str]:
     ws = openpyxl.load_workbook(path, data_only=True)[MAIN]
     out = {f"hint {f}": form_verdict(ws[c.a1].value) for f, c in ctx.cells.hints.items()}
     for n, (rule, cell) in enumerate(zip(ctx.spec.rules, ctx.cells.rules, strict=True), start=1):
@@ -199,7 +198,7 @@ def form_verdicts(ctx: make.Context, path: Path) -> dict[str, str]:
 WORST = {Severity.ERROR: ERROR, Severity.VERIFY: VERIFY, Severity.WARNING: WARNING, Severity.INFO: OK}
 
 
-def collect_verdicts(ctx: make.Context, findings: list[Finding]) -> dict[str, str]:
+def collect_verdicts(ctx: Context, findings: list[Finding]) -> dict[str, str]:
     at: dict[str, list[Severity]] = {}
     for f in findings:
         if f.sheet == MAIN and f.cell:
@@ -233,7 +232,7 @@ def collect_verdicts(ctx: make.Context, findings: list[Finding]) -> dict[str, st
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_the_form_and_collect_give_the_same_verdict(
-    ctx: make.Context, filled: dict[str, Path], report: CollectReport, name: str
+    ctx: Context, filled: dict[str, Path], report: CollectReport, name: str
 ) -> None:
     form = form_verdicts(ctx, filled[name])
     findings = unit_of(report, name).findings
@@ -247,13 +246,13 @@ def test_the_form_and_collect_give_the_same_verdict(
     assert {key: form[key] for key in expected} == expected
 
 
-def test_the_table_covers_every_verdict(ctx: make.Context, filled: dict[str, Path]) -> None:
+def test_the_table_covers_every_verdict(ctx: Context, filled: dict[str, Path]) -> None:
     seen = {v for name in SCENARIOS for v in form_verdicts(ctx, filled[name]).values()}
     assert seen == {ERROR, VERIFY, WARNING, NOT_CHECKED, OK}
 
 
 def test_what_the_form_cannot_count_is_never_shown_as_fine(
-    ctx: make.Context, filled: dict[str, Path], report: CollectReport
+    ctx: Context, filled: dict[str, Path], report: CollectReport
 ) -> None:
     ws = openpyxl.load_workbook(filled["text"], data_only=True)[MAIN]
 
@@ -280,7 +279,7 @@ def test_what_the_form_cannot_count_is_never_shown_as_fine(
 
 
 def test_the_feedback_form_shows_what_collect_found(
-    ctx: make.Context, report: CollectReport, tmp_path: Path
+    ctx: Context, report: CollectReport, tmp_path: Path
 ) -> None:
     # The feedback form (prefilled with what the unit sent) says the same before and after recalculation.
     for name in ("text", "numbers"):
@@ -340,7 +339,7 @@ def differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, tuple[A
 @requires_gnumeric
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_gnumeric_computes_every_formula_as_libreoffice(
-    ctx: make.Context, filled: dict[str, Path], name: str, tmp_path: Path
+    ctx: Context, filled: dict[str, Path], name: str, tmp_path: Path
 ) -> None:
     # LibreOffice filled and recalculated the form; Gnumeric recalculates the very same file
     libre = formula_values(filled[name], filled[name])
@@ -350,9 +349,7 @@ def test_gnumeric_computes_every_formula_as_libreoffice(
 
 
 @requires_gnumeric
-def test_blank_and_feedback_forms_compute_alike(
-    ctx: make.Context, report: CollectReport, tmp_path: Path
-) -> None:
+def test_blank_and_feedback_forms_compute_alike(ctx: Context, report: CollectReport, tmp_path: Path) -> None:
     blank = tmp_path / "blank.xlsx"
     blank.write_bytes(ctx.form_bytes(ctx.campaign.unit("T06")))
     for src in (blank, Path(unit_of(report, "text").feedback)):

@@ -16,7 +16,8 @@ import pytest
 from conftest import UNIT_NAME
 from openpyxl.worksheet.worksheet import Worksheet
 
-from kepu_xl import make
+from kepu_xl.context import Context
+from kepu_xl.init import init_campaign
 
 pytestmark = lo.requires_libreoffice
 
@@ -25,22 +26,22 @@ OK, WARN, VERIFY, ERROR, NOT_CHECKED = "✓", "⚠ 请注意", "⚠ 请核实", 
 
 
 @pytest.fixture(scope="module")
-def ctx(tmp_path_factory: pytest.TempPathFactory) -> make.Context:
-    return make.Context.load(make.init_campaign(tmp_path_factory.mktemp("lo") / "青溪县"))
+def ctx(tmp_path_factory: pytest.TempPathFactory) -> Context:
+    return Context.load(init_campaign(tmp_path_factory.mktemp("lo") / "青溪县"))
 
 
 @pytest.fixture(scope="module")
-def form(ctx: make.Context, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def form(ctx: Context, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("form") / f"13_{UNIT_NAME}.xlsx"
     path.write_bytes(ctx.form_bytes(ctx.campaign.unit_by_name(UNIT_NAME)))
     return path
 
 
-def a1(ctx: make.Context, field_id: str) -> str:
+def a1(ctx: Context, field_id: str) -> str:
     return ctx.cells.fields[field_id].a1
 
 
-def typed(ctx: make.Context, entries: dict[str, str]) -> list[dict[str, str]]:
+def typed(ctx: Context, entries: dict[str, str]) -> list[dict[str, str]]:
     return [{"sheet": MAIN, "cell": a1(ctx, f), "typed": text} for f, text in entries.items()]
 
 
@@ -80,13 +81,13 @@ CLEAN = {
 
 
 @pytest.fixture(scope="module")
-def with_problems(ctx: make.Context, form: Path, tmp_path_factory: pytest.TempPathFactory) -> lo.FillResult:
+def with_problems(ctx: Context, form: Path, tmp_path_factory: pytest.TempPathFactory) -> lo.FillResult:
     edits = [*typed(ctx, PROBLEMS), {"sheet": MAIN, "cell": ctx.cells.unit.a1, "typed": "县科协"}]
     return lo.fill(form, tmp_path_factory.mktemp("problems"), edits=edits)
 
 
 @pytest.fixture(scope="module")
-def clean(ctx: make.Context, form: Path, tmp_path_factory: pytest.TempPathFactory) -> lo.FillResult:
+def clean(ctx: Context, form: Path, tmp_path_factory: pytest.TempPathFactory) -> lo.FillResult:
     edits = [
         *typed(ctx, CLEAN),
         {"sheet": DETAIL, "cell": "B4", "typed": "科普讲座进校园"},
@@ -101,7 +102,7 @@ def values(result: lo.FillResult, sheet: str = MAIN) -> Worksheet:
     return openpyxl.load_workbook(result.paths["xlsx"], data_only=True)[sheet]
 
 
-def rule_marks(ctx: make.Context, ws: Worksheet) -> dict[tuple[str, str], str]:
+def rule_marks(ctx: Context, ws: Worksheet) -> dict[tuple[str, str], str]:
     return {(r.id, r.target): ws[c.a1].value for r, c in zip(ctx.spec.rules, ctx.cells.rules, strict=True)}
 
 
@@ -110,19 +111,19 @@ def test_typed_inputs_are_accepted(with_problems: lo.FillResult, clean: lo.FillR
     assert clean.statuses == ["ok"] * len(clean.edits)
 
 
-def test_totals_are_recalculated(ctx: make.Context, with_problems: lo.FillResult) -> None:
+def test_totals_are_recalculated(ctx: Context, with_problems: lo.FillResult) -> None:
     ws = values(with_problems)
     assert ws[a1(ctx, "fund_total")].value == pytest.approx(603.75)
     assert ws[a1(ctx, "staff_total")].value == 10
     assert ws[a1(ctx, "fund_government")].value == 1.5  # typed decimals read with the zh-CN locale
 
 
-def test_the_unit_cell_cannot_be_typed_over(ctx: make.Context, with_problems: lo.FillResult) -> None:
+def test_the_unit_cell_cannot_be_typed_over(ctx: Context, with_problems: lo.FillResult) -> None:
     assert with_problems.statuses[-1] == "refused"
     assert values(with_problems)[ctx.cells.unit.a1].value == UNIT_NAME
 
 
-def test_self_checks_flag_the_problems(ctx: make.Context, with_problems: lo.FillResult) -> None:
+def test_self_checks_flag_the_problems(ctx: Context, with_problems: lo.FillResult) -> None:
     marks = rule_marks(ctx, values(with_problems))
     assert marks == {
         ("public_without_activities", "public_offline"): ERROR,
@@ -137,7 +138,7 @@ def test_self_checks_flag_the_problems(ctx: make.Context, with_problems: lo.Fill
     }
 
 
-def test_hints_next_to_the_fields(ctx: make.Context, with_problems: lo.FillResult) -> None:
+def test_hints_next_to_the_fields(ctx: Context, with_problems: lo.FillResult) -> None:
     ws = values(with_problems)
 
     def hint(field_id: str) -> str | None:
@@ -151,7 +152,7 @@ def test_hints_next_to_the_fields(ctx: make.Context, with_problems: lo.FillResul
     assert hint("activities") in (None, "")
 
 
-def test_rule_text_shows_the_typed_value(ctx: make.Context, with_problems: lo.FillResult) -> None:
+def test_rule_text_shows_the_typed_value(ctx: Context, with_problems: lo.FillResult) -> None:
     ws = values(with_problems)
     row = ctx.cells.rules[6].row + 1  # fund_in_yuan for fund_other
     assert (
@@ -160,7 +161,7 @@ def test_rule_text_shows_the_typed_value(ctx: make.Context, with_problems: lo.Fi
     )
 
 
-def test_a_clean_form_shows_only_ticks(ctx: make.Context, clean: lo.FillResult) -> None:
+def test_a_clean_form_shows_only_ticks(ctx: Context, clean: lo.FillResult) -> None:
     ws = values(clean)
     assert set(rule_marks(ctx, ws).values()) == {OK}
     # until a rule fires its row says what is checked, not a message quoting the value
@@ -172,7 +173,7 @@ def test_a_clean_form_shows_only_ticks(ctx: make.Context, clean: lo.FillResult) 
     assert {ws[c.a1].value for c in ctx.cells.states.values()} <= {None, ""}
 
 
-def test_detail_totals_are_recalculated(ctx: make.Context, clean: lo.FillResult) -> None:
+def test_detail_totals_are_recalculated(ctx: Context, clean: lo.FillResult) -> None:
     ws = values(clean, DETAIL)
     total = ctx.cells.detail_total + 1
     assert ws.cell(row=total, column=ctx.cells.detail_cols["offline"] + 1).value == 100
@@ -187,7 +188,7 @@ def test_protection_survives_the_round_trip(clean: lo.FillResult) -> None:
     )
 
 
-def test_the_form_prints_on_one_a4_page(ctx: make.Context, form: Path, tmp_path: Path) -> None:
+def test_the_form_prints_on_one_a4_page(ctx: Context, form: Path, tmp_path: Path) -> None:
     # The clerk prints 统计表, stamps it and scans it: one A4 portrait page, title to footer, nothing cut.
     pdf = lo.to_pdf(form, tmp_path)
     texts = [lo.pdf_text(pdf, n) for n in range(1, lo.pdf_page_count(pdf) + 1)]

@@ -24,8 +24,10 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from kepu_xl import audit, identity, layout, make, reader, spec
 from kepu_xl.campaign import Unit
+from kepu_xl.context import CONFIG_NAME, Context
 from kepu_xl.forms_writer import build_form
 from kepu_xl.identity import Identity
+from kepu_xl.init import init_campaign, samples_dir
 from kepu_xl.layout import Cell
 
 MAIN, DETAIL, INFO, META = "统计表", "活动明细", "填报说明", "_meta"
@@ -47,21 +49,21 @@ def campaign_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def config(campaign_dir: Path) -> Path:
-    return campaign_dir / make.CONFIG_NAME
+    return campaign_dir / CONFIG_NAME
 
 
 @pytest.fixture(scope="module")
-def ctx(config: Path) -> make.Context:
-    return make.Context.load(config)
+def ctx(config: Path) -> Context:
+    return Context.load(config)
 
 
 @pytest.fixture(scope="module")
-def unit(ctx: make.Context) -> Unit:
+def unit(ctx: Context) -> Unit:
     return ctx.campaign.unit_by_name(UNIT_NAME)
 
 
 @pytest.fixture(scope="module")
-def form_bytes(ctx: make.Context, unit: Unit) -> bytes:
+def form_bytes(ctx: Context, unit: Unit) -> bytes:
     return ctx.form_bytes(unit)
 
 
@@ -111,7 +113,7 @@ def test_meta_is_very_hidden_and_the_rest_visible(wb: Workbook) -> None:
     }
 
 
-def test_every_sheet_is_protected_with_the_unit_password(wb: Workbook, ctx: make.Context, unit: Unit) -> None:
+def test_every_sheet_is_protected_with_the_unit_password(wb: Workbook, ctx: Context, unit: Unit) -> None:
     for ws in wb.worksheets:
         assert ws.protection.sheet, ws.title
         assert ws.protection.password == hash_password(ctx.password(unit)), ws.title
@@ -119,7 +121,7 @@ def test_every_sheet_is_protected_with_the_unit_password(wb: Workbook, ctx: make
         assert ws.protection.insertRows and ws.protection.deleteRows and ws.protection.formatColumns, ws.title
 
 
-def test_workbook_structure_is_locked(wb: Workbook, ctx: make.Context, unit: Unit) -> None:
+def test_workbook_structure_is_locked(wb: Workbook, ctx: Context, unit: Unit) -> None:
     assert wb.security is not None
     assert wb.security.lockStructure
     assert wb.security.workbookPassword == hash_password(ctx.password(unit))
@@ -128,7 +130,7 @@ def test_workbook_structure_is_locked(wb: Workbook, ctx: make.Context, unit: Uni
 # -- the statistics table ------------------------------------------------------------------------------------------
 
 
-def test_numeric_inputs_are_unlocked_and_validated(main: Worksheet, ctx: make.Context) -> None:
+def test_numeric_inputs_are_unlocked_and_validated(main: Worksheet, ctx: Context) -> None:
     assert len(ctx.spec.inputs) == 16
     for field in ctx.spec.inputs:
         cell = ctx.cells.fields[field.id]
@@ -151,14 +153,14 @@ def test_numeric_inputs_are_unlocked_and_validated(main: Worksheet, ctx: make.Co
         assert field.label in dv.error and "不要带文字" in dv.error, field.id
 
 
-def test_decimal_prompt_says_how_many_places(main: Worksheet, ctx: make.Context) -> None:
+def test_decimal_prompt_says_how_many_places(main: Worksheet, ctx: Context) -> None:
     dv = validation_of(main, ctx.cells.fields["fund_government"].a1)
     assert dv.prompt == "单位：万元。请填数字，最多 4 位小数，0～100,000。没有请填 0。"
     dv = validation_of(main, ctx.cells.fields["activities"].a1)
     assert dv.prompt == "单位：次。请填整数，0～100,000。没有请填 0。"
 
 
-def test_only_the_inputs_are_unlocked(main: Worksheet, ctx: make.Context) -> None:
+def test_only_the_inputs_are_unlocked(main: Worksheet, ctx: Context) -> None:
     inputs = {ctx.cells.fields[f.id].a1 for f in ctx.spec.inputs} | {c.a1 for c in ctx.cells.info.values()}
     # a merged input (情况说明) spans its row: the whole merge is writable
     for rng in main.merged_cells.ranges:
@@ -168,9 +170,7 @@ def test_only_the_inputs_are_unlocked(main: Worksheet, ctx: make.Context) -> Non
     assert unlocked == inputs
 
 
-def test_computed_totals_are_locked_formulas_over_exactly_their_inputs(
-    main: Worksheet, ctx: make.Context
-) -> None:
+def test_computed_totals_are_locked_formulas_over_exactly_their_inputs(main: Worksheet, ctx: Context) -> None:
     parts = {
         "fund_total": ["fund_government", "fund_enterprise", "fund_in_kind", "fund_other"],
         "staff_total": ["staff_fulltime", "staff_scientists", "staff_volunteers", "staff_other"],
@@ -187,14 +187,14 @@ def test_computed_totals_are_locked_formulas_over_exactly_their_inputs(
     )
 
 
-def test_unit_name_is_in_the_locked_unit_cell(main: Worksheet, ctx: make.Context, unit: Unit) -> None:
+def test_unit_name_is_in_the_locked_unit_cell(main: Worksheet, ctx: Context, unit: Unit) -> None:
     cell = at(main, ctx.cells.unit)
     assert cell.coordinate == "B2" and cell.value == UNIT_NAME
     assert cell.protection.locked is True
     assert main["A2"].value == layout.UNIT_LABEL
 
 
-def test_labels_are_where_the_cell_map_says(wb: Workbook, ctx: make.Context) -> None:
+def test_labels_are_where_the_cell_map_says(wb: Workbook, ctx: Context) -> None:
     for cell, text in ctx.cells.labels:
         got = wb[cell.sheet][cell.a1]
         # a long label may be printed on two lines; the reader ignores the line break
@@ -203,13 +203,13 @@ def test_labels_are_where_the_cell_map_says(wb: Workbook, ctx: make.Context) -> 
     assert main_label(wb, ctx, "funding") == "活动经费投入数量\n（单位：万元）"
 
 
-def main_label(wb: Workbook, ctx: make.Context, section_id: str) -> str:
+def main_label(wb: Workbook, ctx: Context, section_id: str) -> str:
     title = next(s.title for s in ctx.spec.sections if s.id == section_id)
     first = next(first for first, _, t in ctx.cells.sections if t == title)
     return wb[MAIN].cell(row=first + 1, column=1).value
 
 
-def test_info_inputs_are_validated(main: Worksheet, ctx: make.Context) -> None:
+def test_info_inputs_are_validated(main: Worksheet, ctx: Context) -> None:
     kinds = {i.id: validation_of(main, ctx.cells.info[i.id].a1).type for i in ctx.spec.info}
     assert kinds == {
         "preparer": "textLength",
@@ -219,7 +219,7 @@ def test_info_inputs_are_validated(main: Worksheet, ctx: make.Context) -> None:
     }
 
 
-def test_rule_cells_hold_live_self_checks(main: Worksheet, ctx: make.Context) -> None:
+def test_rule_cells_hold_live_self_checks(main: Worksheet, ctx: Context) -> None:
     detail_key = ctx.cells.detail_range(ctx.spec.detail.key)
     assert len(ctx.cells.rules) == len(ctx.spec.rules) == 9
 
@@ -261,7 +261,7 @@ def test_rule_cells_hold_live_self_checks(main: Worksheet, ctx: make.Context) ->
     ]
 
 
-def test_rule_texts_show_the_live_value(main: Worksheet, ctx: make.Context) -> None:
+def test_rule_texts_show_the_live_value(main: Worksheet, ctx: Context) -> None:
     cell = ctx.cells.rules[3]  # fund_in_yuan for fund_government
     text = main.cell(row=cell.row + 1, column=layout.LABEL_COL + 1).value
     # what is checked while the rule holds (or is not made), the message with the live value once it fires;
@@ -274,7 +274,7 @@ def test_rule_texts_show_the_live_value(main: Worksheet, ctx: make.Context) -> N
     )
 
 
-def test_each_value_has_a_hidden_state_that_its_hint_shows(main: Worksheet, ctx: make.Context) -> None:
+def test_each_value_has_a_hidden_state_that_its_hint_shows(main: Worksheet, ctx: Context) -> None:
     assert main.column_dimensions["F"].hidden
     for field in ctx.spec.inputs:
         state, a1 = at(main, ctx.cells.states[field.id]), ctx.cells.fields[field.id].a1
@@ -290,7 +290,7 @@ def test_each_value_has_a_hidden_state_that_its_hint_shows(main: Worksheet, ctx:
     )
 
 
-def test_cached_values_of_a_blank_form(form_bytes: bytes, ctx: make.Context) -> None:
+def test_cached_values_of_a_blank_form(form_bytes: bytes, ctx: Context) -> None:
     # What a viewer that does not recalculate (a phone preview) shows for an empty form: what collect says
     # of it (every number missing, so no check is made).
     ws = load(form_bytes, data_only=True)[MAIN]
@@ -300,7 +300,7 @@ def test_cached_values_of_a_blank_form(form_bytes: bytes, ctx: make.Context) -> 
     assert hints == {f.id: "✗ 分项未填好" if f.computed else "✗ 未填写" for f in ctx.spec.fields}
 
 
-def test_main_sheet_prints_on_one_a4_portrait_page_for_the_stamp(main: Worksheet, ctx: make.Context) -> None:
+def test_main_sheet_prints_on_one_a4_portrait_page_for_the_stamp(main: Worksheet, ctx: Context) -> None:
     ps = main.page_setup
     assert (str(ps.paperSize), ps.orientation) == ("9", "portrait")
     assert main.sheet_properties.pageSetUpPr.fitToPage
@@ -311,7 +311,7 @@ def test_main_sheet_prints_on_one_a4_portrait_page_for_the_stamp(main: Worksheet
     assert main.oddFooter.center.text == "第 &P 页，共 &N 页" and "日期" in main.oddFooter.right.text
 
 
-def test_other_sheets_print_on_a4(wb: Workbook, ctx: make.Context) -> None:
+def test_other_sheets_print_on_a4(wb: Workbook, ctx: Context) -> None:
     for name, orientation in ((INFO, "portrait"), (DETAIL, "landscape")):
         ps = wb[name].page_setup
         assert str(ps.paperSize) == "9", name
@@ -331,7 +331,7 @@ def test_other_sheets_print_on_a4(wb: Workbook, ctx: make.Context) -> None:
 # -- the detail sheet ----------------------------------------------------------------------------------------------
 
 
-def test_detail_sheet_has_50_unlocked_input_rows(wb: Workbook, ctx: make.Context) -> None:
+def test_detail_sheet_has_50_unlocked_input_rows(wb: Workbook, ctx: Context) -> None:
     ws, cells = wb[DETAIL], ctx.cells
     rows = range(cells.detail_first + 1, cells.detail_last + 2)  # 1-based
     assert len(rows) >= 50
@@ -346,7 +346,7 @@ def test_detail_sheet_has_50_unlocked_input_rows(wb: Workbook, ctx: make.Context
     )
 
 
-def test_detail_choice_columns_have_dropdown_lists(wb: Workbook, ctx: make.Context) -> None:
+def test_detail_choice_columns_have_dropdown_lists(wb: Workbook, ctx: Context) -> None:
     ws, cells, detail = wb[DETAIL], ctx.cells, ctx.spec.detail
     labels = {c.label: c for c in detail.columns}
     for label in ("形式", "类别"):
@@ -361,7 +361,7 @@ def test_detail_choice_columns_have_dropdown_lists(wb: Workbook, ctx: make.Conte
     assert labels["形式"].choices == ("线下", "线上", "线上线下结合")
 
 
-def test_every_detail_column_is_validated(wb: Workbook, ctx: make.Context) -> None:
+def test_every_detail_column_is_validated(wb: Workbook, ctx: Context) -> None:
     ws = wb[DETAIL]
     kinds = {
         c.id: validation_of(
@@ -395,9 +395,7 @@ def stamps(wb: Workbook) -> tuple[dict[str, str], dict[str, str]]:
     return props, meta
 
 
-def test_identity_is_stamped_in_properties_meta_and_unit_cell(
-    wb: Workbook, ctx: make.Context, unit: Unit
-) -> None:
+def test_identity_is_stamped_in_properties_meta_and_unit_cell(wb: Workbook, ctx: Context, unit: Unit) -> None:
     props, meta = stamps(wb)
     expected = dict(ctx.identity(unit).as_pairs())
     assert props == meta == expected
@@ -409,7 +407,7 @@ def test_identity_is_stamped_in_properties_meta_and_unit_cell(
     assert ctx.campaign.unit_by_name(wb[MAIN][ctx.cells.unit.a1].value).id == meta["unit"]
 
 
-def test_token_verifies_only_for_this_campaign_and_unit(wb: Workbook, ctx: make.Context) -> None:
+def test_token_verifies_only_for_this_campaign_and_unit(wb: Workbook, ctx: Context) -> None:
     _, meta = stamps(wb)
     stamped = Identity.from_mapping(meta)
     assert stamped is not None and len(stamped.token) == identity.TOKEN_LENGTH
@@ -419,7 +417,7 @@ def test_token_verifies_only_for_this_campaign_and_unit(wb: Workbook, ctx: make.
     assert not identity.verify(forged, ctx.secret)
 
 
-def test_a_different_unit_gets_a_different_token(ctx: make.Context, unit: Unit, form_bytes: bytes) -> None:
+def test_a_different_unit_gets_a_different_token(ctx: Context, unit: Unit, form_bytes: bytes) -> None:
     other = ctx.campaign.unit("D02")
     other_book = load(ctx.form_bytes(other))
     _, mine = stamps(load(form_bytes))
@@ -430,14 +428,14 @@ def test_a_different_unit_gets_a_different_token(ctx: make.Context, unit: Unit, 
     assert other_book[MAIN]["B2"].value == "县科协"
 
 
-def test_document_properties(wb: Workbook, ctx: make.Context) -> None:
+def test_document_properties(wb: Workbook, ctx: Context) -> None:
     p = wb.properties
     assert p.title == f"2023年科技活动周开展情况统计表（{UNIT_NAME}）"
     assert p.creator == ctx.campaign.organizer == "青溪县科学技术局"
     assert str(p.created) == "2023-05-20 08:00:00"  # fixed: the campaign's start, so output is reproducible
 
 
-def test_fingerprint_changes_with_the_layout(ctx: make.Context, tmp_path: Path) -> None:
+def test_fingerprint_changes_with_the_layout(ctx: Context, tmp_path: Path) -> None:
     text = (spec.bundled_dir() / "science_week.toml").read_text(encoding="utf-8")
     renamed = tmp_path / "science_week.toml"
     renamed.write_text(text.replace('label = "其他经费情况"', 'label = "其他经费"'), encoding="utf-8")
@@ -453,19 +451,19 @@ def test_fingerprint_changes_with_the_layout(ctx: make.Context, tmp_path: Path) 
 
 def test_each_new_campaign_gets_its_own_key(tmp_path: Path) -> None:
     # tokens and the derived sheet password come from the key: a shared one would make forms forgeable
-    keys = {make.Context.load(make.init_campaign(tmp_path / name)).secret for name in ("甲", "乙")}
-    assert len(keys) == 2 and make.samples_dir().joinpath("secret").read_text().strip() not in {
+    keys = {Context.load(init_campaign(tmp_path / name)).secret for name in ("甲", "乙")}
+    assert len(keys) == 2 and samples_dir().joinpath("secret").read_text().strip() not in {
         k.hex() for k in keys
     }
 
 
-def test_building_twice_gives_identical_bytes(ctx: make.Context, unit: Unit, form_bytes: bytes) -> None:
+def test_building_twice_gives_identical_bytes(ctx: Context, unit: Unit, form_bytes: bytes) -> None:
     assert ctx.form_bytes(unit) == form_bytes
 
 
 def test_the_campaign_folder_does_not_leak_into_the_form(form_bytes: bytes, tmp_path: Path) -> None:
     elsewhere = init_sample(tmp_path / "另一个文件夹")
-    other = make.Context.load(elsewhere / make.CONFIG_NAME)
+    other = Context.load(elsewhere / CONFIG_NAME)
     assert other.form_bytes(other.campaign.unit("D01")) == form_bytes
 
 
@@ -504,7 +502,7 @@ WINDOWS_RESERVED = re.compile(r"^(CON|PRN|AUX|NUL|COM\d|LPT\d)(\..*)?$", re.IGNO
 
 def test_file_names_are_windows_safe(tmp_path: Path) -> None:
     names = ['a/b:c*?"<>|', "CON", "..", "县科协 ", "..\\..\\evil", "县卫生健康委" * 20]
-    config = make.init_campaign(tmp_path / "campaign")
+    config = init_campaign(tmp_path / "campaign")
     use_roster(config, [ROSTER_HEADER[:2], *[(f"X{n}", name) for n, name in enumerate(names)]])
     outdir = tmp_path / "forms"
     report = make.make_forms(config, outdir)
@@ -521,9 +519,7 @@ def test_file_names_are_windows_safe(tmp_path: Path) -> None:
     assert load(files[0].read_bytes())[MAIN]["B2"].value == 'a/b:c*?"<>|'
 
 
-def test_rule_message_unit_placeholder_reaches_the_form(
-    ctx: make.Context, unit: Unit, tmp_path: Path
-) -> None:
+def test_rule_message_unit_placeholder_reaches_the_form(ctx: Context, unit: Unit, tmp_path: Path) -> None:
     text = (spec.bundled_dir() / "science_week.toml").read_text(encoding="utf-8")
     path = tmp_path / "science_week.toml"
     path.write_text(text.replace("为 {value} 万元，超过", "为 {value} {unit}，超过"), encoding="utf-8")
@@ -549,7 +545,7 @@ def test_form_matches_the_golden_file(form_path: Path, update_golden: bool) -> N
     assert compare_xlsx(form_path, GOLDEN) == []
 
 
-def test_compare_xlsx_finds_real_differences(ctx: make.Context, form_bytes: bytes) -> None:
+def test_compare_xlsx_finds_real_differences(ctx: Context, form_bytes: bytes) -> None:
     other = ctx.form_bytes(ctx.campaign.unit("D02"))
     diffs = compare_xlsx(other, form_bytes)
     parts = {d.split(":")[0] for d in diffs}
@@ -587,15 +583,15 @@ def test_a_dropdown_over_255_characters_lists_its_choices_in_the_hidden_sheet(tm
     # Excel refuses an inline list over 255 characters (xlsxwriter would drop the dropdown), and
     # splits inline lists at commas: such lists are kept in _meta and the validation points there.
     folder = tmp_path / "camp"
-    make.init_campaign(folder)
-    config = folder / make.CONFIG_NAME
+    init_campaign(folder)
+    config = folder / CONFIG_NAME
     extra = [f"农村实用技术培训班{i}" for i in range(25)] + ["讲座,展览"]
     text = (spec.bundled_dir() / "science_week.toml").read_text(encoding="utf-8")
     definition = text.replace(
         '"科研机构开放", "其他"]', '"科研机构开放", "其他", ' + ", ".join(f'"{x}"' for x in extra) + "]"
     )
     use_form(config, definition)
-    ctx = make.Context.load(config)
+    ctx = Context.load(config)
     choices = next(c for c in ctx.spec.detail.columns if c.id == "category").choices
     assert len(",".join(choices)) > 255 and choices[-1] == "讲座,展览"
     unit = ctx.campaign.units[0]
@@ -629,7 +625,7 @@ def test_example_dates_come_from_the_campaign(config: Path) -> None:
     ):
         text = text.replace(old, new)
     config.write_text(text.replace("year = 2023", "year = 2024"), encoding="utf-8")
-    ctx = make.Context.load(config)
+    ctx = Context.load(config)
     book = load(ctx.form_bytes(ctx.campaign.units[0]))
     fill_date = validation_of(book[MAIN], ctx.cells.info["fill_date"].a1)
     assert fill_date.prompt == "请填日期，如 2024-05-25。"

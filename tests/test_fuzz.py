@@ -33,8 +33,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kepu_xl import collect as collect_mod
-from kepu_xl import intake, make
+from kepu_xl import collection as collect_mod
+from kepu_xl import intake
+from kepu_xl.context import Context
+from kepu_xl.init import init_campaign
 from kepu_xl.results import OUTCOMES
 from kepu_xl.sample_returns import fill, values_for
 
@@ -116,8 +118,8 @@ class Blob(bytes):
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("fuzz") / "c"
-    config = make.init_campaign(folder)
-    ctx = make.Context.load(config)
+    config = init_campaign(folder)
+    ctx = Context.load(config)
     unit = ctx.campaign.unit("T01")
     assert unit is not None
     values = values_for(unit.seq, {})
@@ -348,7 +350,7 @@ def bounded(seconds: int) -> Iterator[None]:
     assert _rss() - now < RSS_GROWTH_LIMIT // 2, f"RSS grew by {(_rss() - now) >> 20} MB and stayed"
 
 
-def check_one_inbox_file(ctx: make.Context, name: str, data: bytes) -> list[str]:
+def check_one_inbox_file(ctx: Context, name: str, data: bytes) -> list[str]:
     """`data` saved as inbox/`name`, scanned, every candidate processed, then resolved; returns outcomes."""
     with tempfile.TemporaryDirectory() as tmp:
         inbox = Path(tmp)

@@ -35,8 +35,10 @@ import pytest
 from openpyxl import load_workbook
 
 from kepu_xl import make
-from kepu_xl.collect import collect
+from kepu_xl.collection import collect
+from kepu_xl.context import Context
 from kepu_xl.findings import Severity
+from kepu_xl.init import init_campaign
 from kepu_xl.results import OUTCOMES
 from kepu_xl.sample_returns import fill, values_for
 
@@ -58,14 +60,14 @@ MARKERS = ("HYPERLINK", "cmd|", "evil.example", "evil\\share")
 # -- the inbox --------------------------------------------------------------------------------------------
 
 
-def good_values(ctx: make.Context, unit_id: str) -> dict[str, Any]:
+def good_values(ctx: Context, unit_id: str) -> dict[str, Any]:
     """The numbers a unit fills in: distinct per unit, passing every rule of the sample form."""
     unit = ctx.campaign.unit(unit_id)
     assert unit is not None
     return values_for(unit.seq, {})
 
 
-def good_return(ctx: make.Context, unit_id: str, **cells: str) -> bytes:
+def good_return(ctx: Context, unit_id: str, **cells: str) -> bytes:
     """The unit's own form filled as a unit fills it (openpyxl standing in for Excel)."""
     values = good_values(ctx, unit_id)
     data = fill(ctx, unit_id, values, detail_rows=values["activities"])
@@ -82,7 +84,7 @@ def good_return(ctx: make.Context, unit_id: str, **cells: str) -> bytes:
     return buffer.getvalue()
 
 
-def hostile_text_return(ctx: make.Context) -> bytes:
+def hostile_text_return(ctx: Context) -> bytes:
     """D07's return: formulas, links and 40,000-character strings typed into its text cells.
 
     openpyxl clips strings to 32,767 characters when it saves, so the long ones are put into the
@@ -119,7 +121,7 @@ def hostile_text_return(ctx: make.Context) -> bytes:
     )
 
 
-def far_cells_return(ctx: make.Context) -> bytes:
+def far_cells_return(ctx: Context) -> bytes:
     """T12's return with a cell at XFD1048576, one on row 2,000,000 and a <dimension> that lies."""
     data = good_return(ctx, "T12")
     part = h.sheet_part(data, ctx.spec.sheet)
@@ -136,7 +138,7 @@ def far_cells_return(ctx: make.Context) -> bytes:
     return h.rezip(data, change={part: edit})
 
 
-def build_inbox(ctx: make.Context, inbox: Path) -> tuple[dict[str, tuple[str, list[str]]], set[str]]:
+def build_inbox(ctx: Context, inbox: Path) -> tuple[dict[str, tuple[str, list[str]]], set[str]]:
     """Write the inbox; returns ({report path: (outcome, codes)}, the unit ids whose returns are good)."""
     inbox.mkdir(parents=True, exist_ok=True)  # init_campaign makes an empty one
     base = good_return(ctx, "T01")  # a real return to break in every way
@@ -371,8 +373,8 @@ def county(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if not hasattr(os, "mkfifo"):
         pytest.skip("needs POSIX FIFOs and symlinks")
     folder = tmp_path_factory.mktemp("hostile") / "青溪县"
-    config = make.init_campaign(folder)
-    ctx = make.Context.load(config)
+    config = init_campaign(folder)
+    ctx = Context.load(config)
     inbox = folder / "inbox"
     expected, good = build_inbox(ctx, inbox)
     return {
@@ -592,7 +594,7 @@ def test_json_report_is_complete(run: dict[str, Any]) -> None:
 FAILING_WRITE = r"""
 import resource, signal, sys
 from pathlib import Path
-from kepu_xl.collect import collect
+from kepu_xl.collection import collect
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
 resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[4]), int(sys.argv[4])))
 collect(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
@@ -602,8 +604,8 @@ collect(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
 def test_a_failed_write_leaves_the_previous_summary_intact(tmp_path: Path) -> None:
     """A real failed write (the file-size limit of the OS, which root cannot bypass), in a child process."""
     folder = tmp_path / "c"
-    config = make.init_campaign(folder)
-    ctx = make.Context.load(config)
+    config = init_campaign(folder)
+    ctx = Context.load(config)
     (folder / "inbox" / "城关街道.xlsx").write_bytes(good_return(ctx, "T01"))
     first = collect(folder / "inbox", config, folder / "output", now=NOW)
     summary = Path(first.outputs["summary"])
@@ -684,8 +686,8 @@ def _number_to_infinity(row: int, col: int) -> Callable[[bytearray], None]:
 def test_real_xls_and_ods_returns_are_read_by_content(tmp_path: Path) -> None:
     """LibreOffice's .xls named .xlsx and .et, its .ods, and hostile edits of them, in one collect."""
     folder = tmp_path / "c"
-    config = make.init_campaign(folder)
-    ctx = make.Context.load(config)
+    config = init_campaign(folder)
+    ctx = Context.load(config)
     src, out, inbox = tmp_path / "src", tmp_path / "out", folder / "inbox"
     src.mkdir()
     converted = {}
@@ -755,8 +757,8 @@ def _with_totals(values: dict[str, Any]) -> dict[str, Any]:
 )
 def test_absurd_number_is_a_finding_not_a_crash(tmp_path: Path, field: str, value: str, kind: str) -> None:
     folder = tmp_path / "c"
-    config = make.init_campaign(folder)
-    ctx = make.Context.load(config)
+    config = init_campaign(folder)
+    ctx = Context.load(config)
     cell = ctx.cells.fields[field].a1
     data = good_return(ctx, "T01")
     if kind == "n":

@@ -1,4 +1,4 @@
-"""`kepuxl init` never overwrites a campaign, and does not nest one inside another (make.init_campaign).
+"""`kepuxl init` never overwrites a campaign, and does not nest one inside another (init_campaign).
 
 A clerk whose kepuxl.toml went missing runs init again: kepuxl 0.1 wrote a new units.xlsx and a new
 key over theirs, and every form already sent then failed with ID_BAD_TOKEN.
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kepu_xl import make
 from kepu_xl.cli import cli
 from kepu_xl.findings import Code, KepuError
+from kepu_xl.init import init_campaign, init_files
 
 WRITTEN = ["kepuxl.toml", "units.xlsx", ".kepuxl/secret", "邮件模板.txt", "催报模板.txt", "打开工作台.bat"]
 
@@ -24,14 +24,14 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 def refusal(folder: Path, **kw) -> list:
     with pytest.raises(KepuError) as info:
-        make.init_campaign(folder, **kw)
+        init_campaign(folder, **kw)
     return info.value.findings
 
 
 def test_the_files_init_writes_are_the_ones_it_checks(tmp_path: Path) -> None:
     folder = tmp_path / "活动"
-    make.init_campaign(folder)
-    assert [str(p.relative_to(folder)) for p in make.init_files(folder)] == [str(Path(n)) for n in WRITTEN]
+    init_campaign(folder)
+    assert [str(p.relative_to(folder)) for p in init_files(folder)] == [str(Path(n)) for n in WRITTEN]
     assert {p for p in snapshot(folder) if not p.startswith(".kepuxl/roster")} == {
         str(Path(n)) for n in WRITTEN
     }
@@ -52,7 +52,7 @@ def test_any_one_file_of_a_campaign_stops_init(tmp_path: Path, name: str) -> Non
 
 def test_a_campaign_without_its_config_keeps_its_roster_and_key(tmp_path: Path) -> None:
     folder = tmp_path / "2024科技活动周"
-    make.init_campaign(folder)
+    init_campaign(folder)
     (folder / "kepuxl.toml").unlink()  # lost, or renamed by the clerk
     before = snapshot(folder)
     findings = refusal(folder)
@@ -65,20 +65,20 @@ def test_returns_already_in_the_inbox_are_fine(tmp_path: Path) -> None:
     folder = tmp_path / "活动"
     (folder / "inbox").mkdir(parents=True)
     (folder / "inbox" / "城关街道.xlsx").write_bytes(b"PK early return")
-    make.init_campaign(folder)
+    init_campaign(folder)
     assert (folder / "inbox" / "城关街道.xlsx").read_bytes() == b"PK early return"
 
 
 def test_a_campaign_inside_a_campaign_needs_nested(tmp_path: Path) -> None:
     outer = tmp_path / "2024科技活动周"
-    make.init_campaign(outer)
+    init_campaign(outer)
     before = snapshot(outer)
     inner = outer / "output" / "副本"
     assert [f.message for f in refusal(inner)] == [
         Code.CAMPAIGN_NESTED.format(folder=str(inner), outer=str(outer.resolve()))
     ]
     assert snapshot(outer) == before and not inner.exists()
-    make.init_campaign(inner, nested=True)
+    init_campaign(inner, nested=True)
     assert (inner / "kepuxl.toml").is_file()
 
 

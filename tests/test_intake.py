@@ -24,8 +24,12 @@ import xlsxwriter
 from hostile import member, rezip, zip_of
 
 from kepu_xl import intake
-from kepu_xl.findings import Code
+from kepu_xl.context import Context
+from kepu_xl.findings import Code, KepuError
+from kepu_xl.init import init_campaign
 from kepu_xl.intake import Candidate, Limits, candidates_from_email, display_name, precheck, scan
+from kepu_xl.intake import bytecheck as precheck_mod
+from kepu_xl.intake import unpack as unpack_mod
 
 # -- builders ---------------------------------------------------------------------------------------
 
@@ -342,10 +346,9 @@ def _biff(rtype: int, body: bytes) -> bytes:
 
 def test_precheck_is_well_under_a_millisecond(tmp_path: Path) -> None:
     """The pre-check of a real return (the sample county's filled form) costs well under 1 ms."""
-    from kepu_xl import make
     from kepu_xl.sample_returns import fill, values_for
 
-    ctx = make.Context.load(make.init_campaign(tmp_path / "c"))
+    ctx = Context.load(init_campaign(tmp_path / "c"))
     values = values_for(1, {})
     form = fill(ctx, "T01", values, detail_rows=values["activities"])
     assert precheck(form, name="回执.xlsx") == ("xlsx", [])
@@ -524,7 +527,7 @@ def test_scan_mail_inside_zip_inside_mail_is_capped(tmp_path: Path) -> None:
 
 
 def test_scan_missing_inbox_raises(tmp_path: Path) -> None:
-    with pytest.raises(intake.KepuError):
+    with pytest.raises(KepuError):
         list(scan(tmp_path / "nope"))
 
 
@@ -700,7 +703,7 @@ def test_email_deep_nesting_is_refused() -> None:
 
 def test_email_parser_recursion_error_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     # Without the boundary count pre-check, the parser itself raises RecursionError (§3.7).
-    monkeypatch.setattr(intake, "MAX_MIME_PARTS", 10_000)
+    monkeypatch.setattr(unpack_mod, "MAX_MIME_PARTS", 10_000)
     [cand] = candidates_from_email(_nested(1200), path="deep.eml")
     assert codes(cand) == ["READ_EML"]
     assert "RecursionError" in cand.findings[0].message
@@ -829,7 +832,7 @@ def test_parts_inflated_from_the_archive_are_what_zipfile_reads(form_bytes: byte
     # on a good package or a broken one, the outcome and the parts handed to the reader must be exactly
     # zipfile's, and zipfile must be what reports every defect.
     fast_hits = []
-    real = intake._inflated
+    real = precheck_mod._inflated
 
     def spy(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
         got = real(data, info)
@@ -838,9 +841,9 @@ def test_parts_inflated_from_the_archive_are_what_zipfile_reads(form_bytes: byte
 
     for label, data in _broken_packages(form_bytes).items():
         fast_parts: dict[str, bytes] = {}
-        monkeypatch.setattr(intake, "_inflated", spy)
+        monkeypatch.setattr(precheck_mod, "_inflated", spy)
         fast = intake.precheck(data, name="表.xlsx", parts=fast_parts)
-        monkeypatch.setattr(intake, "_inflated", lambda data, info: None)
+        monkeypatch.setattr(precheck_mod, "_inflated", lambda data, info: None)
         slow_parts: dict[str, bytes] = {}
         slow = intake.precheck(data, name="表.xlsx", parts=slow_parts)
         assert fast == slow, label

@@ -42,11 +42,12 @@ from pathlib import Path
 import pytest
 from helpers import ROSTER_HEADER, use_roster
 
-from kepu_xl import make
 from kepu_xl.sample_returns import fill, values_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_collect  # the benchmark's province generator, at a small N
+
+from kepu_xl.context import Context
 
 N = 160
 FIXED = 16  # defective units that send a corrected return in state B
@@ -61,7 +62,7 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """N units and their returns (half with a defect), plus corrected returns for FIXED of them."""
     work = tmp_path_factory.mktemp("province") / "campaign"
     manifest = bench_collect.prepare(work, N, seed=11, rate=0.5)
-    ctx = make.Context.load(work / "kepuxl.toml")
+    ctx = Context.load(work / "kepuxl.toml")
     fixes = work / "修订"
     fixes.mkdir()
     bad = [d["unit_id"] for d in manifest["defects"] if d["kind"] != "truncated"][:FIXED]

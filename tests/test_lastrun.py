@@ -11,8 +11,8 @@ import pytest
 from conftest import init_sample
 
 from kepu_xl import lastrun
-from kepu_xl.collect import collect
-from kepu_xl.make import Context
+from kepu_xl.collection import collect
+from kepu_xl.context import Context
 from kepu_xl.sample_returns import fill, values_for
 
 

@@ -19,7 +19,7 @@ from conftest import init_sample
 
 from kepu_xl import lastrun, locks
 from kepu_xl.cli import cli
-from kepu_xl.collect import collect
+from kepu_xl.collection import collect
 from kepu_xl.findings import KepuError
 
 

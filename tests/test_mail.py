@@ -35,9 +35,11 @@ from mailservers import (  # noqa: F401 (fixtures)
 )
 from openpyxl import load_workbook
 
-from kepu_xl import audit, campaign, intake, mail, make, materials, reader
+from kepu_xl import audit, campaign, intake, mail, materials, reader
 from kepu_xl.cli import cli
+from kepu_xl.context import CONFIG_NAME, Context
 from kepu_xl.findings import Code, KepuError, dumps
+from kepu_xl.init import init_campaign
 from kepu_xl.ledger import Ledger
 from kepu_xl.results import FileResult
 from kepu_xl.sample_returns import ACTIVITY, values_for
@@ -89,7 +91,7 @@ def configure(config: Path, materials_required: dict[str, int] | None = None, **
 def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A campaign made by `kepuxl init`, with four units (one without an address), cwd = its folder."""
     path = tmp_path / "青溪县"
-    config = make.init_campaign(path)
+    config = init_campaign(path)
     use_roster(config, ROSTER)
     configure(config, pause=0, timeout=10)
     monkeypatch.chdir(path)
@@ -98,7 +100,7 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def config(folder: Path) -> Path:
-    return folder / make.CONFIG_NAME
+    return folder / CONFIG_NAME
 
 
 def use_smtp(config: Path, server: SmtpServer, certs: Certs) -> None:
@@ -150,7 +152,7 @@ def body_text(msg: EmailMessage) -> str:
     return part.get_content()
 
 
-def identify(ctx: make.Context, data: bytes) -> str:
+def identify(ctx: Context, data: bytes) -> str:
     """The unit a form's bytes belong to, through the reader and the identity check (no finding)."""
     form = reader.read(data, "xlsx", ctx.spec, ctx.cells)
     unit, found = audit.identify(form, ctx.campaign, ctx.spec, ctx.cells, ctx.secret)
@@ -242,7 +244,7 @@ def test_mail_drafts(config: Path, folder: Path) -> None:
     assert [p.name for p in drafts] == ["01_城关街道.eml", "02_青山镇.eml", "03_县教育局.eml"]
     assert squash(f"2023年科技活动周：已生成邮件草稿 3 封 → {outdir}") in squash(result.stdout)
     assert "MAIL_NO_ADDRESS" in result.stdout and "白沙镇" in result.stdout
-    ctx = make.Context.load(config)
+    ctx = Context.load(config)
     msg = parsed(drafts[2].read_bytes())
     assert str(msg["Subject"]) == SUBJECT.format(unit="县教育局")
     assert msg["To"].addresses[0].addr_spec == "jyj@qingxi.example.org"
@@ -314,7 +316,7 @@ def test_send(config: Path, folder: Path, certs: Certs, security: str) -> None:
         assert result.exit_code == 0, result.output
         assert "已发送3封，失败0封，跳过0封" in squash(result.stdout)
         assert server.logins == 1 and server.failed_logins == 0  # one session for the whole run
-        ctx = make.Context.load(config)
+        ctx = Context.load(config)
         by_rcpt = {r.rcpt_tos[0]: r for r in server.received}
         assert sorted(by_rcpt) == sorted(WITH_ADDRESS) and all(len(r.rcpt_tos) == 1 for r in server.received)
         for unit_id, name, address in (
@@ -511,7 +513,7 @@ def reply(
     msg.set_content("李明您好，附件是我单位的统计表和材料，请查收。")
     for name, data in files.items():
         maintype, subtype = {
-            ".xlsx": mail.XLSX_TYPE,
+            ".xlsx": mail.message.XLSX_TYPE,
             ".jpg": ("image", "jpeg"),
             ".pdf": ("application", "pdf"),
             ".docx": ("application", "vnd.openxmlformats-officedocument.wordprocessingml.document"),
@@ -612,7 +614,7 @@ def test_mail_check(config: Path, smtp_server: SmtpServer, dovecot: Dovecot, cer
 # -- the whole round trip ---------------------------------------------------------------------------------
 
 
-def fill_received(ctx: make.Context, data: bytes, values: dict[str, Any]) -> bytes:
+def fill_received(ctx: Context, data: bytes, values: dict[str, Any]) -> bytes:
     """What a unit does with the form it received: fill it in (openpyxl stands in for Excel) and save."""
     wb = load_workbook(io.BytesIO(data))
     ws = wb[ctx.spec.sheet]
@@ -658,7 +660,7 @@ def test_round_trip_drafts_send_reply_fetch_collect_remind(
     use_imap(config, dovecot, user, certs)
     configure(config, materials_required={"photos": 4, "summary": 1, "scan": 1})
     run = runner_for(password)
-    ctx = make.Context.load(config)
+    ctx = Context.load(config)
 
     # 1. forms out
     assert run("mail", "drafts").exit_code == 0
@@ -725,7 +727,7 @@ def test_round_trip_drafts_send_reply_fetch_collect_remind(
     assert "colleague@qingxi.example.org" in sender_notes[0]["message"]
 
     # materials sent with the form, counted per unit
-    from kepu_xl.collect import collect
+    from kepu_xl.collection import collect
 
     library = collect(folder / "inbox", config, write=False)
     counted = materials.count_materials(library)

@@ -29,8 +29,10 @@ from mailservers import (  # noqa: F401 (fixtures)
 )
 from test_mail import configure, use_smtp
 
-from kepu_xl import mail, make
+from kepu_xl import mail
+from kepu_xl.context import CONFIG_NAME
 from kepu_xl.findings import Code, KepuError
+from kepu_xl.init import init_campaign
 
 pytestmark = pytest.mark.filterwarnings("ignore:Session.login_data is deprecated")  # inside aiosmtpd
 
@@ -40,14 +42,14 @@ UNITS = 300
 @pytest.fixture
 def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "青溪县"
-    configure(make.init_campaign(path), pause=0, timeout=10)
+    configure(init_campaign(path), pause=0, timeout=10)
     monkeypatch.chdir(path)
     return path
 
 
 @pytest.fixture
 def config(folder: Path) -> Path:
-    return folder / make.CONFIG_NAME
+    return folder / CONFIG_NAME
 
 
 def big_roster(config: Path, n: int = UNITS) -> None:

@@ -25,9 +25,11 @@ from mailservers import (  # noqa: F401 (fixtures)
 )
 from test_mail import configure, use_smtp
 
-from kepu_xl import mail, make
+from kepu_xl import mail
 from kepu_xl.campaign import Unit
+from kepu_xl.context import CONFIG_NAME, Context
 from kepu_xl.findings import Code, KepuError
+from kepu_xl.init import init_campaign, samples_dir
 from kepu_xl.ledger import Ledger
 
 pytestmark = pytest.mark.filterwarnings("ignore:Session.login_data is deprecated")  # inside aiosmtpd
@@ -51,14 +53,14 @@ DRAFT_HEADERS = [
 @pytest.fixture
 def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "青溪县"
-    configure(make.init_campaign(path), pause=0, timeout=10)
+    configure(init_campaign(path), pause=0, timeout=10)
     monkeypatch.chdir(path)
     return path
 
 
 @pytest.fixture
 def config(folder: Path) -> Path:
-    return folder / make.CONFIG_NAME
+    return folder / CONFIG_NAME
 
 
 def headers_of(data: bytes) -> list[str]:
@@ -71,7 +73,7 @@ def headers_of(data: bytes) -> list[str]:
     return names[0]
 
 
-def with_units(ctx: make.Context, units: list[Unit], **mail_settings: str) -> make.Context:
+def with_units(ctx: Context, units: list[Unit], **mail_settings: str) -> Context:
     camp = ctx.campaign
     settings = dataclasses.replace(camp.mail, **mail_settings)
     return dataclasses.replace(ctx, campaign=dataclasses.replace(camp, units=tuple(units), mail=settings))
@@ -143,7 +145,7 @@ def test_a_draft_naming_other_recipients_is_not_sent(
 
 def sample_rows() -> list[tuple[str, ...]]:
     """The sample roster's rows (kepuxl init writes it as units.xlsx; the CSV is the bundled source)."""
-    text = (make.samples_dir() / "units.csv").read_text(encoding="utf-8")
+    text = (samples_dir() / "units.csv").read_text(encoding="utf-8")
     return [tuple(line.split(",")) for line in text.splitlines()[1:] if line]
 
 
@@ -194,18 +196,18 @@ COLUMN_TEXT = {"单位编码": lambda u: u.id, "单位名称": lambda u: u.name,
 
 
 def test_units_with_control_characters_get_a_finding_and_no_draft(config: Path, folder: Path) -> None:
-    ctx = make.Context.load(config, create_secret=True)
+    ctx = Context.load(config, create_secret=True)
     good = Unit("T01", "城关街道", contact="王芳", email="chengguan@unit.test", seq=1)
     last = Unit("T09", "北山镇", contact="刘洋", email="beishan@unit.test", seq=9)
     report = mail.make_drafts(with_units(ctx, [good, *(u for u, _ in HOSTILE), last]))
     assert [d["unit_id"] for d in report.drafts] == ["T01", "T09"]  # the run went on
     expected = []
     for unit, column in HOSTILE:
-        name = mail.visible(unit.name)
+        name = mail.message.visible(unit.name)
         if column:
-            chars = mail.control_chars(COLUMN_TEXT[column](unit))
+            chars = mail.message.control_chars(COLUMN_TEXT[column](unit))
             message = Code.MAIL_UNSAFE_TEXT.format(
-                name=name, id=mail.visible(unit.id), column=column, chars=chars
+                name=name, id=mail.message.visible(unit.id), column=column, chars=chars
             )
             expected.append(("MAIL_UNSAFE_TEXT", name, message))
         else:
@@ -236,11 +238,11 @@ def test_units_with_control_characters_get_a_finding_and_no_draft(config: Path, 
 def test_a_sender_that_cannot_go_into_a_header_stops_drafts(
     config: Path, folder: Path, key: str, value: str
 ) -> None:
-    ctx = make.Context.load(config, create_secret=True)
+    ctx = Context.load(config, create_secret=True)
     with pytest.raises(KepuError) as info:
         mail.make_drafts(with_units(ctx, list(ctx.campaign.units), **{key: value}))
     assert [(f.code.name, f.context["key"]) for f in info.value.findings] == [("CAMPAIGN_BAD_VALUE", key)]
-    assert mail.visible(value) in info.value.findings[0].message
+    assert mail.message.visible(value) in info.value.findings[0].message
     assert not (folder / "output" / "邮件").exists()  # nothing written, not even a temp folder
 
 

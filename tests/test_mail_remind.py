@@ -21,7 +21,8 @@ from mailservers import (  # noqa: F401 (fixtures)
 )
 from test_mail import configure, use_smtp
 
-from kepu_xl import mail, make
+from kepu_xl import mail, remind
+from kepu_xl.context import CONFIG_NAME
 from kepu_xl.findings import Code, Finding, KepuError, Severity
 
 pytestmark = pytest.mark.filterwarnings("ignore:Session.login_data is deprecated")  # inside aiosmtpd
@@ -31,13 +32,13 @@ NOW = datetime(2023, 5, 31, 9, 0)
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    config = init_sample(tmp_path / "青溪县", with_returns=True) / make.CONFIG_NAME
+    config = init_sample(tmp_path / "青溪县", with_returns=True) / CONFIG_NAME
     configure(config, pause=0, timeout=10)
     return config
 
 
 def test_a_reminder_names_exactly_the_file_it_carries(config: Path) -> None:
-    report = mail.make_reminders(config, now=NOW)
+    report = remind.make_reminders(config, now=NOW)
     statuses = {d["status"] for d in report.drafts}
     assert statuses == {"missing", "rejected", "pending"}
     for draft in report.drafts:
@@ -55,7 +56,7 @@ def test_a_reminder_names_exactly_the_file_it_carries(config: Path) -> None:
 
 def test_problem_lines_use_the_one_word_per_severity() -> None:
     lines = [
-        mail._problem_line(Finding.make(Code.AUDIT_RULE, sheet="表", cell="C7", message="有误", severity=s))
+        remind._problem_line(Finding.make(Code.AUDIT_RULE, sheet="表", cell="C7", message="有误", severity=s))
         for s in Severity
     ]
     assert lines == [
@@ -68,7 +69,7 @@ def test_problem_lines_use_the_one_word_per_severity() -> None:
 
 def test_the_reminder_folder_is_one_set(config: Path, smtp_server: SmtpServer, certs: Certs) -> None:
     use_smtp(config, smtp_server, certs)
-    report = mail.make_reminders(config, now=NOW)
+    report = remind.make_reminders(config, now=NOW)
     outdir = report.outdir
     files = sorted(p.name for p in outdir.glob("*.eml"))
     assert files == sorted(Path(d["file"]).name for d in report.drafts) and len(files) > 3
@@ -78,10 +79,10 @@ def test_the_reminder_folder_is_one_set(config: Path, smtp_server: SmtpServer, c
     stale.write_bytes(Path(report.drafts[0]["file"]).read_bytes())
     (outdir / "说明.txt").write_text("clerk's note", encoding="utf-8")  # ... but never the clerk's files
     with pytest.raises(KepuError) as info:
-        mail.make_reminders(config, now=NOW)
+        remind.make_reminders(config, now=NOW)
     assert info.value.findings[0].code is Code.MAIL_DRAFTS_FOLDER
     (outdir / "说明.txt").unlink()
-    again = mail.make_reminders(config, now=NOW)
+    again = remind.make_reminders(config, now=NOW)
     assert sorted(p.name for p in outdir.glob("*.eml")) == files and not stale.exists()
     assert [d["file"] for d in again.drafts] == [d["file"] for d in report.drafts]
     # a set missing a draft is not sent at all

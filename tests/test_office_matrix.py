@@ -26,8 +26,8 @@ import pytest
 from conftest import init_sample
 from xlsxwriter.utility import xl_rowcol_to_cell
 
-from kepu_xl import make
-from kepu_xl.collect import collect
+from kepu_xl.collection import collect
+from kepu_xl.context import CONFIG_NAME, Context
 from kepu_xl.results import CollectReport
 
 pytestmark = lo.requires_libreoffice
@@ -77,7 +77,7 @@ SLOPPY = {"public_online": "约300", "media_reports": "12篇", "staff_other": "-
 CASES = {"clean": "D01", "sloppy": "D02", "tampered": "D03", "copied": "D04"}
 
 
-def typed_edits(ctx: make.Context, values: dict[str, str]) -> list[dict[str, str]]:
+def typed_edits(ctx: Context, values: dict[str, str]) -> list[dict[str, str]]:
     main, cells = ctx.spec.sheet, ctx.cells
     edits = [{"sheet": main, "cell": cells.fields[k].a1, "typed": v} for k, v in values.items()]
     edits += [
@@ -101,12 +101,12 @@ def county(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def ctx(county: Path) -> make.Context:
-    return make.Context.load(county / make.CONFIG_NAME)
+def ctx(county: Path) -> Context:
+    return Context.load(county / CONFIG_NAME)
 
 
 @pytest.fixture(scope="module")
-def saved(ctx: make.Context, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path]]:
+def saved(ctx: Context, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path]]:
     """case → format → the file LibreOffice saved."""
     main, work = ctx.spec.sheet, tmp_path_factory.mktemp("filled")
     password = ctx.password(ctx.campaign.unit(CASES["tampered"]))  # each unit's form has its own
@@ -145,7 +145,7 @@ def reports(county: Path, saved: dict[str, dict[str, Path]]) -> dict[str, Collec
         inbox.mkdir()
         for paths in saved.values():
             shutil.copy2(paths[fmt], inbox / paths[fmt].name)
-        out[fmt] = collect(inbox, county / make.CONFIG_NAME, now=NOW, write=False)
+        out[fmt] = collect(inbox, county / CONFIG_NAME, now=NOW, write=False)
     return out
 
 
@@ -163,7 +163,7 @@ def test_libreoffice_turns_very_hidden_into_hidden(saved: dict[str, dict[str, Pa
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_clean_fill_is_read_exactly(ctx: make.Context, reports: dict[str, CollectReport], fmt: str) -> None:
+def test_clean_fill_is_read_exactly(ctx: Context, reports: dict[str, CollectReport], fmt: str) -> None:
     report = reports[fmt]
     fr = file_result(report, "clean")
     assert (fr.kind, fr.outcome, fr.unit_id, fr.findings) == (fmt, "used", "D01", [])
@@ -176,7 +176,7 @@ def test_clean_fill_is_read_exactly(ctx: make.Context, reports: dict[str, Collec
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_sloppy_fill_reports_every_defect_at_its_cell(
-    ctx: make.Context, reports: dict[str, CollectReport], fmt: str
+    ctx: Context, reports: dict[str, CollectReport], fmt: str
 ) -> None:
     at = {f: ctx.cells.fields[f].a1 for f in SLOPPY}
     assert cells_of(reports[fmt], "sloppy") == sorted(
@@ -218,7 +218,7 @@ def test_a_wps_et_file_is_read_like_xls(county: Path, saved: dict[str, dict[str,
     inbox = county / "inbox_et"
     inbox.mkdir()
     shutil.copy2(saved["clean"]["xls"], inbox / "县教育局_科技活动周.et")
-    report = collect(inbox, county / make.CONFIG_NAME, now=NOW, write=False)
+    report = collect(inbox, county / CONFIG_NAME, now=NOW, write=False)
     [fr] = report.files
     assert (fr.kind, fr.outcome, fr.unit_id) == ("xls", "used", "D01")
     assert report.totals == pytest.approx(CLEAN_VALUES)

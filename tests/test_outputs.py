@@ -30,9 +30,11 @@ from helpers import ROSTER_HEADER, use_roster
 
 from kepu_xl import make
 from kepu_xl.cli import cli
-from kepu_xl.collect import collect
+from kepu_xl.collection import collect
+from kepu_xl.context import Context
 from kepu_xl.files import NAME_BYTES, clean_stale_temps, safe_name
 from kepu_xl.findings import Code
+from kepu_xl.init import init_campaign
 from kepu_xl.sample_returns import fill, values_for
 
 NOW = datetime(2023, 6, 5, 9, 0)
@@ -172,13 +174,13 @@ def test_safe_name_cuts_by_bytes_and_keeps_long_names_apart() -> None:
 
 
 def test_long_names_make_forms_and_feedback_within_255_bytes(tmp_path: Path) -> None:
-    config = make.init_campaign(tmp_path / "c")
+    config = init_campaign(tmp_path / "c")
     twin = LONG[:-4] + "县科协"
     use_roster(config, [ROSTER_HEADER[:2], ("L01", LONG), ("L02", twin), ("L03", ASTRAL), ("L04", "县科协")])
     forms = make.make_forms(config)
     names = [Path(f["file"]).name for f in forms.forms]
     assert len(set(names)) == 4 and all(len(n.encode()) <= 255 for n in names)
-    ctx = make.Context.load(config)
+    ctx = Context.load(config)
     inbox = tmp_path / "c" / "inbox"
     for unit in ctx.campaign.units:  # every unit returns a form with a negative count: rejected
         bad = values_for(unit.seq, {"staff_fulltime": -2})
@@ -295,7 +297,7 @@ def test_a_file_this_computer_cannot_read_is_not_blamed_on_the_unit(county: Path
 
 
 def test_names_alike_on_screen_are_told_apart(county: Path) -> None:
-    ctx = make.Context.load(county / "kepuxl.toml")
+    ctx = Context.load(county / "kepuxl.toml")
     unit = ctx.campaign.unit_by_name("青山镇")
     assert unit is not None
     nfc = unicodedata.normalize("NFC", "青山镇-Café统计表.xlsx")
@@ -325,7 +327,7 @@ def test_a_unit_that_fixed_its_return_loses_its_stale_feedback(county: Path) -> 
     first = collect(inbox, config, now=NOW)
     t09 = next(u for u in first.units if u.unit.id == "T09")
     assert t09.status == "rejected" and Path(t09.feedback).is_file()
-    ctx = make.Context.load(config)
+    ctx = Context.load(config)
     good = values_for(t09.unit.seq, {})
     fixed = inbox / f"{t09.unit.name}-科技活动周统计表（修改）.xlsx"
     fixed.write_bytes(fill(ctx, "T09", good, detail_rows=good["activities"]))
@@ -400,7 +402,7 @@ def test_make_forms_reports_new_replaced_and_unchanged(county: Path, monkeypatch
 def test_outputs_follow_the_umask(tmp_path: Path, mask: int, file_mode: int, dir_mode: int) -> None:
     old = os.umask(mask)
     try:
-        config = make.init_campaign(tmp_path / "c", with_returns=True)
+        config = init_campaign(tmp_path / "c", with_returns=True)
         forms = make.make_forms(config)
         report = collect(tmp_path / "c" / "inbox", config, now=NOW)
     finally:

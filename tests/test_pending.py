@@ -16,12 +16,12 @@ from click.testing import CliRunner
 from conftest import init_sample
 from openpyxl import load_workbook
 
-from kepu_xl import confirm as confirm_mod
+from kepu_xl import confirmation as confirm_mod
 from kepu_xl.audit import explains
 from kepu_xl.cli import cli
-from kepu_xl.collect import collect
+from kepu_xl.collection import collect
+from kepu_xl.context import Context
 from kepu_xl.ledger import Ledger, ledger_path
-from kepu_xl.make import Context
 from kepu_xl.sample_returns import fill, values_for
 
 NOW = datetime(2023, 6, 5, 9, 0)

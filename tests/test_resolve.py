@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import init_sample
 
-from kepu_xl.collect import collect
-from kepu_xl.make import Context
+from kepu_xl.collection import collect
+from kepu_xl.context import Context
 from kepu_xl.sample_returns import fill, reply, values_for
 
 BEFORE_DEADLINE = datetime(2023, 5, 29, 9, 0)  # the sample's deadline is 2023-05-30 17:30

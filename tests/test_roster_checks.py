@@ -17,7 +17,8 @@ import pytest
 import xlsxwriter
 from helpers import ROSTER_HEADER, use_roster, write_csv
 
-from kepu_xl import audit, campaign, make, textnorm
+from kepu_xl import audit, campaign, textnorm
+from kepu_xl.context import Context
 from kepu_xl.findings import Code, KepuError
 from kepu_xl.reader import ReturnedForm
 
@@ -134,7 +135,7 @@ def test_names_that_identification_cannot_tell_apart_are_roster_errors(tmp_path:
 
 def test_a_return_without_identity_is_found_by_the_same_normalisation(config: Path) -> None:
     use_roster(config, [ROSTER_HEADER, ("T01", "城关街道（一）"), ("D03", "县科协A")])
-    ctx = make.Context.load(config)
+    ctx = Context.load(config)
     for typed, unit_id in [
         ("城关街道(一)", "T01"),
         ("城关 街道一", "T01"),

@@ -19,8 +19,9 @@ import pytest
 from conftest import init_sample
 from xlsxwriter.utility import xl_rowcol_to_cell
 
-from kepu_xl import make, spec
-from kepu_xl.collect import collect
+from kepu_xl import spec
+from kepu_xl.collection import collect
+from kepu_xl.context import CONFIG_NAME, Context
 
 WEEK = spec.load(spec.bundled_dir() / "science_week.toml")
 MONTH = spec.load(spec.bundled_dir() / "science_month.toml")
@@ -75,15 +76,15 @@ TYPED = {
 
 
 @pytest.fixture(scope="module")
-def month_campaign(tmp_path_factory: pytest.TempPathFactory) -> make.Context:
+def month_campaign(tmp_path_factory: pytest.TempPathFactory) -> Context:
     folder = init_sample(tmp_path_factory.mktemp("month") / "青溪县科普月")
-    config = folder / make.CONFIG_NAME
+    config = folder / CONFIG_NAME
     text = config.read_text(encoding="utf-8")
     config.write_text(re.sub(r'(?m)^form = "science_week"', 'form = "science_month"', text), encoding="utf-8")
-    return make.Context.load(config)
+    return Context.load(config)
 
 
-def edits(ctx: make.Context, typed: dict[str, str], activities: int) -> list[dict[str, str]]:
+def edits(ctx: Context, typed: dict[str, str], activities: int) -> list[dict[str, str]]:
     main, cells = ctx.spec.sheet, ctx.cells
     out = [{"sheet": main, "cell": cells.fields[k].a1, "typed": v} for k, v in typed.items()]
     out += [
@@ -100,7 +101,7 @@ def edits(ctx: make.Context, typed: dict[str, str], activities: int) -> list[dic
 
 
 @pytest.fixture(scope="module")
-def filled(month_campaign: make.Context, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def filled(month_campaign: Context, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     lo.require()
     ctx, work = month_campaign, tmp_path_factory.mktemp("month_filled")
     cases = {
@@ -118,7 +119,7 @@ def filled(month_campaign: make.Context, tmp_path_factory: pytest.TempPathFactor
 
 
 @lo.requires_libreoffice
-def test_month_form_self_checks_in_libreoffice(month_campaign: make.Context, filled: dict[str, Path]) -> None:
+def test_month_form_self_checks_in_libreoffice(month_campaign: Context, filled: dict[str, Path]) -> None:
     ctx = month_campaign
     ws = openpyxl.load_workbook(filled["T02"], data_only=True)[ctx.spec.sheet]
     marks = {r.id: ws[c.a1].value for r, c in zip(ctx.spec.rules, ctx.cells.rules, strict=True)}
@@ -131,12 +132,12 @@ def test_month_form_self_checks_in_libreoffice(month_campaign: make.Context, fil
 
 
 @lo.requires_libreoffice
-def test_month_returns_are_collected(month_campaign: make.Context, filled: dict[str, Path]) -> None:
+def test_month_returns_are_collected(month_campaign: Context, filled: dict[str, Path]) -> None:
     ctx = month_campaign
     inbox = ctx.campaign.folder / "inbox"
     for path in filled.values():
         shutil.copy2(path, inbox / path.name)
-    report = collect(inbox, ctx.campaign.folder / make.CONFIG_NAME, now=datetime(2024, 9, 30), write=False)
+    report = collect(inbox, ctx.campaign.folder / CONFIG_NAME, now=datetime(2024, 9, 30), write=False)
     status = {u.unit.id: u.status for u in report.units if u.file}
     assert status == {"T01": "accepted", "T02": "rejected"}
     t02 = next(u for u in report.units if u.unit.id == "T02")

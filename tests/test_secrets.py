@@ -16,8 +16,9 @@ import openpyxl
 import pytest
 from openpyxl.utils.protection import hash_password
 
-from kepu_xl import make
-from kepu_xl.collect import collect
+from kepu_xl.collection import collect
+from kepu_xl.context import CONFIG_NAME, Context
+from kepu_xl.init import init_campaign
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="Windows: the profile's ACLs protect the key")
 
@@ -30,7 +31,7 @@ def mode(path: Path) -> int:
 def test_a_new_key_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     old_umask = os.umask(0o022)  # the usual umask: kepuxl 0.1 left the key 0644 in a 0755 folder
     try:
-        config = make.init_campaign(tmp_path / "活动")
+        config = init_campaign(tmp_path / "活动")
     finally:
         os.umask(old_umask)
     state = config.parent / ".kepuxl"
@@ -43,7 +44,7 @@ def test_a_key_left_open_by_an_older_kepuxl_is_closed_on_load(config: Path) -> N
     state.chmod(0o755)
     (state / "secret").chmod(0o644)
     key = (state / "secret").read_bytes()
-    make.Context.load(config)
+    Context.load(config)
     assert (mode(state), mode(state / "secret")) == (0o700, 0o600)
     assert (state / "secret").read_bytes() == key
 
@@ -54,7 +55,7 @@ def protection(data: bytes) -> set[str]:
     return {ws.protection.password for ws in book.worksheets} | {book.security.workbookPassword}
 
 
-def test_each_unit_has_its_own_sheet_password(ctx: make.Context) -> None:
+def test_each_unit_has_its_own_sheet_password(ctx: Context) -> None:
     units = ctx.campaign.units[:6]
     hashes = [protection(ctx.form_bytes(u)) for u in units]
     assert all(len(h) == 1 for h in hashes)  # one password per form, on every sheet
@@ -67,19 +68,19 @@ def test_each_unit_has_its_own_sheet_password(ctx: make.Context) -> None:
 def test_a_password_set_in_the_config_is_every_units(config: Path) -> None:
     text = config.read_text(encoding="utf-8").replace('# password = ""', 'password = "qx2023"')
     config.write_text(text, encoding="utf-8")
-    ctx = make.Context.load(config)
+    ctx = Context.load(config)
     assert {h for u in ctx.campaign.units[:4] for h in protection(ctx.form_bytes(u))} == {
         hash_password("qx2023")
     }
 
 
-def test_an_unprotected_return_is_still_flagged(ctx: make.Context, tmp_path: Path) -> None:
+def test_an_unprotected_return_is_still_flagged(ctx: Context, tmp_path: Path) -> None:
     unit = ctx.campaign.unit("D01")
     book = openpyxl.load_workbook(io.BytesIO(ctx.form_bytes(unit)))
     book[ctx.spec.sheet].protection.sheet = False  # what "撤销工作表保护" saves
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     book.save(inbox / "d01.xlsx")
-    report = collect(inbox, ctx.campaign.folder / make.CONFIG_NAME, write=False, workers=0)
+    report = collect(inbox, ctx.campaign.folder / CONFIG_NAME, write=False, workers=0)
     (result,) = report.files
     assert ("AUDIT_UNPROTECTED", ctx.spec.sheet) in [(f.code.name, f.sheet) for f in result.findings]

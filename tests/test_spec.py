@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from kepu_xl import identity, layout, spec
+from kepu_xl.context import Context
 from kepu_xl.findings import Code, KepuError
 from kepu_xl.forms_writer import build_form
-from kepu_xl.make import Context
 
 # A minimal good definition; the cases below each break one thing in it.
 MINI = """

@@ -30,8 +30,8 @@ from kepu_xl import campaign as campaign_mod
 from kepu_xl import merge, summary_writer
 from kepu_xl import print_layout as pl
 from kepu_xl import spec as spec_mod
-from kepu_xl.collect import collect
-from kepu_xl.make import init_campaign
+from kepu_xl.collection import collect
+from kepu_xl.init import init_campaign
 
 SHEETS = list(summary_writer.SHEETS)
 TOTALS, BY_UNIT, CHARTS = summary_writer.TOTALS, summary_writer.BY_UNIT, summary_writer.CHARTS

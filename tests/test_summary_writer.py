@@ -26,7 +26,7 @@ from kepu_xl import layout, merge, summary_writer
 from kepu_xl import spec as spec_mod
 from kepu_xl.campaign import Campaign, Unit
 from kepu_xl.findings import Code, Finding, KepuError
-from kepu_xl.make import init_campaign
+from kepu_xl.init import init_campaign
 from kepu_xl.results import Change, CollectReport, FileResult, UnitResult
 from kepu_xl.xlsx_out import FastRowsWorksheet
 

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from rich.cells import cell_len
 from rich.console import Console
 
-from kepu_xl import make
-from kepu_xl.collect import collect
+from kepu_xl.collection import collect
+from kepu_xl.context import CONFIG_NAME, Context
 from kepu_xl.findings import Finding, Severity, dumps
 from kepu_xl.results import CollectReport
 from kepu_xl.sample_returns import fill, values_for
@@ -39,7 +39,7 @@ BORDERS = "│┃|"
 def shown(tmp_path_factory: pytest.TempPathFactory) -> list[Finding]:
     """The findings `kepuxl demo` shows for the sample county (all but notes and missing units)."""
     folder = init_sample(tmp_path_factory.mktemp("demo") / "kepuxl-示例县", with_returns=True)
-    report = collect(folder / "inbox", folder / make.CONFIG_NAME, write=False)
+    report = collect(folder / "inbox", folder / CONFIG_NAME, write=False)
     out = [f for f in report.findings if f.severity is not Severity.INFO and f.code.name != "RESOLVE_MISSING"]
     assert len(out) > 10 and any("“约300”" in f.message for f in out)
     return out
@@ -116,7 +116,7 @@ def kepuxl(*args: str, cwd: Path, columns: int = 80) -> subprocess.CompletedProc
 def county_with_a_tick(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample county where 青山镇 typed “约300✓” (✓ is not in GBK) into a number cell."""
     folder = init_sample(tmp_path_factory.mktemp("gbk") / "青溪县", with_returns=True)
-    ctx = make.Context.load(folder / make.CONFIG_NAME)
+    ctx = Context.load(folder / CONFIG_NAME)
     unit = ctx.campaign.unit("T03")
     assert unit is not None
     values = values_for(unit.seq, {"fund_enterprise": "约300✓"})
@@ -130,7 +130,7 @@ def county_with_a_tick(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def library_report(county_with_a_tick: Path) -> CollectReport:
-    return collect(county_with_a_tick / "inbox", county_with_a_tick / make.CONFIG_NAME, write=False)
+    return collect(county_with_a_tick / "inbox", county_with_a_tick / CONFIG_NAME, write=False)
 
 
 @pytest.mark.parametrize("columns", [80, 200])

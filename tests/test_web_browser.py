@@ -21,8 +21,8 @@ from playwright.sync_api import expect
 from webpage import chromium, requires_chromium, serving
 
 from kepu_xl import layout
-from kepu_xl.collect import collect
-from kepu_xl.make import Context
+from kepu_xl.collection import collect
+from kepu_xl.context import Context
 from kepu_xl.sample_returns import fill, values_for
 
 pytestmark = requires_chromium

@@ -20,7 +20,7 @@ from helpers import ROSTER_HEADER, use_roster
 from webpage import Served, serve_process
 
 from kepu_xl import lastrun, locks
-from kepu_xl.collect import collect
+from kepu_xl.collection import collect
 from kepu_xl.ledger import Ledger, ledger_path
 
 XSS_NAME = "<script>alert('x')</script>镇"

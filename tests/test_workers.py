@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from kepu_xl import collect as collect_mod
+from kepu_xl import collection as collect_mod
 from kepu_xl import workers
-from kepu_xl.make import init_campaign
+from kepu_xl.init import init_campaign
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals and fork: Linux")
 NOW = datetime(2023, 6, 5, 9, 0)

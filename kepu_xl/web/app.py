@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote
 from flask import Flask, Response, abort, jsonify, redirect, render_template, request
 
 from .. import campaign as campaign_mod
-from .. import confirm as confirm_mod
+from .. import confirmation as confirm_mod
 from .. import inbox_add, lastrun, locks
 from .. import spec as spec_mod
 from ..campaign import Campaign
@@ -304,7 +304,7 @@ def _upload(site: Site) -> Response:
 
 
 def _start_collect(site: Site) -> str:
-    from ..collect import collect
+    from ..collection import collect
 
     camp = site.campaign()
     if locks.is_held(lastrun.lock_path(camp.state_dir)):

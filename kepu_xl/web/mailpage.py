@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, abort, render_template, request
 
-from ..mail import make_drafts, make_reminders, read_manifest, send_drafts
+from ..mail import make_drafts, read_manifest, send_drafts
+from ..remind import make_reminders
 
 if TYPE_CHECKING:
     from .app import Site

@@ -22,6 +22,7 @@ from . import audit as audit_mod
 from . import intake, lastrun, locks, materials, reader
 from . import workers as workers_mod
 from .campaign import Unit
+from .context import Context
 from .files import (
     check_replaceable,
     clean_stale_temps,
@@ -37,10 +38,9 @@ from .files import (
 from .findings import Code, Finding, KepuError, Severity
 from .forms_writer import Prefill
 from .ledger import Entry, Ledger, ledger_path
-from .make import Context
 from .results import NOT_CONTENT, CollectReport, Confirmation, FileResult, Status, UnitResult, changes
+from .workers import Progress
 
-Progress = Callable[[int, int, str], None]
 FORM_KINDS = ("xlsx", "xls", "ods")
 
 

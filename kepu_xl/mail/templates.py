@@ -1,0 +1,145 @@
+"""The editable mail templates (邮件模板.txt, 催报模板.txt: first line 主题：…, then the body) and the
+placeholder values every message of a campaign shares."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from importlib import resources
+from pathlib import Path
+
+from ..campaign import MATERIALS, Campaign, MailSettings, Unit
+from ..context import Context
+from ..files import write_atomic
+from ..findings import Code, Finding, Findings, KepuError
+from .message import one_line
+
+TEMPLATE_FILES = {"template": "mail_template.txt", "remind_template": "remind_template.txt"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# templates
+# ---------------------------------------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"\{([^{}\s]{1,20})\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """An editable mail template: first line `主题：…`, a blank line, then the body."""
+
+    subject: str
+    body: str
+    source: str  # the file it came from, for messages
+
+    @classmethod
+    def load(cls, campaign: Campaign, key: str) -> Template:
+        """The campaign folder's copy (the clerk may have edited it), else the bundled one."""
+        name = getattr(campaign.mail, key)
+        path = campaign.folder / name
+        if path.is_file():
+            try:
+                return cls.parse(path.read_text(encoding="utf-8-sig"), name)
+            except (OSError, UnicodeDecodeError) as exc:
+                raise KepuError(Finding.make(Code.CAMPAIGN_FILE, path=str(path), error=str(exc))) from None
+        return cls.parse(bundled_template(key), name)
+
+    @classmethod
+    def parse(cls, text: str, source: str) -> Template:
+        text = text.replace("\r\n", "\n")
+        first, _, rest = text.partition("\n")
+        m = re.match(r"\s*(?:主题|subject)\s*[:：]\s*(.*)", first, re.I)
+        if m is None:
+            raise KepuError(
+                Finding.make(
+                    Code.CAMPAIGN_FILE,
+                    path=source,
+                    error="第一行应为“主题：……”（邮件主题），空一行后是正文",
+                )
+            )
+        return cls(m.group(1).strip(), rest.strip("\n") + "\n", source)
+
+    def render(self, values: dict[str, str], findings: Findings) -> tuple[str, str]:
+        """(subject, body) with every known {占位符} replaced; unknown ones are kept and reported once."""
+        unknown: list[str] = []
+
+        def sub(m: re.Match[str]) -> str:
+            if m.group(1) in values:
+                return values[m.group(1)]
+            if m.group(0) not in unknown:
+                unknown.append(m.group(0))
+            return m.group(0)
+
+        subject = one_line(_PLACEHOLDER.sub(sub, self.subject))  # one line, no stray spaces
+        body = _PLACEHOLDER.sub(sub, self.body)
+        body = re.sub(r"\n{3,}", "\n\n", body)  # an empty {问题清单} leaves no hole
+        allowed = "、".join("{" + k + "}" for k in values)
+        for token in unknown:
+            if not any(f.context.get("placeholder") == token for f in findings):
+                findings.add(
+                    Code.MAIL_TEMPLATE,
+                    file=self.source,
+                    template=self.source,
+                    placeholder=token,
+                    allowed=allowed,
+                )
+        return subject, body
+
+
+def bundled_template(key: str) -> str:
+    return (Path(str(resources.files("kepu_xl.samples"))) / TEMPLATE_FILES[key]).read_text(encoding="utf-8")
+
+
+def install_templates(folder: Path, mail: MailSettings | None = None) -> list[Path]:
+    """Copy the bundled templates into a campaign folder (never over an existing file)."""
+    mail, written = mail or MailSettings(), []
+    for key in TEMPLATE_FILES:
+        path = Path(folder) / getattr(mail, key)
+        if not path.exists():
+            written.append(write_atomic(path, bundled_template(key).encode("utf-8")))
+    return written
+
+
+def when_text(moment: datetime, *, year: bool = True) -> str:
+    """2023年5月30日17:30 (no time when the deadline is a whole day)."""
+    day = f"{moment.year}年" if year else ""
+    day += f"{moment.month}月{moment.day}日"
+    return day if (moment.hour, moment.minute) == (23, 59) else f"{day}{moment:%H:%M}"
+
+
+def form_title(ctx: Context) -> str:
+    """`2023年科技活动周开展情况统计表`: the form's title with the campaign year in front."""
+    title = ctx.spec.title
+    return title if re.match(r"\d{4}", title) else f"{ctx.campaign.year}年{title}"
+
+
+def materials_text(campaign: Campaign, attachment: str) -> str:
+    lines = [f"1. 填好的统计表（即附件《{attachment}》，请直接回传此 Excel 文件）"]
+    hints = {"photos": "（JPG 等图片）", "summary": "（Word 或 PDF）", "scan": "（PDF 或清晰照片）"}
+    for n, (key, need) in enumerate(campaign.materials, start=2):
+        label, measure = MATERIALS[key]
+        amount = f"不少于 {need} {measure}" if need > 1 else f"1 {measure}"
+        lines.append(f"{n}. {label}{amount}{hints[key]}")
+    return "\n".join(lines)
+
+
+def base_values(ctx: Context, unit: Unit, attachment: str, today: date) -> dict[str, str]:
+    camp = ctx.campaign
+    return {
+        "活动": camp.title,
+        "表名": ctx.spec.title,
+        "年度": str(camp.year),
+        "单位": unit.name,
+        "单位联系人": unit.contact,
+        "称呼": f"{unit.name} {unit.contact}同志" if unit.contact else unit.name,
+        "截止": when_text(camp.deadline, year=False),
+        "截止时间": when_text(camp.deadline),
+        "附件名": attachment,
+        "所需材料": materials_text(camp, attachment),
+        "主办单位": camp.organizer,
+        "联系人": camp.contact.name,
+        "联系电话": camp.contact.phone,
+        "联系邮箱": camp.contact.email,
+        "发出日期": f"{today.year}年{today.month}月{today.day}日",
+    }
