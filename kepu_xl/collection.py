@@ -130,8 +130,11 @@ def collect(
     OUT_BUSY) and leaves its report in .kepuxl/ for the page (`lastrun`).
     """
     ctx = Context.load(Path(config))
+    outdir = Path(outdir) if outdir else ctx.campaign.folder / "output"
     if not write:
         return _collect(ctx, Path(inbox), outdir, progress, now, write, workers, timeout)
+    # checked before the lock is taken: a read-only campaign folder is explained as such, not as a lock
+    _check_ledger(ledger_path(ctx.campaign.state_dir))
     try:
         with locks.held(lastrun.lock_path(ctx.campaign.state_dir), "collect"):
             report = _collect(ctx, Path(inbox), outdir, progress, now, write, workers, timeout)
@@ -144,7 +147,7 @@ def collect(
 def _collect(
     ctx: Context,
     inbox: Path,
-    outdir: Path | None,
+    outdir: Path,
     progress: Progress | None,
     now: datetime | None,
     write: bool,
@@ -153,9 +156,8 @@ def _collect(
 ) -> CollectReport:
     now = now or datetime.now().replace(microsecond=0)
     ledger_file = ledger_path(ctx.campaign.state_dir)
-    outdir = Path(outdir) if outdir else ctx.campaign.folder / "output"
     if write:
-        _check_outputs(outdir, ledger_file)
+        _check_outputs(outdir)
     report_progress = None
     if progress is not None:
 
@@ -186,11 +188,15 @@ def _collect(
     return report
 
 
-def _check_outputs(outdir: Path, ledger_file: Path) -> None:
-    """Raise (Chinese, exit 3) before the inbox is read when the outputs or the run could not be written."""
+def _check_outputs(outdir: Path) -> None:
+    """Raise (Chinese, exit 3) before the inbox is read when the outputs could not be written."""
     ensure_dir(outdir)
     check_replaceable(outdir / FEEDBACK_DIR, FEEDBACK_NAMES, "反馈表")
     write_temp(outdir, b"", outdir).unlink()  # the folder takes new files (a read-only disk fails here)
+
+
+def _check_ledger(ledger_file: Path) -> None:
+    """Raise (Chinese, exit 3) when the run could not be recorded (read-only, or another program holds it)."""
     with Ledger(ledger_file) as ledger:
         ledger.check_writable()
 
@@ -319,8 +325,8 @@ def _arrival(f: FileResult, first_seen: Mapping[str, datetime]) -> None:
     the file's time and the first run that saw this content (both only say "by then")."""
     if f.received_from == "email":
         return
-    seen = first_seen.get(f.sha256)
-    if seen is not None and (f.received is None or seen < f.received):
+    seen = first_seen.get(f.sha256)  # a run's time, in whole seconds: compare the file's time alike
+    if seen is not None and (f.received is None or seen < f.received.replace(microsecond=0)):
         f.received, f.received_from = seen, "first_seen"
 
 

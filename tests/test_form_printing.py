@@ -77,7 +77,7 @@ def printed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Page]]:
             ctx.campaign,
             t04.unit,
             ctx.identity(t04.unit),
-            ctx.password,
+            ctx.password(t04.unit),
             prefill=Prefill(t04.raw, t04.info, t04.detail),
             problems=everything,
         )

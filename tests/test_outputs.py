@@ -427,7 +427,7 @@ def test_jobs_zero_and_n_mean_the_same_in_collect_and_make_forms(county: Path, m
     monkeypatch.chdir(county)
     for command in ("make-forms", "collect"):
         code, out, _ = invoke(command, "--help")
-        assert "0表示在本进程中" in squash(out) and "N表示N个工作进程" in squash(out)
+        assert "0表示在本进程中" in squash(out) and "其他数字表示用这么多个工作进程" in squash(out)
     results = {}
     for jobs in ("0", "2"):
         code, out, err = invoke("make-forms", "-j", jobs, "--json", "-")

@@ -170,7 +170,10 @@ def test_make_forms_prints_on_a_gbk_console(tmp_path: Path) -> None:
     assert done.stdout.decode("gbk").split() == [
         "2023年科技活动周：已为",
         "26",
-        "个单位生成统计表",
-        "→",
+        "个单位生成统计表（新增",
+        "26，更新",
+        "0，未变",
+        "0，移除",
+        "0）→",
         "forms",
     ]
