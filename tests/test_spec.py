@@ -374,13 +374,17 @@ SPEC_CASES = {
     "SPEC_BAD_ID": MINI.replace('id = "b"', 'id = "B"'),
     "SPEC_RULE": with_rule('id = "r"\nwhen = "a.b > 0"\nmessage = "x"\n'),
     "SPEC_TOO_LONG": MINI.replace('unit = "次"', f'unit = "次"\n  help = "{"x" * 300}"'),
+    "SPEC_WORKBOOK": b"PK\x03\x04 a definition workbook cut short",
 }
 
 
 @pytest.mark.parametrize("code", [c for c in Code if c.name.startswith("SPEC_")], ids=lambda c: c.name)
 def test_every_spec_code_can_be_triggered(tmp_path: Path, code: Code) -> None:
     assert code.name in SPEC_CASES, f"no test definition triggers {code.name}"
-    found, findings = spec.check(write(tmp_path, SPEC_CASES[code.name]))
+    case = SPEC_CASES[code.name]
+    path = tmp_path / "mini.toml"
+    path.write_bytes(case) if isinstance(case, bytes) else write(tmp_path, case)
+    found, findings = spec.check(path)
     assert found is None and [f.code for f in findings] == [code]
 
 
