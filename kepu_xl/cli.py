@@ -267,7 +267,7 @@ def forms_from_table(table: Path, output: Path | None, force: bool, json_target:
         report = from_table(table, output, overwrite=force)
     write_json(json_target, report.to_dict())
     if json_target != "-":
-        console.print(findings_table(report.findings, f"{table.name}：{report.shape}"))
+        console.print(findings_table(report.findings, f"{table.name} 的导入结果"))
         name = escape(report.output)
         if report.ok:
             console.print(

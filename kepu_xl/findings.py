@@ -82,7 +82,8 @@ class Code(Enum):
         "表中没有找到要填写的空白格（{detail}）。请确认这是下发的空白统计表，或直接编写表单定义工作簿"
         "（kepuxl forms export science_week -o 示例.xlsx 可得到一份范例）。",
     )
-    TABLE_SHAPE = (I, "表格形状", "{shape}。")
+    TABLE_SHAPE = (I, "表格形状", "看作{shape}。")
+    TABLE_UNIT = (I, "表的单位", "“{text}”：表中没有另写单位的指标按“{measure}”计。")
     TABLE_TITLE = (I, "表名", "表名取“{title}”{note}。")
     TABLE_FIELD = (I, "指标", "指标 {id}“{label}”：{measure}，{kind}{source}。")
     TABLE_TOTAL = (I, "合计", "“{label}”是合计：{id} = {formula}（自动计算）。")

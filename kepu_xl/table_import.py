@@ -240,7 +240,7 @@ class _Inference:
             return True
         if (m := UNIT_ROW.match(text)) and m.group(1) in UNITS:
             self.unit = m.group(1)
-            self.note(Code.TABLE_SHAPE, at, shape=f"“{text}”：表中未另写单位的指标按“{self.unit}”计")
+            self.note(Code.TABLE_UNIT, at, text=text, measure=self.unit)
             return True
         if not seen_body and ATTACHMENT.match(text):
             self.note(Code.TABLE_SKIPPED, at, text=text, why="是附件编号")
@@ -293,8 +293,9 @@ class _Inference:
         else:
             rows = [r for r in body if header is None or r > header]
             self.read_vertical(rows, roles)
+        self.note(Code.TABLE_SHAPE, (body[0], 0), shape=self.shape)
         if not self.items:
-            self.note(Code.TABLE_NO_INPUT, None, detail=f"看作{self.shape}，但没有一行是“标签 + 空白格”")
+            self.note(Code.TABLE_NO_INPUT, None, detail=f"看作{self.shape}，但没有一处是“标签 + 空白格”")
 
     def header_row(self, body: list[int]) -> int | None:
         """A row of column headers (项目 | 指标 | 单位 | 数量) among the first body rows."""
@@ -401,23 +402,25 @@ class _Inference:
     def vertical_label(
         self, r: int, tokens: list[_Token], current: int | None
     ) -> tuple[int | None, str, Any]:
-        """(section, label, label cell) of an item row; a text in the first column opens a section."""
+        """(section, label, label cell) of an item row: a text in the section column opens a section; a
+        text across the section and item columns is an item of its own; a lone label column's item joins
+        the section row above it (一、经费投入), if there is one."""
         if not tokens:
             return current, "", None
-        first, rest = tokens[0], tokens[1:]
-        last_col = tokens[-1].col
-        if first.kind == "T" and first.block[3] >= last_col:  # one text over section and item columns
-            self.sections.append(_section(first.text, (r, first.col)))
-            return len(self.sections) - 1, first.text, (r, first.col)
-        if len(tokens) >= 2 and first.kind == "T":
+        first = tokens[0]
+        if len(tokens) == 1:
+            if first.kind != "T":
+                return current, "", None
+            if first.block[3] > first.block[1]:
+                current = None  # an item of its own (add_item titles its section with it)
+            return current, first.text, (r, first.col)
+        if first.kind == "T":
             self.sections.append(_section(first.text, (r, first.col)))
             current = len(self.sections) - 1
-        elif len(tokens) >= 2 and first.kind == "v" and first.block[0] < r and current is None:
+        elif first.kind == "v" and current is None:
             self.sections.append(_section(first.text, first.block[:2]))
             current = len(self.sections) - 1
-        labels = [t for t in (rest if len(tokens) >= 2 else tokens) if t.kind == "T"]
-        if len(tokens) == 1 and first.kind == "T":
-            current = None  # a lone label: an item of its own
+        labels = [t for t in tokens[1:] if t.kind == "T"]
         if not labels:
             return current, "", None
         return current, "：".join(t.text for t in labels), (r, labels[-1].col)
@@ -756,7 +759,7 @@ def from_table(table: Path, output: Path, *, overwrite: bool = False) -> ImportR
         raise KepuError(Finding.make(Code.TABLE_FILE, file=table.name, error=error))
     imported = infer(table_grid.load(table.read_bytes(), table.name), table.name)
     if not imported.raw:
-        raise KepuError(imported.findings.items)
+        raise KepuError(imported.findings.errors)
     write_atomic(output, spec_book.write(imported.raw))
     checked, problems = spec.check(output)
     fields = sum(len(s["fields"]) for s in imported.raw["sections"])

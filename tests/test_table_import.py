@@ -222,6 +222,39 @@ def test_ids_stay_when_the_table_gains_a_row_at_the_end(tmp_path: Path, shape: s
     assert [f[0] for f in new[len(old) :]] == [f"f{len(old) + 1}"]
 
 
+def test_sections_as_rows_of_their_own_and_a_table_unit(tmp_path: Path) -> None:
+    table = tables.Table(
+        above=["科普工作情况统计表", "（单位：万元）"],
+        rows=[
+            ["项目", "单位", "数量"],
+            ["一、科普经费", None, None],
+            ["财政拨款", "", ""],
+            ["社会捐赠", "", ""],
+            ["小计", "", ""],
+            ["二、科普人员", None, None],
+            ["专职人员", "人", ""],
+            ["兼职人员（人）", "", ""],
+        ],
+        merges=[(1, 0, 1, 2), (5, 0, 5, 2)],
+    )
+    path = tables.write_xlsx(table, tmp_path / "表.xlsx")
+    imported = table_import.infer(table_grid.load(path.read_bytes(), path.name), path.name)
+    assert summary(imported.raw) == [
+        ("f1", "一、科普经费", "财政拨款", "万元", "decimal", 4, None),
+        ("f2", "一、科普经费", "社会捐赠", "万元", "decimal", 4, None),
+        ("f3", "一、科普经费", "小计", "万元", "decimal", 4, "f1 + f2"),
+        ("f4", "二、科普人员", "专职人员", "人", "integer", None, None),
+        ("f5", "二、科普人员", "兼职人员（人）", "人", "integer", None, None),
+    ]
+    sources = [f.context["source"] for f in imported.findings if f.code is Code.TABLE_FIELD]
+    assert sources == ["（单位来自表的单位行）"] * 2 + ["（单位来自单位列）", "（单位来自标签）"]
+    assert [(f.code, f.cell) for f in imported.findings.items[:3]] == [
+        (Code.TABLE_TITLE, "A1"),
+        (Code.TABLE_UNIT, "A2"),
+        (Code.TABLE_SHAPE, "A3"),
+    ]
+
+
 # -- what cannot be inferred is listed, at its cell, and left for the clerk ------------------------------
 
 UNCLEAR = tables.Table(
