@@ -298,7 +298,7 @@ def _read_sheet(
     wanted: Container[tuple[int, int]] | None = None,
     merges: bool = False,
 ) -> None:
-    if len(xml) > WHOLE_PART:
+    if len(xml) > WHOLE_PART and not merges:  # (merged ranges follow the cells: a table is parsed whole)
         _stream_sheet(xml, sheet, window, shared, date_styles, date1904, wanted)
         return
     last_row, last_col = window

@@ -58,11 +58,17 @@ class Grid:
 
 def load(data: bytes, name: str) -> Grid:
     """The table in a file from above; `KepuError` (TABLE_FILE) when there is none to read."""
-    from .intake import precheck
+    from .intake import document_problem, precheck
     from .spec_book import load_book
 
     kind, _ = precheck(data, name=name)
     if kind == "other" and _is_docx(data):
+        problem = document_problem(data)
+        if problem is not None:  # a Word document gets the checks a workbook gets before it is parsed
+            error = problem.code.title + (
+                f"（{problem.context['error']}）" if "error" in problem.context else ""
+            )
+            raise KepuError(Finding.make(Code.TABLE_FILE, file=name, error=error))
         try:
             return _from_docx(data, name)
         except KepuError:

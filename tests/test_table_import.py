@@ -229,25 +229,27 @@ def test_sections_as_rows_of_their_own_and_a_table_unit(tmp_path: Path) -> None:
             ["项目", "单位", "数量"],
             ["一、科普经费", None, None],
             ["财政拨款", "", ""],
+            ["其中：省级拨款", "", ""],
             ["社会捐赠", "", ""],
             ["小计", "", ""],
             ["二、科普人员", None, None],
             ["专职人员", "人", ""],
             ["兼职人员（人）", "", ""],
         ],
-        merges=[(1, 0, 1, 2), (5, 0, 5, 2)],
+        merges=[(1, 0, 1, 2), (6, 0, 6, 2)],
     )
     path = tables.write_xlsx(table, tmp_path / "表.xlsx")
     imported = table_import.infer(table_grid.load(path.read_bytes(), path.name), path.name)
     assert summary(imported.raw) == [
         ("f1", "一、科普经费", "财政拨款", "万元", "decimal", 4, None),
-        ("f2", "一、科普经费", "社会捐赠", "万元", "decimal", 4, None),
-        ("f3", "一、科普经费", "小计", "万元", "decimal", 4, "f1 + f2"),
-        ("f4", "二、科普人员", "专职人员", "人", "integer", None, None),
-        ("f5", "二、科普人员", "兼职人员（人）", "人", "integer", None, None),
+        ("f2", "一、科普经费", "其中：省级拨款", "万元", "decimal", 4, None),
+        ("f3", "一、科普经费", "社会捐赠", "万元", "decimal", 4, None),
+        ("f4", "一、科普经费", "小计", "万元", "decimal", 4, "f1 + f3"),  # 其中 is part of 财政拨款
+        ("f5", "二、科普人员", "专职人员", "人", "integer", None, None),
+        ("f6", "二、科普人员", "兼职人员（人）", "人", "integer", None, None),
     ]
     sources = [f.context["source"] for f in imported.findings if f.code is Code.TABLE_FIELD]
-    assert sources == ["（单位来自表的单位行）"] * 2 + ["（单位来自单位列）", "（单位来自标签）"]
+    assert sources == ["（单位来自表的单位行）"] * 3 + ["（单位来自单位列）", "（单位来自标签）"]
     assert [(f.code, f.cell) for f in imported.findings.items[:3]] == [
         (Code.TABLE_TITLE, "A1"),
         (Code.TABLE_UNIT, "A2"),
@@ -334,6 +336,25 @@ def test_a_word_document_without_a_table(tmp_path: Path) -> None:
     with pytest.raises(KepuError) as info:
         table_import.from_table(tmp_path / "通知.docx", tmp_path / "定义.xlsx")
     assert [f.message for f in info.value.findings] == [Code.TABLE_FILE.format(error="Word 文档中没有表格")]
+
+
+def test_a_word_document_gets_the_checks_a_workbook_gets(table_files, tmp_path: Path) -> None:
+    """A DTD in document.xml (entity expansion, XXE) is refused before python-docx parses anything."""
+    import io
+    import zipfile
+
+    src = zipfile.ZipFile(table_files["sixian", "docx"])
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as out:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "word/document.xml":
+                data = data.replace(b"?>", b'?><!DOCTYPE d [<!ENTITY e SYSTEM "file:///etc/passwd">]>', 1)
+            out.writestr(info.filename, data)
+    (tmp_path / "通知.docx").write_bytes(buffer.getvalue())
+    with pytest.raises(KepuError) as info:
+        table_import.from_table(tmp_path / "通知.docx", tmp_path / "定义.xlsx")
+    assert [f.message for f in info.value.findings] == [Code.TABLE_FILE.format(error="文件含不安全内容")]
 
 
 def test_a_table_with_nothing_to_fill_in(tmp_path: Path) -> None:
