@@ -223,11 +223,10 @@ def forms_check(file: Path, json_target: str | None) -> None:
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="写出的定义工作簿（.xlsx）",
+    help="写出的定义工作簿（默认：当前文件夹下的“定义名.xlsx”）",
 )
 @click.option("--force", is_flag=True, help="覆盖已有的文件")
-def forms_export(form: str, output: Path, force: bool) -> None:
+def forms_export(form: str, output: Path | None, force: bool) -> None:
     """把表单定义（内置编号或定义文件）写成定义工作簿：每个指标、每条规则一行，可在 Excel/WPS 中修改。
 
     \b
@@ -235,10 +234,13 @@ def forms_export(form: str, output: Path, force: bool) -> None:
         kepuxl forms export science_week -o 科技活动周.xlsx
     """
     with fatal_on_error():
-        written = spec_book.export_to(spec_mod.find(form), output, overwrite=force)
+        path = spec_mod.find(form)
+        output = output or Path(safe_name(path.stem) + ".xlsx")
+        written = spec_book.export_to(path, output, overwrite=force)
     console.print(f"已写出定义工作簿：{escape(str(written))}")
+    check = f"kepuxl forms check {escape(str(written))}"
     console.print(
-        f'修改后用 [bold]kepuxl forms check {escape(str(written))}[/] 检查；在 kepuxl.toml 中写 form = "{escape(written.name)}" 即可使用。'
+        f'修改后用 [bold]{check}[/] 检查；在 kepuxl.toml 中写 form = "{escape(written.name)}" 即可使用。'
     )
 
 

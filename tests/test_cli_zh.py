@@ -22,7 +22,21 @@ from click.testing import CliRunner
 from kepu_xl import cli_zh
 from kepu_xl.cli import cli
 
-NAMES = {"kepuxl", "inbox", "cd", "JSON", "SMTP", "IMAP", "QQ", "CPU", "Excel", "WPS", "Outlook", "UUID"}
+NAMES = {
+    "kepuxl",
+    "inbox",
+    "cd",
+    "JSON",
+    "SMTP",
+    "IMAP",
+    "QQ",
+    "CPU",
+    "Excel",
+    "WPS",
+    "Word",
+    "Outlook",
+    "UUID",
+}
 TOKEN = re.compile(r"(?<![\w./\\-])-{0,2}[A-Za-z][\w.\-/\\|=:]*")
 
 

@@ -23,6 +23,7 @@ from conftest import init_sample
 
 from kepu_xl import audit, make, reader, spec, spec_book
 from kepu_xl.cli import cli
+from kepu_xl.collect import collect
 from kepu_xl.findings import Code, KepuError
 
 BUNDLED = spec.bundled()
@@ -226,6 +227,21 @@ def test_a_workbook_and_its_toml_make_byte_identical_forms(tmp_path: Path) -> No
     assert len(pairs) == 26
     for a, b in pairs:
         assert Path(a["file"]).read_bytes() == Path(b["file"]).read_bytes()
+
+
+def test_collect_on_a_workbook_judges_as_on_its_toml(tmp_path: Path) -> None:
+    """The sample county's returns (made on the TOML form) collected under the workbook: the same report."""
+    folder = init_sample(tmp_path / "青溪县", with_returns=True)
+    config = folder / make.CONFIG_NAME
+    before = collect(folder / "inbox", config, write=False).to_dict()
+    exported(folder)
+    config.write_text(
+        config.read_text(encoding="utf-8").replace('form = "science_week"', 'form = "science_week.xlsx"'),
+        encoding="utf-8",
+    )
+    after = collect(folder / "inbox", config, write=False).to_dict()
+    assert after == before
+    assert any(f["code"] == "AUDIT_RULE" for f in after["findings"])  # the definition's rules judged
 
 
 def test_a_choice_field_around_the_table(tmp_path: Path) -> None:

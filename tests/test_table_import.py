@@ -235,6 +235,8 @@ def test_sections_as_rows_of_their_own_and_a_table_unit(tmp_path: Path) -> None:
             ["二、科普人员", None, None],
             ["专职人员", "人", ""],
             ["兼职人员（人）", "", ""],
+            ["服务站(个)", "", ""],
+            ["开展培训/次", "", ""],
         ],
         merges=[(1, 0, 1, 2), (6, 0, 6, 2)],
     )
@@ -247,9 +249,11 @@ def test_sections_as_rows_of_their_own_and_a_table_unit(tmp_path: Path) -> None:
         ("f4", "一、科普经费", "小计", "万元", "decimal", 4, "f1 + f3"),  # 其中 is part of 财政拨款
         ("f5", "二、科普人员", "专职人员", "人", "integer", None, None),
         ("f6", "二、科普人员", "兼职人员（人）", "人", "integer", None, None),
+        ("f7", "二、科普人员", "服务站(个)", "个", "integer", None, None),
+        ("f8", "二、科普人员", "开展培训/次", "次", "integer", None, None),
     ]
     sources = [f.context["source"] for f in imported.findings if f.code is Code.TABLE_FIELD]
-    assert sources == ["（单位来自表的单位行）"] * 3 + ["（单位来自单位列）", "（单位来自标签）"]
+    assert sources == ["（单位来自表的单位行）"] * 3 + ["（单位来自单位列）"] + ["（单位来自标签）"] * 3
     assert [(f.code, f.cell) for f in imported.findings.items[:3]] == [
         (Code.TABLE_TITLE, "A1"),
         (Code.TABLE_UNIT, "A2"),
