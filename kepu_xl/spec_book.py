@@ -195,10 +195,12 @@ class _Reader:
             if key == "instructions":
                 lines += [value] if value else []
                 form.cells.setdefault(key, _a1(row, 1))
+            elif value in (None, ""):
+                continue
             elif key.startswith("detail_"):
                 detail[key.removeprefix("detail_")] = value
                 detail.cells[key.removeprefix("detail_")] = _a1(row, 1)
-            elif value not in (None, ""):
+            else:
                 form[key], form.cells[key] = value, _a1(row, 1)
         if lines:
             form["instructions"] = lines
@@ -246,11 +248,20 @@ class _Reader:
                 continue
             text = sheet.text(0, col)
             key = keys.get(_header(text))
-            if key is None or key in cols.values():
-                if text:
-                    self.unknown(sheet.name, 0, col, text, headers.values())
-                continue
-            cols[col] = key
+            if key in cols.values():
+                rule = "与前面的一列同名，只读前面那一列"
+                self.out.add(
+                    Code.SPEC_BAD_VALUE,
+                    **{"file": self.name, "sheet": sheet.name, "cell": _a1(0, col)},
+                    where=f"工作表“{sheet.name}”第 1 行",
+                    key=text,
+                    value=text,
+                    rule=rule,
+                )
+            elif key is None and text:
+                self.unknown(sheet.name, 0, col, text, headers.values())
+            elif key is not None:
+                cols[col] = key
         allowed = {k: "应为 " + "、".join(v) + " 之一" for k, v in words.items()}
         allowed["min/max"] = "应为数字，且最小不大于最大"
         for row in sorted({r for r, _ in sheet.cells if r > 0}):

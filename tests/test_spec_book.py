@@ -12,6 +12,7 @@ import dataclasses
 import io
 import json
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import libreoffice as lo
@@ -138,6 +139,21 @@ def test_every_problem_of_a_workbook_is_found_at_its_cell(tmp_path: Path) -> Non
     )
 
 
+def test_a_column_twice_and_an_empty_setting(tmp_path: Path) -> None:
+    book = exported(tmp_path)
+    wb = openpyxl.load_workbook(book)
+    wb["指标"]["N1"] = "标签"  # a second 标签 column: the first is read, the second reported
+    wb["指标"]["N2"] = "另一个标签"
+    form = wb["表单"]
+    form.append(["明细行数", None])  # a setting left empty is absent, not a bad value
+    wb.save(book)
+    found, findings = spec.check(book)
+    assert [(f.code.name, f.sheet, f.cell) for f in findings] == [("SPEC_BAD_VALUE", "指标", "N1")]
+    assert findings[0].message == Code.SPEC_BAD_VALUE.format(
+        where="工作表“指标”第 1 行", key="标签", value="标签", rule="与前面的一列同名，只读前面那一列"
+    )
+
+
 def test_cli_check_of_a_workbook_names_the_cells(tmp_path: Path) -> None:
     book = exported(tmp_path)
     wb = openpyxl.load_workbook(book)
@@ -233,13 +249,14 @@ def test_collect_on_a_workbook_judges_as_on_its_toml(tmp_path: Path) -> None:
     """The sample county's returns (made on the TOML form) collected under the workbook: the same report."""
     folder = init_sample(tmp_path / "青溪县", with_returns=True)
     config = folder / make.CONFIG_NAME
-    before = collect(folder / "inbox", config, write=False).to_dict()
+    now = datetime(2023, 6, 1, 9, 0)
+    before = collect(folder / "inbox", config, now=now, write=False).to_dict()
     exported(folder)
     config.write_text(
         config.read_text(encoding="utf-8").replace('form = "science_week"', 'form = "science_week.xlsx"'),
         encoding="utf-8",
     )
-    after = collect(folder / "inbox", config, write=False).to_dict()
+    after = collect(folder / "inbox", config, now=now, write=False).to_dict()
     assert after == before
     assert any(f["code"] == "AUDIT_RULE" for f in after["findings"])  # the definition's rules judged
 
