@@ -148,6 +148,7 @@ def test_a_column_twice_and_an_empty_setting(tmp_path: Path) -> None:
     form.append(["明细行数", None])  # a setting left empty is absent, not a bad value
     wb.save(book)
     found, findings = spec.check(book)
+    assert found is None
     assert [(f.code.name, f.sheet, f.cell) for f in findings] == [("SPEC_BAD_VALUE", "指标", "N1")]
     assert findings[0].message == Code.SPEC_BAD_VALUE.format(
         where="工作表“指标”第 1 行", key="标签", value="标签", rule="与前面的一列同名，只读前面那一列"
