@@ -328,6 +328,14 @@ def audit(form: ReturnedForm, spec: FormSpec, cells: CellMap, unit: Unit | None)
             result.info[item.id] = text
             if item.type == "longtext":
                 note = text
+            if item.type == "choice" and text and text not in item.choices:
+                add(
+                    Code.AUDIT_BAD_CHOICE,
+                    raw,
+                    label=item.label,
+                    raw=_quote(text),
+                    choices="、".join(item.choices),
+                )
         if item.required and raw.blank:
             add(Code.AUDIT_INFO_MISSING, raw, label=item.label)
 

@@ -60,6 +60,8 @@ class Sheet:
     state: str = "visible"  # visible | hidden | veryHidden
     protected: bool = False
     cells: dict[tuple[int, int], Value] = field(default_factory=dict)
+    # merged ranges (first row, first col, last row, last col), 0-based; read only when asked for
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)
 
     def get(self, row: int, col: int) -> Value | None:
         return self.cells.get((row, col))
@@ -92,6 +94,7 @@ def load_xlsx(
     *,
     only: Mapping[str, Container[tuple[int, int]]] | None = None,
     parts: Mapping[str, bytes] | None = None,
+    merges: bool = False,
 ) -> Book:
     """Read the named windows of every sheet of an .xlsx.
 
@@ -99,7 +102,7 @@ def load_xlsx(
     listed (name, state), their cells are not read (the reader never looks at them). `only`
     narrows a sheet further to the (row, col) positions its caller will look at. `parts` holds
     package parts already inflated from these very bytes (the pre-check's), used instead of
-    inflating them again.
+    inflating them again. `merges` also reads each sheet's merged ranges (a table from above, not a return).
     """
     z = _Package(data, parts or {})
     wb = etree.fromstring(z.read("xl/workbook.xml"), PARSER)
@@ -121,7 +124,7 @@ def load_xlsx(
         window = windows.get(name, default)
         if window is not None and part in z:
             wanted = only.get(name) if only else None
-            _read_sheet(z.read(part), sheet, window, shared, date_styles, date1904, wanted)
+            _read_sheet(z.read(part), sheet, window, shared, date_styles, date1904, wanted, merges)
     return Book(
         kind="xlsx",
         sheets=sheets,
@@ -258,6 +261,7 @@ def _date_styles_of(xml: bytes) -> frozenset[int]:
 WHOLE_PART = 4 << 20
 _C, _V, _F, _IS, _ROW = _M + "c", _M + "v", _M + "f", _M + "is", _M + "row"
 _PROTECTION = _M + "sheetProtection"
+_MERGE = _M + "mergeCell"
 # cells with something in them (a value, a formula, an inline string) in row order
 _FILLED = etree.XPath("/m:worksheet/m:sheetData/m:row/m:c[* or @t='inlineStr']", namespaces=NS)
 _INLINE_TEXT = etree.XPath("./m:is/m:t/text()|./m:is/m:r/m:t/text()", namespaces=NS)
@@ -292,12 +296,13 @@ def _read_sheet(
     date_styles: frozenset[int],
     date1904: bool,
     wanted: Container[tuple[int, int]] | None = None,
+    merges: bool = False,
 ) -> None:
-    if len(xml) > WHOLE_PART:
+    if len(xml) > WHOLE_PART and not merges:  # (merged ranges follow the cells: a table is parsed whole)
         _stream_sheet(xml, sheet, window, shared, date_styles, date1904, wanted)
         return
     last_row, last_col = window
-    if b"<![CDATA[" not in xml and b"<!--" not in xml:  # there the same bytes would be text, not markup
+    if not merges and b"<![CDATA[" not in xml and b"<!--" not in xml:  # else the bytes may be text
         xml = _EMPTY_CELL.sub(b"", _trimmed(xml))
     root = etree.fromstring(xml, PARSER)
     cells = sheet.cells
@@ -317,6 +322,19 @@ def _read_sheet(
             cells[pos] = value
     for el in root.iter(_PROTECTION):
         sheet.protected = el.get("sheet") in ("1", "true")
+    if merges:
+        sheet.merged = _merged(root, window)
+
+
+def _merged(root: Any, window: Window) -> list[tuple[int, int, int, int]]:
+    """The sheet's merged ranges that begin inside the window (clipped to it)."""
+    out = []
+    for el in root.iter(_MERGE):
+        first, _, last = el.get("ref", "").partition(":")
+        a, b = position(first), position(last or first)
+        if a is not None and b is not None and a[0] <= window[0] and a[1] <= window[1]:
+            out.append((a[0], a[1], min(b[0], window[0]), min(b[1], window[1])))
+    return out
 
 
 _PROTECTION_ELEMENT = re.compile(rb"<sheetProtection\b[^<>]*/>")

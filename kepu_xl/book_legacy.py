@@ -87,6 +87,7 @@ def _read_xls(
             )
             sheets[name] = sheet
             _read_xls_cells(sh, sheet, windows.get(name, default), wb.datemode)
+            sheet.merged = _clipped(sh.merged_cells, windows.get(name, default))
             wb.unload_sheet(index)
         return Book(kind="xls", sheets=sheets, structure_locked=structure_locked)
     finally:
@@ -100,6 +101,16 @@ def _read_xls_cells(sh: Any, sheet: Sheet, window: Window, datemode: int) -> Non
             value = _xls_value(sh.cell_type(row, col), sh.cell_value(row, col), datemode)
             if value is not None:
                 sheet.cells[(row, col)] = value
+
+
+def _clipped(ranges: Any, window: Window) -> list[tuple[int, int, int, int]]:
+    """xlrd's merged ranges (rlo, rhi, clo, chi; hi exclusive; only with formatting_info) → book.Sheet's."""
+    last_row, last_col = window
+    return [
+        (rlo, clo, min(rhi - 1, last_row), min(chi - 1, last_col))
+        for rlo, rhi, clo, chi in ranges or ()
+        if rlo <= last_row and clo <= last_col
+    ]
 
 
 def _xls_value(ctype: int, raw: Any, datemode: int) -> Value | None:
@@ -435,6 +446,13 @@ class _OdsReader:
                         if value is not None:
                             for c in range(col, min(col + repeat, last_col + 1)):
                                 pending[c] = value
+                        spans = (
+                            _count(el.get(_T + "number-rows-spanned")),
+                            _count(el.get(_T + "number-columns-spanned")),
+                        )
+                        if sheet is not None and spans != (1, 1):
+                            last = (min(row + spans[0] - 1, last_row), min(col + spans[1] - 1, last_col))
+                            sheet.merged.append((row, col, *last))
                     col += repeat
                     el.clear()
             elif tag == _ROW:

@@ -18,10 +18,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from . import __version__, cli_zh
+from . import __version__, cli_zh, spec_book
 from . import spec as spec_mod
 from .context import CONFIG_NAME
-from .files import os_error_zh
+from .files import os_error_zh, safe_name
 from .findings import KepuError, Severity, dumps
 from .init import init_campaign
 from .make import make_forms
@@ -113,15 +113,23 @@ def cli() -> None:
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--with-returns", is_flag=True, help="同时在 inbox/ 放入示例县的回执（演示 collect）")
 @click.option("--nested", is_flag=True, help="允许在另一个活动文件夹之内新建")
-def init_cmd(folder: Path, with_returns: bool, nested: bool) -> None:
+@click.option(
+    "--form",
+    metavar="定义",
+    help="表单定义：内置编号（如 science_month），或定义文件（.xlsx/.toml，先检查再复制进活动文件夹）",
+)
+def init_cmd(folder: Path, with_returns: bool, nested: bool, form: str | None) -> None:
     """新建活动文件夹（内置示例县：配置、单位名单、空的 inbox/）。已有活动的文件从不覆盖。
 
     \b
     Example:
         kepuxl init 2023科技活动周
+        kepuxl init 2024科普日 --form 科普日定义.xlsx
     """
+    if form and with_returns:
+        raise click.UsageError("--with-returns 的示例回执只适用于内置示例表单，不能与 --form 同用。")
     with fatal_on_error():
-        config = init_campaign(folder, with_returns=with_returns, nested=nested)
+        config = init_campaign(folder, with_returns=with_returns, nested=nested, form=form)
     console.print(f"已创建活动文件夹：{folder}")
     console.print(
         f"  活动配置：{config}\n  单位名单：{folder / 'units.xlsx'}\n  回执收件箱：{folder / 'inbox'}"
@@ -201,11 +209,13 @@ def forms_list() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "json_target", metavar="FILE|-", help="把检查结果写成 JSON")
 def forms_check(file: Path, json_target: str | None) -> None:
-    """检查一个表单定义文件，列出全部问题及位置。有错误时退出码为 1。
+    """检查一个表单定义文件（.toml 或定义工作簿 .xlsx），列出全部问题及位置（工作簿中为“工作表!单元格”）。
+    有错误时退出码为 1。
 
     \b
     Example:
         kepuxl forms check forms/science_week.toml
+        kepuxl forms check 科技活动周.xlsx
     """
     spec, findings = spec_mod.check(file)
     write_json(
@@ -219,6 +229,73 @@ def forms_check(file: Path, json_target: str | None) -> None:
                 f"[green]定义正确[/]：{spec.title}（{len(spec.fields)} 个指标，{len(spec.rules)} 条审核规则）"
             )
     sys.exit(0 if spec is not None else 1)
+
+
+@forms_group.command("export")
+@click.argument("form", metavar="定义")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="写出的定义工作簿（默认：当前文件夹下的“定义名.xlsx”）",
+)
+@click.option("--force", is_flag=True, help="覆盖已有的文件")
+def forms_export(form: str, output: Path | None, force: bool) -> None:
+    """把表单定义（内置编号或定义文件）写成定义工作簿：每个指标、每条规则一行，可在 Excel/WPS 中修改。
+
+    \b
+    Example:
+        kepuxl forms export science_week -o 科技活动周.xlsx
+    """
+    with fatal_on_error():
+        path = spec_mod.find(form)
+        output = output or Path(safe_name(path.stem) + ".xlsx")
+        written = spec_book.export_to(path, output, overwrite=force)
+    console.print(f"已写出定义工作簿：{escape(str(written))}")
+    check = f"kepuxl forms check {escape(str(written))}"
+    console.print(
+        f'修改后用 [bold]{check}[/] 检查；在 kepuxl.toml 中写 form = "{escape(written.name)}" 即可使用。'
+    )
+
+
+@forms_group.command("from-table")
+@click.argument("table", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="写出的定义工作簿（默认：当前文件夹下的“统计表文件名_定义.xlsx”）",
+)
+@click.option("--force", is_flag=True, help="覆盖已有的定义工作簿")
+@click.option("--json", "json_target", metavar="FILE|-", help="把结果写成 JSON（- 表示输出到屏幕）")
+def forms_from_table(table: Path, output: Path | None, force: bool, json_target: str | None) -> None:
+    """由上级下发的空白统计表（.xlsx/.xls/.ods，或 Word 文档 .docx 中的第一张表）生成表单定义工作簿，
+    逐项列出推断出的内容和没能推断、需要补充的内容（都注明单元格）。定义还需补充时退出码为 1。
+
+    \b
+    Example:
+        kepuxl forms from-table 科技活动周统计表.xlsx -o 科技活动周.xlsx
+    """
+    from .table_import import from_table
+
+    output = output or Path(safe_name(table.stem + "_定义") + ".xlsx")
+    with fatal_on_error():
+        report = from_table(table, output, overwrite=force)
+    write_json(json_target, report.to_dict())
+    if json_target != "-":
+        console.print(findings_table(report.findings, f"{table.name} 的导入结果"))
+        name = escape(report.output)
+        if report.ok:
+            console.print(
+                f"[green]已写出[/] {name}：{report.fields} 个指标，定义检查通过。下一步：在 kepuxl.toml 中写 "
+                f'form = "{escape(output.name)}"，或用 kepuxl init 活动文件夹 --form {name} 新建活动。'
+            )
+        else:
+            console.print(findings_table(report.check, f"{output.name} 还需补充"))
+            console.print(
+                f"已写出 {name}。请按上表在定义工作簿中补充，然后运行 [bold]kepuxl forms check {name}[/]。"
+            )
+    sys.exit(0 if report.ok else 1)
 
 
 def _resolve_config(config: Path | None, inbox: Path | None = None) -> Path:

@@ -59,6 +59,58 @@ class Code(Enum):
     )
     SPEC_RULE = (E, "规则表达式错误", "{where} 的表达式“{expr}”有误：{error}。")
     SPEC_TOO_LONG = (E, "文字过长", "{where} 的“{key}”长 {length} 字，超过 Excel 上限 {limit} 字。请缩短。")
+    SPEC_WORKBOOK = (
+        E,
+        "定义工作簿无法读取",
+        "表单定义工作簿无法读取：{error}。请用 Excel/WPS 打开后另存为 .xlsx 再试。",
+    )
+
+    # -- kepuxl forms from-table: a blank statistics table from above → a definition workbook -----
+    TABLE_FILE = (
+        E,
+        "统计表无法读取",
+        "{error}。请用 Excel/WPS 打开后另存为 .xlsx（Word 中的表格可另存为 .docx）再试。",
+    )
+    DEFINITION_EXISTS = (
+        E,
+        "定义文件已存在",
+        "{path} 已存在，未覆盖（其中可能有改过的定义）。请换一个文件名，或加 --force 覆盖。",
+    )
+    TABLE_NO_INPUT = (
+        E,
+        "找不到填报格",
+        "表中没有找到要填写的空白格（{detail}）。请确认这是下发的空白统计表，或直接编写表单定义工作簿"
+        "（kepuxl forms export science_week -o 示例.xlsx 可得到一份范例）。",
+    )
+    TABLE_SHAPE = (I, "表格形状", "看作{shape}。")
+    TABLE_UNIT = (I, "表的单位", "“{text}”：表中没有另写单位的指标按“{measure}”计。")
+    TABLE_TITLE = (I, "表名", "表名取“{title}”{note}。")
+    TABLE_FIELD = (I, "指标", "指标 {id}“{label}”：{measure}，{kind}{source}。")
+    TABLE_TOTAL = (I, "合计", "“{label}”是合计：{id} = {formula}（自动计算）。")
+    TABLE_INFO = (I, "填表信息", "“{label}”作为填表信息 {id}（{kind}）。")
+    TABLE_UNIT_CELL = (I, "填报单位", "“{label}”由表格自动填写单位名称，不作为指标。")
+    TABLE_NOTE = (I, "填表说明", "“{text}”作为填表说明。")
+    TABLE_SKIPPED = (I, "未作为指标", "“{text}”{why}，不作为指标。")
+    TABLE_NO_LABEL = (
+        W,
+        "填报格没有标签",
+        "填报格 {input} 没有标签，无法判断填的是什么。定义中的{target} 已留空，请填写标签（以及单位）。",
+    )
+    TABLE_NO_UNIT = (
+        W,
+        "单位不明",
+        "“{label}”看不出计量单位（标签、表头、所在部分都没有写）。定义中的{target} 已留空，请填写单位，并核对类型。",
+    )
+    TABLE_UNCLEAR = (
+        W,
+        "合并格用途不明",
+        "合并的单元格 {range}（“{text}”）{why}，未作处理。请对照原表，在定义中补上或删去相应的指标。",
+    )
+    TABLE_TOTAL_UNCLEAR = (
+        W,
+        "合计范围不明",
+        "“{label}”像是合计，但{why}，已作为普通填报项。如需自动计算，请在定义中填写{target}。",
+    )
 
     # -- campaign config and roster ------------------------------------------------------------
     CAMPAIGN_FILE = (E, "活动配置无法读取", "活动配置文件 {path} 无法读取：{error}。")

@@ -33,7 +33,7 @@ from .identity import PROPERTY_PREFIX, Identity
 from .layout import Cell, CellMap
 from .reader import Raw
 from .rules import DetailStats, excel_value
-from .spec import Field, FormSpec, Rule
+from .spec import Field, FormSpec, InfoField, Rule
 from .xlsx_out import CheckedSheet, FastRowsWorksheet, check
 
 # What a self-check (自查n) shows, and the 自查提示 of the field it points at. Every mark is what collect
@@ -167,13 +167,13 @@ class _FormWriter:
         # lists, or choices with a comma, live in a range of the hidden _meta sheet instead
         self.choice_ranges: dict[str, str] = {}
         long_lists = [
-            c
-            for c in (spec.detail.columns if spec.detail else ())
-            if c.type == "choice" and (len(",".join(c.choices)) > 255 or any("," in x for x in c.choices))
+            (key, choices)
+            for key, choices in _choice_lists(spec).items()
+            if len(",".join(choices)) > 255 or any("," in x for x in choices)
         ]
-        for n, c in enumerate(long_lists):
+        for n, (key, choices) in enumerate(long_lists):
             col = xl_col_to_name(META_CHOICE_COL + n)
-            self.choice_ranges[c.id] = f"={lay.META_SHEET}!${col}$1:${col}${len(c.choices)}"
+            self.choice_ranges[key] = f"={lay.META_SHEET}!${col}$1:${col}${len(choices)}"
 
     # -- whole workbook ------------------------------------------------------------------------
 
@@ -260,7 +260,7 @@ class _FormWriter:
                 ws.write_string(cell.row, cell.col, text, f["key"])
         ws.text(cells.unit.row, cells.unit.col, self.unit.name, f["unit"])
         for item in spec.info:
-            self.info_input(ws, item.id, item.type, item.label, item.help)
+            self.info_input(ws, item)
         for col, text in enumerate(lay.COLUMNS):
             ws.write_string(cells.header_row, col, text, f["header"])
 
@@ -392,7 +392,8 @@ class _FormWriter:
         ws.data_validation(cell.row, cell.col, cell.row, cell.col, _numeric_validation(fl, fl.label, cell.a1))
         self.comment(ws, cell)
 
-    def info_input(self, ws: CheckedSheet, info_id: str, kind: str, label: str, help_text: str) -> None:
+    def info_input(self, ws: CheckedSheet, item: InfoField) -> None:
+        info_id, kind = item.id, item.type
         cell = self.cells.info[info_id]
         raw = self.prefill.info.get(info_id)
         if kind == "longtext":
@@ -401,7 +402,7 @@ class _FormWriter:
         else:
             fmt = self.input_format(cell.sheet, cell, "date_input" if kind == "date" else "text_input")
         _write_value(ws, cell.row, cell.col, raw, fmt, self.fmt)
-        validation = _text_validation(kind, label, help_text, self.example)
+        validation = _column_validation(item, self.choice_ranges.get(_INFO_KEY + info_id), self.example)
         ws.data_validation(cell.row, cell.col, cell.row, cell.col, validation)
         self.comment(ws, cell)
 
@@ -631,15 +632,24 @@ class _FormWriter:
         for row, (key, value) in enumerate(self.identity.as_pairs()):
             ws.write_string(row, 0, key)
             ws.write_string(row, 1, value)
-        choices = {c.id: c.choices for c in self.spec.detail.columns} if self.spec.detail else {}
-        for n, column_id in enumerate(self.choice_ranges):
-            for row, choice in enumerate(choices[column_id]):
+        choices = _choice_lists(self.spec)
+        for n, key in enumerate(self.choice_ranges):
+            for row, choice in enumerate(choices[key]):
                 ws.write_string(row, META_CHOICE_COL + n, choice)
         ws.very_hidden()
         self.protect(ws)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+_INFO_KEY = "info:"  # a choice field around the table, apart from the detail columns (ids have no ':')
+
+
+def _choice_lists(spec: FormSpec) -> dict[str, tuple[str, ...]]:
+    """Every drop-down list of the form: detail columns by id, choice fields by info:id."""
+    lists = {_INFO_KEY + i.id: i.choices for i in spec.info if i.type == "choice"}
+    columns = spec.detail.columns if spec.detail else ()
+    return {**{c.id: c.choices for c in columns if c.type == "choice"}, **lists}
 
 
 def _formats(wb: xlsxwriter.Workbook) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 FUNCTIONS = {"abs": abs, "min": min, "max": max, "sum": lambda *xs: sum(xs)}
 DETAIL_ROWS = "detail_rows"
@@ -38,10 +38,13 @@ class RuleError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Expr:
-    """A checked expression: its source text, its tree and the names it reads, in order."""
+    """A checked expression: its source text, its tree and the names it reads, in order.
+
+    Two expressions are equal when their texts are (ast nodes compare by identity; the tree is the text's).
+    """
 
     text: str
-    tree: ast.expr
+    tree: ast.expr = field(compare=False)
     names: tuple[str, ...]
     detail_columns: tuple[str, ...]
 

@@ -21,7 +21,7 @@ from . import rules
 from .findings import Code, Finding, Findings, KepuError, Severity
 
 NUMERIC = ("integer", "decimal")
-INFO_TYPES = ("text", "phone", "date", "longtext")
+INFO_TYPES = ("text", "phone", "date", "longtext", "choice")
 COLUMN_TYPES = ("text", "date", "choice", "integer", "decimal")
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 RESERVED = {"value", "detail_rows", "detail_sum", "abs", "min", "max", "sum"}
@@ -36,7 +36,7 @@ DEFAULT_MAX = {"integer": 10_000_000, "decimal": 1_000_000}
 _FORM_KEYS = {"id", "version", "title", "sheet", "subtitle", "instructions"}
 _SECTION_KEYS = {"id", "title", "fields", "from"}
 _FIELD_KEYS = {"id", "label", "unit", "type", "min", "max", "places", "required", "formula", "help"}
-_INFO_KEYS = {"id", "label", "type", "required", "help"}
+_INFO_KEYS = {"id", "label", "type", "required", "help", "choices"}
 _DETAIL_KEYS = {"sheet", "title", "rows", "columns", "key"}
 _COLUMN_KEYS = {"id", "label", "type", "choices", "width", "min", "max", "places", "help"}
 _RULE_KEYS = {"id", "when", "severity", "message", "each", "check"}
@@ -80,9 +80,10 @@ class InfoField:
 
     id: str
     label: str
-    type: str  # text | phone | date | longtext
+    type: str  # text | phone | date | longtext | choice
     required: bool = False
     help: str = ""
+    choices: tuple[str, ...] = ()  # a choice field's drop-down
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,14 +207,69 @@ def load(path: Path) -> FormSpec:
 def check(path: Path) -> tuple[FormSpec | None, list[Finding]]:
     """Load and check a definition: (spec or None when it has errors, all findings)."""
     out = Findings()
-    name = path.name
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        out.add(Code.SPEC_TOML, file=name, error=str(exc))
+    raw = read_raw(path, out)
+    if raw is None:
         return None, out.items
-    spec = _Builder(raw, name, path.parent, out).build()
+    spec = _Builder(raw, path.name, path.parent, out).build()
     return (spec if out.ok else None), out.items
+
+
+def read_raw(path: Path, out: Findings) -> dict[str, Any] | None:
+    """A definition's tables as one dict: TOML parsed, or a definition workbook read (spec_book.py) with its
+    tables `Located` at their cells. None, with a finding, when the file cannot be read at all."""
+    from . import spec_book
+
+    try:
+        data = path.read_bytes()
+        if spec_book.is_workbook(data):
+            return spec_book.read(data, path.name, out)
+        return tomllib.loads(data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        out.add(Code.SPEC_TOML, file=path.name, error=str(exc))
+        return None
+
+
+def borrow(raw: dict[str, Any], folder: Path) -> tuple[dict[str, Any] | None, str, str]:
+    """`{from = "science_week", id = "staff"}` → (the donor's section with this one's keys over it, "", ""),
+    or (None, the key at fault, why) when there is no such definition or section."""
+    other = raw.get("from")
+    path = next((p for p in (folder / f"{other}.toml", bundled_dir() / f"{other}.toml") if p.is_file()), None)
+    if path is None:
+        return None, "from", "找不到该表单定义"
+    donor = tomllib.loads(path.read_text(encoding="utf-8"))
+    match = [s for s in donor.get("sections", ()) if s.get("id") == raw.get("id")]
+    if not match:
+        return None, "id", f"{other} 中没有该部分"
+    return {**match[0], **{k: v for k, v in raw.items() if k != "from"}}, "", ""
+
+
+class Located(dict):
+    """One table of a definition read from a workbook: its values and, per key, the cell it came from.
+
+    The builder checks it as it checks a TOML table and puts each finding at `sheet`!cell (pyxform's
+    `__row`): the key is named by the workbook's column header (`names`), and a value outside a fixed
+    list is answered in the workbook's own words for that list (`allowed`).
+    """
+
+    __slots__ = ("allowed", "anchor", "cells", "names", "sheet", "where")
+
+    def __init__(
+        self,
+        values: Any = (),
+        *,
+        sheet: str = "",
+        where: str = "",
+        anchor: str = "",
+        cells: dict[str, str] | None = None,
+        names: dict[str, str] | None = None,
+        allowed: dict[str, str] | None = None,
+    ):
+        super().__init__(values)
+        self.sheet, self.where, self.anchor = sheet, where, anchor
+        self.cells, self.names, self.allowed = cells or {}, names or {}, allowed or {}
+
+    def cell(self, key: str | None) -> str:
+        return self.cells.get(key or "", self.anchor)
 
 
 class _Builder:
@@ -222,33 +278,55 @@ class _Builder:
     def __init__(self, raw: dict[str, Any], name: str, folder: Path, out: Findings):
         self.raw, self.name, self.folder, self.out = raw, name, folder, out
         self.ids: set[str] = set()
+        self.field_tables: dict[str, dict[str, Any]] = {}  # a field's raw table, to locate its formula
+        # every numeric field with a good id, built or not: a rule naming a field whose label is missing
+        # is not wrong too (the spec is refused anyway)
+        self.field_ids: set[str] = set()
 
-    def bad(self, code: Code, where: str, **kw: Any) -> None:
-        self.out.add(code, file=self.name, where=where, **kw)
+    def bad(self, code: Code, where: str, at: Any = None, col: str = "", **kw: Any) -> None:
+        """A finding about table `at` (its key `kw["key"]`, else `col`); a `Located` table puts it at its cell."""
+        located: dict[str, str] = {}
+        if isinstance(at, Located):
+            key = kw.get("key") or col
+            where, located = at.where, {"sheet": at.sheet, "cell": at.cell(key)}
+            if "key" in kw:
+                kw["key"] = at.names.get(kw["key"], kw["key"])
+            if code is Code.SPEC_BAD_VALUE and key in at.allowed:
+                kw["rule"] = at.allowed[key]
+        self.out.add(code, file=self.name, where=where, **located, **kw)
 
     def keys(self, table: dict[str, Any], allowed: set[str], where: str) -> None:
+        names = table.names if isinstance(table, Located) else {}
+        shown = "、".join(sorted(names.get(k, k) for k in allowed))
         for key in table:
             if key not in allowed:
-                self.bad(Code.SPEC_UNKNOWN_KEY, where, key=key, allowed="、".join(sorted(allowed)))
+                self.bad(Code.SPEC_UNKNOWN_KEY, where, table, key=key, allowed=shown)
 
-    def need(self, table: dict[str, Any], key: str, where: str, kind: type = str) -> Any:
+    def need(self, table: dict[str, Any], key: str, where: str, kind: Any = str) -> Any:
         value = table.get(key)
         if value is None or value == "":
-            self.bad(Code.SPEC_MISSING, where, key=key)
+            self.bad(Code.SPEC_MISSING, where, table, key=key)
             return None
         if not isinstance(value, kind):
-            self.bad(
-                Code.SPEC_BAD_VALUE, where, key=key, value=value, rule=f"应为{_KIND_ZH.get(kind, '文字')}"
-            )
+            rule = f"应为{_KIND_ZH.get(kind, '文字')}"
+            self.bad(Code.SPEC_BAD_VALUE, where, table, key=key, value=value, rule=rule)
             return None
         return value
 
-    def new_id(self, value: Any, where: str) -> str | None:
+    def flag(self, table: dict[str, Any], key: str, where: str, default: bool) -> bool:
+        """A true/false value (必填: 是/否 in a workbook); anything else is a finding, never read as true."""
+        value = table.get(key, default)
+        if not isinstance(value, bool):
+            self.bad(Code.SPEC_BAD_VALUE, where, table, key=key, value=value, rule="应为 true 或 false")
+            return default
+        return value
+
+    def new_id(self, value: Any, where: str, at: Any = None) -> str | None:
         if not isinstance(value, str) or not ID_RE.match(value) or value in RESERVED:
-            self.bad(Code.SPEC_BAD_ID, where, id=value)
+            self.bad(Code.SPEC_BAD_ID, where, at, "id", id=value)
             return None
         if value in self.ids:
-            self.bad(Code.SPEC_DUPLICATE_ID, where, id=value)
+            self.bad(Code.SPEC_DUPLICATE_ID, where, at, "id", id=value)
             return None
         self.ids.add(value)
         return value
@@ -256,23 +334,21 @@ class _Builder:
     def build(self) -> FormSpec | None:
         form = self.raw.get("form")
         if not isinstance(form, dict):
-            self.bad(Code.SPEC_MISSING, "定义文件", key="[form]")
+            self.bad(Code.SPEC_MISSING, "定义文件", self.raw, key="[form]")
             return None
         self.keys(form, _FORM_KEYS, "[form]")
         self.keys(self.raw, {"form", "sections", "info", "detail", "rules"}, "定义文件顶层")
         form_id = self.need(form, "id", "[form]")
         version = str(self.need(form, "version", "[form]", (str, int)) or "")
         title = self.need(form, "title", "[form]")
-        sheet = self.sheet_name(
-            form.get("sheet", "统计表"), "[form]", "sheet", [INFO_SHEET, META_SHEET, FEEDBACK_SHEET]
-        )
+        sheet = self.sheet_name(form, "统计表", "[form]", [INFO_SHEET, META_SHEET, FEEDBACK_SHEET])
         sections = tuple(self.sections())
         if not sections:
-            self.bad(Code.SPEC_MISSING, "定义文件", key="[[sections]]")
+            self.bad(Code.SPEC_MISSING, "定义文件", self.raw, key="[[sections]]")
         info = tuple(self.info())
         detail = self.detail([INFO_SHEET, META_SHEET, FEEDBACK_SHEET, sheet])
         fields = {f.id: f for s in sections for f in s.fields}
-        sections = tuple(self.formulas(sections, set(fields)))
+        sections = tuple(self.formulas(sections, set(fields) | self.field_ids))
         spec = FormSpec(
             id=form_id or "",
             version=version,
@@ -282,23 +358,27 @@ class _Builder:
             info=info,
             detail=detail,
             rules=(),
-            instructions=self.instructions(form.get("instructions", ())),
+            instructions=self.instructions(form),
             source=self.name,
         )
         rule_list = tuple(self.rules(spec))
         return FormSpec(**{**{k: getattr(spec, k) for k in spec.__slots__}, "rules": rule_list})
 
-    def sheet_name(self, name: Any, where: str, key: str, taken: list[str]) -> str:
+    def sheet_name(self, table: dict[str, Any], default: str, where: str, taken: list[str]) -> str:
+        name = table.get("sheet", default)
         problem = _sheet_name_problem(name, taken)
         if problem:
-            self.bad(Code.SPEC_BAD_VALUE, where, key=key, value=name, rule=f"工作表名{problem}")
+            self.bad(Code.SPEC_BAD_VALUE, where, table, key="sheet", value=name, rule=f"工作表名{problem}")
         return name if isinstance(name, str) else str(name)
 
-    def instructions(self, raw: Any) -> tuple[str, ...]:
+    def instructions(self, form: dict[str, Any]) -> tuple[str, ...]:
         """填报说明 lines: a list of texts (one text is one line)."""
+        raw = form.get("instructions", ())
         lines = [raw] if isinstance(raw, str) else raw
         if not isinstance(lines, list | tuple) or not all(isinstance(x, str) for x in lines):
-            self.bad(Code.SPEC_BAD_VALUE, "[form]", key="instructions", value=raw, rule="应为文字的列表")
+            self.bad(
+                Code.SPEC_BAD_VALUE, "[form]", form, key="instructions", value=raw, rule="应为文字的列表"
+            )
             return ()
         return tuple(lines)
 
@@ -306,19 +386,19 @@ class _Builder:
         """An optional text value ("" when absent); a number or table there is a finding."""
         value = raw.get(key, "")
         if not isinstance(value, str):
-            self.bad(Code.SPEC_BAD_VALUE, where, key=key, value=value, rule="应为文字")
+            self.bad(Code.SPEC_BAD_VALUE, where, raw, key=key, value=value, rule="应为文字")
             return ""
         if limit is not None and len(value) > limit:
-            self.bad(Code.SPEC_TOO_LONG, where, key=key, length=len(value), limit=limit)
+            self.bad(Code.SPEC_TOO_LONG, where, raw, key=key, length=len(value), limit=limit)
         return value
 
     def places(self, raw: dict[str, Any], kind: str, where: str) -> int:
         value = raw.get("places", 4 if kind == "decimal" else 0)
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10:
-            self.bad(Code.SPEC_BAD_VALUE, where, key="places", value=value, rule="应为 0～10 的整数")
+            self.bad(Code.SPEC_BAD_VALUE, where, raw, key="places", value=value, rule="应为 0～10 的整数")
             return 0
         if kind == "integer" and value:
-            self.bad(Code.SPEC_BAD_VALUE, where, key="places", value=value, rule="整数指标不能有小数位")
+            self.bad(Code.SPEC_BAD_VALUE, where, raw, key="places", value=value, rule="整数指标不能有小数位")
         return value
 
     # -- sections and fields -----------------------------------------------------------------
@@ -338,53 +418,42 @@ class _Builder:
                 for m, f in enumerate(raw.get("fields", ()), 1)
             )
             fields = tuple(f for f in fields if f is not None)
-            if not fields:
-                self.bad(Code.SPEC_MISSING, where, key="fields")
+            if not raw.get("fields"):  # (fields that failed have their own findings)
+                self.bad(Code.SPEC_MISSING, where, raw, key="fields")
             yield Section(id=section_id, title=title or "", fields=fields)
 
     def borrowed(self, raw: dict[str, Any], where: str) -> dict[str, Any] | None:
         """`{from = "science_week", id = "staff"}` reuses a section of another definition."""
-        other = raw.get("from")
-        path = next(
-            (p for p in (self.folder / f"{other}.toml", bundled_dir() / f"{other}.toml") if p.is_file()), None
-        )
-        if path is None:
-            self.bad(Code.SPEC_BAD_VALUE, where, key="from", value=other, rule="找不到该表单定义")
-            return None
-        donor = tomllib.loads(path.read_text(encoding="utf-8"))
-        match = [s for s in donor.get("sections", ()) if s.get("id") == raw.get("id")]
-        if not match:
-            self.bad(Code.SPEC_BAD_VALUE, where, key="id", value=raw.get("id"), rule=f"{other} 中没有该部分")
-            return None
-        return {**match[0], **{k: v for k, v in raw.items() if k not in ("from",)}}
+        section, key, rule = borrow(raw, self.folder)
+        if section is None:
+            self.bad(Code.SPEC_BAD_VALUE, where, raw, key=key, value=raw.get(key), rule=rule)
+        return section
 
     def field(self, raw: dict[str, Any], section: str, where: str) -> Field | None:
         self.keys(raw, _FIELD_KEYS, where)
         where = f"指标 {raw.get('id', where)}"
-        field_id = self.new_id(raw.get("id"), where)
+        field_id = self.new_id(raw.get("id"), where, raw)
+        self.field_ids |= {field_id} if field_id else set()
         label = self.need(raw, "label", where)
         unit = self.need(raw, "unit", where)
         kind = raw.get("type", "integer")
         if kind not in NUMERIC:
-            self.bad(Code.SPEC_BAD_VALUE, where, key="type", value=kind, rule="应为 integer 或 decimal")
-            kind = "integer"
+            self.bad(Code.SPEC_BAD_VALUE, where, raw, key="type", value=kind, rule="应为 integer 或 decimal")
+            kind = "decimal" if "places" in raw else "integer"  # one finding, not a second about places
         places = self.places(raw, kind, where)
-        low, high = raw.get("min", 0), raw.get("max", DEFAULT_MAX[kind])
-        if not all(isinstance(x, int | float) for x in (low, high)) or low > high:
-            self.bad(
-                Code.SPEC_BAD_VALUE, where, key="min/max", value=f"{low}～{high}", rule="应为数字且 min ≤ max"
-            )
-            low, high = 0, DEFAULT_MAX[kind]
+        low, high = self.bounds(raw, kind, where)
         help_text = self.text(raw, "help", where, EXCEL_PROMPT_LIMIT)
+        required = self.flag(raw, "required", where, True)
         if field_id is None or label is None or unit is None:
             return None
+        self.field_tables[field_id] = raw
         return Field(
             id=field_id,
             label=label,
             unit=unit,
             type=kind,
             section=section,
-            required=bool(raw.get("required", True)),
+            required=required,
             min=low,
             max=high,
             places=places,
@@ -400,7 +469,9 @@ class _Builder:
                     try:
                         expr = rules.parse(f.formula, names - {f.id})
                     except rules.RuleError as exc:
-                        self.bad(Code.SPEC_RULE, f"指标 {f.id} 的 formula", expr=f.formula, error=str(exc))
+                        at = self.field_tables.get(f.id)
+                        where = f"指标 {f.id} 的 formula"
+                        self.bad(Code.SPEC_RULE, where, at, "formula", expr=f.formula, error=str(exc))
                         expr = None
                     f = Field(**{**{k: getattr(f, k) for k in f.__slots__}, "formula": expr})
                 fields.append(f)
@@ -412,16 +483,17 @@ class _Builder:
         for n, raw in enumerate(self.raw.get("info", ()), start=1):
             where = f"第 {n} 个 [[info]]"
             self.keys(raw, _INFO_KEYS, where)
-            info_id = self.new_id(raw.get("id"), where)
+            info_id = self.new_id(raw.get("id"), where, raw)
             label = self.need(raw, "label", where)
             kind = raw.get("type", "text")
             if kind not in INFO_TYPES:
-                self.bad(
-                    Code.SPEC_BAD_VALUE, where, key="type", value=kind, rule="应为 " + "、".join(INFO_TYPES)
-                )
+                rule = "应为 " + "、".join(INFO_TYPES)
+                self.bad(Code.SPEC_BAD_VALUE, where, raw, key="type", value=kind, rule=rule)
+            required = self.flag(raw, "required", where, False)
+            choices = self.choices(raw, kind, where)
             if info_id and label:
                 help_text = self.text(raw, "help", where, EXCEL_PROMPT_LIMIT)
-                yield InfoField(info_id, label, kind, bool(raw.get("required", False)), help_text)
+                yield InfoField(info_id, label, kind, required, help_text, choices)
 
     def detail(self, taken: list[str]) -> Detail | None:
         raw = self.raw.get("detail")
@@ -429,51 +501,72 @@ class _Builder:
             return None
         where = "[detail]"
         self.keys(raw, _DETAIL_KEYS, where)
-        columns = []
-        seen: set[str] = set()
+        columns: list[Column] = []
         for n, col in enumerate(raw.get("columns", ()), start=1):
-            cw = f"[detail] 第 {n} 列"
-            self.keys(col, _COLUMN_KEYS, cw)
-            col_id, label = col.get("id"), self.need(col, "label", cw)
-            if not isinstance(col_id, str) or not ID_RE.match(col_id) or col_id in seen:
-                self.bad(Code.SPEC_BAD_ID if col_id not in seen else Code.SPEC_DUPLICATE_ID, cw, id=col_id)
-                continue
-            seen.add(col_id)
-            kind = col.get("type", "text")
-            if kind not in COLUMN_TYPES:
-                self.bad(
-                    Code.SPEC_BAD_VALUE, cw, key="type", value=kind, rule="应为 " + "、".join(COLUMN_TYPES)
-                )
-            choices = tuple(col.get("choices", ()))
-            if kind == "choice" and not choices:
-                self.bad(Code.SPEC_MISSING, cw, key="choices")
-            columns.append(
-                Column(
-                    id=col_id,
-                    label=label or "",
-                    type=kind,
-                    choices=choices,
-                    width=col.get("width", 12),
-                    min=col.get("min", 0),
-                    max=col.get("max", DEFAULT_MAX.get(kind, 0)),
-                    places=self.places(col, kind, cw),
-                    help=self.text(col, "help", cw, EXCEL_PROMPT_LIMIT),
-                )
-            )
+            column = self.column(col, f"[detail] 第 {n} 列", {c.id for c in columns})
+            if column is not None:
+                columns.append(column)
+        seen = {c.id for c in columns}
         rows = raw.get("rows", 50)
         if not isinstance(rows, int) or not 1 <= rows <= 5000:
-            self.bad(Code.SPEC_BAD_VALUE, where, key="rows", value=rows, rule="应为 1～5000 的整数")
+            self.bad(Code.SPEC_BAD_VALUE, where, raw, key="rows", value=rows, rule="应为 1～5000 的整数")
             rows = 50
         key = raw.get("key", columns[0].id if columns else "")
         if key not in seen:
-            self.bad(Code.SPEC_BAD_VALUE, where, key="key", value=key, rule="应为明细表中某一列的编号")
-        sheet = self.sheet_name(raw.get("sheet", "活动明细"), where, "sheet", taken)
+            self.bad(Code.SPEC_BAD_VALUE, where, raw, key="key", value=key, rule="应为明细表中某一列的编号")
+        sheet = self.sheet_name(raw, "活动明细", where, taken)
         return Detail(sheet, raw.get("title", "活动明细"), rows, tuple(columns), key)
+
+    def column(self, col: dict[str, Any], where: str, seen: set[str]) -> Column | None:
+        self.keys(col, _COLUMN_KEYS, where)
+        col_id, label = col.get("id"), self.need(col, "label", where)
+        if not isinstance(col_id, str) or not ID_RE.match(col_id) or col_id in seen:
+            code = Code.SPEC_BAD_ID if col_id not in seen else Code.SPEC_DUPLICATE_ID
+            self.bad(code, where, col, "id", id=col_id)
+            return None
+        kind = col.get("type", "text")
+        if kind not in COLUMN_TYPES:
+            rule = "应为 " + "、".join(COLUMN_TYPES)
+            self.bad(Code.SPEC_BAD_VALUE, where, col, key="type", value=kind, rule=rule)
+        width = col.get("width", 12)
+        if not isinstance(width, int | float) or isinstance(width, bool) or not 1 <= width <= 100:
+            self.bad(Code.SPEC_BAD_VALUE, where, col, key="width", value=width, rule="应为 1～100 的数字")
+            width = 12
+        low, high = self.bounds(col, kind, where)
+        return Column(
+            id=col_id,
+            label=label or "",
+            type=kind,
+            choices=self.choices(col, kind, where),
+            width=width,
+            min=low,
+            max=high,
+            places=self.places(col, kind, where),
+            help=self.text(col, "help", where, EXCEL_PROMPT_LIMIT),
+        )
+
+    def choices(self, raw: dict[str, Any], kind: str, where: str) -> tuple[str, ...]:
+        value = raw.get("choices", ())
+        if not isinstance(value, list | tuple) or not all(isinstance(x, str) and x for x in value):
+            self.bad(Code.SPEC_BAD_VALUE, where, raw, key="choices", value=value, rule="应为文字的列表")
+            return ()
+        if kind == "choice" and not value:
+            self.bad(Code.SPEC_MISSING, where, raw, key="choices")
+        return tuple(value)
+
+    def bounds(self, raw: dict[str, Any], kind: str, where: str) -> tuple[float, float]:
+        default = DEFAULT_MAX.get(kind, 0)
+        low, high = raw.get("min", 0), raw.get("max", default)
+        if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in (low, high)) or low > high:
+            rule = "应为数字且 min ≤ max"
+            self.bad(Code.SPEC_BAD_VALUE, where, raw, key="min/max", value=f"{low}～{high}", rule=rule)
+            return 0, default
+        return low, high
 
     # -- rules -------------------------------------------------------------------------------
 
     def rules(self, spec: FormSpec) -> Iterator[Rule]:
-        names = {f.id for f in spec.fields}
+        names = {f.id for f in spec.fields} | self.field_ids
         columns = {c.id for c in spec.detail.columns} if spec.detail else set()
         rule_ids: set[str] = set()
         for n, raw in enumerate(self.raw.get("rules", ()), start=1):
@@ -481,10 +574,10 @@ class _Builder:
             self.keys(raw, _RULE_KEYS, where)
             rule_id = raw.get("id")
             if not isinstance(rule_id, str) or not ID_RE.match(rule_id):
-                self.bad(Code.SPEC_BAD_ID, where, id=rule_id)
+                self.bad(Code.SPEC_BAD_ID, where, raw, "id", id=rule_id)
                 continue
             if rule_id in rule_ids:
-                self.bad(Code.SPEC_DUPLICATE_ID, where, id=rule_id)
+                self.bad(Code.SPEC_DUPLICATE_ID, where, raw, "id", id=rule_id)
                 continue
             rule_ids.add(rule_id)
             when, message = self.need(raw, "when", where), self.need(raw, "message", where)
@@ -493,6 +586,7 @@ class _Builder:
                 self.bad(
                     Code.SPEC_TOO_LONG,
                     where,
+                    raw,
                     key="message",
                     length=len(message),
                     limit=EXCEL_FORMULA_TEXT_LIMIT,
@@ -502,6 +596,7 @@ class _Builder:
                 self.bad(
                     Code.SPEC_BAD_VALUE,
                     where,
+                    raw,
                     key="severity",
                     value=severity,
                     rule="应为 error（错误）、verify（待核实）或 warning（警告）",
@@ -511,12 +606,16 @@ class _Builder:
             targets: list[str | None] = [None]
             if each is not None:
                 if not isinstance(each, list) or not each:
-                    self.bad(Code.SPEC_BAD_VALUE, where, key="each", value=each, rule="应为指标编号的列表")
+                    self.bad(
+                        Code.SPEC_BAD_VALUE, where, raw, key="each", value=each, rule="应为指标编号的列表"
+                    )
                     continue
                 unknown = [str(x) for x in each if x not in names]
                 if unknown:
                     shown = "、".join(unknown)
-                    self.bad(Code.SPEC_BAD_VALUE, where, key="each", value=shown, rule="没有这些指标编号")
+                    self.bad(
+                        Code.SPEC_BAD_VALUE, where, raw, key="each", value=shown, rule="没有这些指标编号"
+                    )
                     continue
                 targets = list(each)
             if when is None or message is None:
@@ -528,17 +627,18 @@ class _Builder:
                     if spec.detail is None and (expr.detail_columns or rules.DETAIL_ROWS in text):
                         raise rules.RuleError("此表没有明细表，不能使用 detail_rows / detail_sum")
                 except rules.RuleError as exc:
-                    self.bad(Code.SPEC_RULE, where, expr=when, error=str(exc))
+                    self.bad(Code.SPEC_RULE, where, raw, "when", expr=when, error=str(exc))
                     break
                 point = target or (expr.names[0] if expr.names else None)
                 if point is None:
-                    self.bad(Code.SPEC_RULE, where, expr=when, error="至少要引用一个指标")
+                    self.bad(Code.SPEC_RULE, where, raw, "when", expr=when, error="至少要引用一个指标")
                     break
                 bad = [(k, t) for k, t in (("message", message), ("check", check)) if not _placeholders_ok(t)]
                 for key, text in bad:
                     self.bad(
                         Code.SPEC_BAD_VALUE,
                         where,
+                        raw,
                         key=key,
                         value=text,
                         rule="只能使用 {label}、{value}、{unit}",

@@ -33,6 +33,7 @@ NAMES = {
     "CPU",
     "Excel",
     "WPS",
+    "Word",
     "Outlook",
     "UUID",
     "Ctrl-C",

@@ -374,13 +374,17 @@ SPEC_CASES = {
     "SPEC_BAD_ID": MINI.replace('id = "b"', 'id = "B"'),
     "SPEC_RULE": with_rule('id = "r"\nwhen = "a.b > 0"\nmessage = "x"\n'),
     "SPEC_TOO_LONG": MINI.replace('unit = "次"', f'unit = "次"\n  help = "{"x" * 300}"'),
+    "SPEC_WORKBOOK": b"PK\x03\x04 a definition workbook cut short",
 }
 
 
 @pytest.mark.parametrize("code", [c for c in Code if c.name.startswith("SPEC_")], ids=lambda c: c.name)
 def test_every_spec_code_can_be_triggered(tmp_path: Path, code: Code) -> None:
     assert code.name in SPEC_CASES, f"no test definition triggers {code.name}"
-    found, findings = spec.check(write(tmp_path, SPEC_CASES[code.name]))
+    case = SPEC_CASES[code.name]
+    path = tmp_path / "mini.toml"
+    path.write_bytes(case) if isinstance(case, bytes) else write(tmp_path, case)
+    found, findings = spec.check(path)
     assert found is None and [f.code for f in findings] == [code]
 
 
@@ -458,3 +462,33 @@ def test_sheet_names_excel_refuses_are_findings(tmp_path: Path, case: str, rule:
     assert found is None
     assert [(f.code, rule in f.message) for f in findings] == [(Code.SPEC_BAD_VALUE, True)], findings
     assert "sheet" in findings[0].message
+
+
+# -- values a workbook can carry as easily as TOML: judged, never read loosely --------------------------------
+
+
+def test_required_must_be_true_or_false(tmp_path: Path) -> None:
+    """`required = "no"` used to be read as true (any non-empty text is): now it is a finding."""
+    text = MINI.replace('unit = "次"', 'unit = "次"\n  required = "no"')
+    assert messages(tmp_path, text) == [
+        Code.SPEC_BAD_VALUE.format(where="指标 a", key="required", value="no", rule="应为 true 或 false")
+    ]
+
+
+def test_a_detail_column_width_must_be_a_number(tmp_path: Path) -> None:
+    text = (
+        MINI
+        + DETAIL.replace('label = "活动名称"', 'label = "活动名称"\n  width = "wide"')
+        + 'choices = ["线下"]\n'
+    )
+    assert messages(tmp_path, text) == [
+        Code.SPEC_BAD_VALUE.format(
+            where="[detail] 第 1 列", key="width", value="wide", rule="应为 1～100 的数字"
+        )
+    ]
+
+
+def test_a_field_missing_its_label_is_one_finding_not_two(tmp_path: Path) -> None:
+    """A rule naming a field whose label is missing is not reported as naming an unknown field."""
+    text = with_rule('id = "r1"\nwhen = "a > b"\nmessage = "请核实。"\n').replace('label = "活动次数"\n', "")
+    assert messages(tmp_path, text) == [Code.SPEC_MISSING.format(where="指标 a", key="label")]

@@ -16,7 +16,7 @@ types and helpers they share.
 """
 
 from .base import KINDS, PENDING, SEP, SPREADSHEET_EXTS, Candidate, Limits, display_name, read_cap
-from .bytecheck import precheck
+from .bytecheck import document_problem, precheck
 from .folder import scan
 from .unpack import candidates_from_email, checked
 
@@ -30,6 +30,7 @@ __all__ = [
     "candidates_from_email",
     "checked",
     "display_name",
+    "document_problem",
     "precheck",
     "read_cap",
     "scan",

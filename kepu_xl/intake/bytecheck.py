@@ -204,16 +204,46 @@ def _check_package(
         head = _xml_head(zf, info, parts, data)
         if head is None:
             continue
-        prolog = _prolog(head, complete=info.file_size <= _HEAD)
-        if prolog == "dtd":
-            return "rejected", [Finding.make(Code.READ_XML_DTD, part=info.filename)]
-        if prolog == "bad":
-            return "rejected", [Finding.make(Code.READ_CORRUPT, error=f"{info.filename} 不是可识别的 XML")]
+        problem = _xml_problem(info, head)
+        if problem is not None:
+            return "rejected", [problem]
         if info.filename == workbook:
             wb_head = head
     if b"purl.oclc.org/ooxml/spreadsheetml" in wb_head:
         return "rejected", [Finding.make(Code.READ_STRICT_OOXML)]
     return kind, [Finding.make(Code.READ_MACRO_IGNORED)] if macro else []
+
+
+def _xml_problem(info: zipfile.ZipInfo, head: bytes) -> Finding | None:
+    """A DTD (or a prolog this check cannot follow) before an XML part's root element."""
+    prolog = _prolog(head, complete=info.file_size <= _HEAD)
+    if prolog == "dtd":
+        return Finding.make(Code.READ_XML_DTD, part=info.filename)
+    if prolog == "bad":
+        return Finding.make(Code.READ_CORRUPT, error=f"{info.filename} 不是可识别的 XML")
+    return None
+
+
+def document_problem(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Finding | None:
+    """Why a zip package that is no workbook (a Word document from above) must not be parsed, or None: the
+    checks a workbook gets (member count and declared sizes, a zip password, a DTD in any XML part)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+            if len(infos) > limits.max_members:
+                return _zip_limits(f"含 {len(infos)} 个成员，上限 {limits.max_members}")
+            for info in infos:
+                problem = _member_problem(info, limits)
+                if problem is not None:
+                    return problem
+            for info in infos:
+                head = _xml_head(zf, info)
+                problem = _xml_problem(info, head) if head is not None else None
+                if problem is not None:
+                    return problem
+    except Exception as exc:  # any zip/zlib failure means the container is broken
+        return Finding.make(Code.READ_CORRUPT, error=f"压缩结构损坏：{_tech(exc)}")
+    return None
 
 
 def _xml_head(
