@@ -21,10 +21,10 @@ import pytest
 import xlsxwriter
 from click.testing import CliRunner
 from conftest import init_sample
-from kepu_xl.collection import collect
 
 from kepu_xl import audit, make, reader, spec, spec_book
 from kepu_xl.cli import cli
+from kepu_xl.collection import collect
 from kepu_xl.context import CONFIG_NAME, Context
 from kepu_xl.findings import Code, KepuError
 from kepu_xl.init import init_campaign

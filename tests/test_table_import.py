@@ -19,10 +19,10 @@ import openpyxl
 import pytest
 import tables
 from click.testing import CliRunner
-from kepu_xl.collection import collect
 
 from kepu_xl import make, spec, table_grid, table_import
 from kepu_xl.cli import cli
+from kepu_xl.collection import collect
 from kepu_xl.context import CONFIG_NAME, Context
 from kepu_xl.findings import Code, KepuError, Severity
 from kepu_xl.init import init_campaign
