@@ -1,8 +1,9 @@
 """The campaign handle: kepuxl.toml → `Context` (campaign, form definition, cell layout, key), loaded once.
 
 Every job starts from a `Context`: make-forms writes each unit's form with it, collect reads returns
-against it, mail attaches forms made by it. It makes a unit's form (blank from the campaign template,
-or built with a prefill and problems for a feedback form) and its identity stamp.
+against it, mail attaches forms made by it. It makes a unit's form (a blank one from the campaign's template,
+a feedback form from the campaign's feedback template: both give the bytes of a direct build) and its
+identity stamp.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from . import campaign as campaign_mod
 from . import identity, layout
 from . import spec as spec_mod
 from .campaign import Campaign, Unit
+from .feedback_template import Fallback, FeedbackTemplate
 from .files import safe_name
 from .findings import Finding
 from .form_template import FormTemplate
 from .forms_writer import Prefill, build_form
+from .xlsx_out import FAST
 
 CONFIG_NAME = "kepuxl.toml"
 
@@ -31,6 +34,7 @@ class Context:
     cells: layout.CellMap
     secret: bytes
     _template: FormTemplate | None = field(default=None, init=False, repr=False, compare=False)
+    _feedback: FeedbackTemplate | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, config: Path, *, create_secret: bool = False) -> Context:
@@ -57,15 +61,29 @@ class Context:
             )
         return self._template
 
+    def feedback_template(self) -> FeedbackTemplate:
+        """The campaign's feedback forms (their frames are built on first use, in each process)."""
+        if self._feedback is None:
+            self._feedback = FeedbackTemplate(
+                self.spec, self.cells, self.campaign, self.identity(Unit("", "")), self.password
+            )
+        return self._feedback
+
     def form_bytes(
         self, unit: Unit, prefill: Prefill | None = None, problems: list[Finding] | None = None
     ) -> bytes:
-        """The unit's form; a blank one comes from the template unless it could differ from a build."""
+        """The unit's form: a blank one from the template, a feedback form (problems) from the feedback
+        template, unless either could differ from a direct build (or xlsxwriter is not verified)."""
         stamp, password = self.identity(unit), self.password(unit)
-        if prefill is None and not problems:
+        if FAST and prefill is None and not problems:
             template = self.template()
             if template.fallback_reason(unit.name, stamp) is None:
                 return template.render(unit.name, stamp, password)
+        elif FAST and problems:
+            try:
+                return self.feedback_template().render(unit, stamp, password, prefill, problems)
+            except Fallback:
+                pass
         return build_form(
             self.spec,
             self.cells,

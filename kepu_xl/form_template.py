@@ -27,7 +27,7 @@ from .forms_writer import _legacy_hash, build_form
 from .identity import Identity
 from .layout import CellMap
 from .spec import FormSpec
-from .xlsx_out import clean_text
+from .xlsx_out import Xml, clean_text
 
 # private-use characters around a tag: never in real text, and xlsxwriter escapes none of them
 NAME, UNIT, TOKEN = "\ue000kepuxl-name\ue001", "\ue000kepuxl-unit\ue001", "\ue000kepuxl-token\ue001"
@@ -52,8 +52,6 @@ _HASH = re.compile(
 )
 STRING_LIMIT = 16_383  # xlsxwriter only measures (and clips) a string longer than this
 PROPERTY_LIMIT = 255  # UTF-16 units: set_custom_property warns beyond it
-# xlsxwriter's Workbook._store_workbook (in_memory): members dated 1980-01-01, deflated
-_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,18 +124,13 @@ class FormTemplate:
         values = _values(name, identity)
         new_hash = self.password_hash if password is None else _legacy_hash(password).encode()
         protected = dict(self.protected)
-        buffer = io.BytesIO()
-        # as xlsxwriter's Workbook._store_workbook zips an in-memory workbook
-        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=False) as out:
-            for member, data in self.members:
-                info = zipfile.ZipInfo(member, _DATE)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                if member in PARTS:
-                    data = _fill(data, values)
-                elif member in protected:
-                    data = new_hash.join(protected[member])
-                out.writestr(info, data)
-        return buffer.getvalue()
+
+        def part(member: str, data: bytes) -> bytes:
+            if member in PARTS:
+                return _fill(data, values)
+            return new_hash.join(protected[member]) if member in protected else data
+
+        return Xml.package((member, part(member, data)) for member, data in self.members)
 
 
 def _values(name: str, identity: Identity) -> dict[bytes, bytes]:
@@ -153,7 +146,7 @@ def _fill(data: bytes, values: dict[bytes, bytes]) -> bytes:
 def _escape(text: str) -> str:
     """xlsxwriter's XMLwriter._escape_data; the same in <si>, <dc:title> and <vt:lpwstr> for the
     texts `_text_problem` lets through (no control characters, no _xHHHH_, no edge whitespace)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return Xml.escape(text)
 
 
 def _text_problem(text: str) -> str | None:

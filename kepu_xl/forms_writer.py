@@ -11,12 +11,12 @@ Output is deterministic: the same inputs give the same bytes.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
 import unicodedata
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from itertools import accumulate
@@ -34,7 +34,7 @@ from .layout import Cell, CellMap
 from .reader import Raw
 from .rules import DetailStats, excel_value
 from .spec import Field, FormSpec, InfoField, Rule
-from .xlsx_out import CheckedSheet, FastRowsWorksheet, check
+from .xlsx_out import CheckedSheet, FastRowsWorksheet, ProtectedWorkbook, check, fix_xf_order, strict_warnings
 
 # What a self-check (自查n) shows, and the 自查提示 of the field it points at. Every mark is what collect
 # decides for the same values: a fired rule of each severity, a warning explained in 情况说明 (collect:
@@ -78,6 +78,8 @@ LINE_HEIGHT = 15  # points per line of 11-point text
 # _meta holds the identity in A:B (the reader's window); long dropdown lists go from column E on
 META_CHOICE_COL = 4
 DATE_FORMAT = "yyyy-mm-dd"
+COMMENT_OPTIONS = {"x_scale": 2.2, "y_scale": 2.2, "author": "kepuxl"}
+DXF_FORMATS = ("bad", "warnfill")  # only in conditional formats: never a cell's format
 SAFE_OPTIONS = {
     "in_memory": True,
     "strings_to_formulas": False,
@@ -93,20 +95,6 @@ class Prefill:
     fields: Mapping[str, Any] = field(default_factory=dict)
     info: Mapping[str, Any] = field(default_factory=dict)
     detail: Sequence[Mapping[str, Any]] = ()
-
-
-class _Workbook(xlsxwriter.Workbook):
-    """xlsxwriter has no workbook (structure) protection; add the element after <workbookPr>."""
-
-    structure_password_hash: str = ""
-
-    def _write_workbook_pr(self) -> None:
-        super()._write_workbook_pr()
-        if self.structure_password_hash:
-            self._xml_empty_tag(
-                "workbookProtection",
-                [("workbookPassword", self.structure_password_hash), ("lockStructure", 1)],
-            )
 
 
 def created_at(campaign: Campaign) -> datetime:
@@ -126,49 +114,247 @@ def build_form(
     problems: Sequence[Finding] = (),
 ) -> bytes:
     """One unit's workbook as bytes. `prefill`/`problems` make it a feedback form."""
+    return build(FormFill(spec, cells, campaign, unit, prefill, problems), identity, password)[0]
+
+
+def build(fill: FormFill, identity: Identity, password: str) -> tuple[bytes, dict[str, Any]]:
+    """`build_form` from a `FormFill` → (the workbook, its formats by name)."""
     buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # every xlsxwriter warning is a bug in the form, not a footnote
-        wb = _Workbook(buffer, SAFE_OPTIONS)
-        writer = _FormWriter(
-            wb, spec, cells, campaign, unit, identity, password, prefill or Prefill(), problems
-        )
+    with strict_warnings():  # every xlsxwriter warning is a bug in the form, not a footnote
+        wb = ProtectedWorkbook(buffer, SAFE_OPTIONS)
+        writer = _FormWriter(wb, fill, identity, password)
         writer.write()
         wb.close()
-    return buffer.getvalue()
+    return buffer.getvalue(), writer.fmt
 
 
-class _FormWriter:
+class FormFill:
+    """What a unit's values and problems put into its form: each input cell's value and format, every
+    formula's saved result, the comments on problem cells and the 问题清单 rows.
+
+    The writer writes exactly these, and after every fixed text of the form (so that the fixed texts
+    keep their shared-string numbers whatever the unit typed); feedback_template.py patches the same into
+    a template, so the two cannot disagree. A form with values or problems (a feedback form) numbers its
+    cell formats up front (`xlsx_out.fix_xf_order`): a red problem cell then renumbers nothing else.
+    """
+
     def __init__(
         self,
-        wb: _Workbook,
         spec: FormSpec,
         cells: CellMap,
         campaign: Campaign,
         unit: Unit,
-        identity: Identity,
-        password: str,
-        prefill: Prefill,
-        problems: Sequence[Finding],
+        prefill: Prefill | None = None,
+        problems: Sequence[Finding] = (),
     ):
-        self.wb, self.spec, self.cells, self.campaign, self.unit = wb, spec, cells, campaign, unit
-        self.identity, self.password, self.prefill = identity, password, prefill
+        self.spec, self.cells, self.campaign, self.unit = spec, cells, campaign, unit
+        self.fixed_formats = prefill is not None or bool(problems)
+        self.prefill = prefill or Prefill()
         self.problems: dict[tuple[str, str], list[Finding]] = {}
         for p in problems:
             if p.sheet and p.cell:
                 self.problems.setdefault((p.sheet, p.cell), []).append(p)
         self.problem_list = list(problems)
+        self.bad = {_cell(sheet, ref) for sheet, ref in self.problems} - {None}  # the cells problems name
         # the 情况说明 that explains warnings (collect: the last long text of the definition)
         self.note = next((i for i in reversed(spec.info) if i.type == "longtext"), None)
+        self.values = self.numeric_values()
+        self.states = self.value_states()
+        self.marks = self.rule_marks(self.values, self.detail_stats(), self.states)
+
+    # -- the verdicts: state of each value, self-checks, hints (Python for the saved results, Excel live)
+
+    def numeric_values(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for fid, raw in self.prefill.fields.items():
+            if isinstance(raw, int | float) and not isinstance(raw, bool):
+                out[fid] = float(raw)
+        for fl in self.spec.fields:
+            if fl.computed:
+                out[fl.id] = float(fl.formula.evaluate(out))
+        return out
+
+    def detail_stats(self) -> DetailStats:
+        d = self.spec.detail
+        if d is None:
+            return DetailStats()
+        rows = [r for r in self.prefill.detail if r.get(d.key) not in (None, "")]
+        sums = {
+            c.id: sum(float(r[c.id]) for r in self.prefill.detail if isinstance(r.get(c.id), int | float))
+            for c in d.columns
+            if c.type in ("integer", "decimal")
+        }
+        return DetailStats(rows=len(rows), sums=sums)
+
+    def value_states(self) -> dict[str, str]:
+        """Each field's state as collect judges it: "" fine, "按 0 计", or an error starting with BAD."""
+        out: dict[str, str] = {}
+        for fl in self.spec.fields:
+            if fl.computed:
+                out[fl.id] = PARTS_HINT if any(_bad(out.get(n, "")) for n in fl.formula.names) else ""
+            else:
+                out[fl.id] = value_state(fl, self.prefill.fields.get(fl.id))
+        return out
+
+    def rule_marks(self, values: Mapping[str, float], stats: DetailStats, states: Mapping[str, str]) -> Marks:
+        """What each self-check shows for the prefilled values (its cell's saved result)."""
+        explained = self.explained()
+        out = []
+        for rule in self.spec.rules:
+            if any(_bad(states[n]) for n in rule.when.names):
+                out.append(SKIP_MARK)
+            elif not rule.when.evaluate(values, stats):
+                out.append(OK_MARK)
+            elif rule.severity in EXPLAINED_MARKS and explained:
+                out.append(EXPLAINED_MARKS[rule.severity])
+            else:
+                out.append(RULE_MARKS[rule.severity])
+        return out
+
+    def explained(self) -> bool:
+        """Whether the prefilled 情况说明 explains the warnings and 待核实 values (audit.explains)."""
+        raw = self.prefill.info.get(self.note.id) if self.note else None
+        return raw is not None and audit.explains(str(raw).strip())
+
+    def hint_value(self, fl: Field) -> str:
+        """The hint's saved result, as the writer's hint formula computes it."""
+        if _bad(self.states[fl.id]):
+            return self.states[fl.id]
+        mine = {m for r, m in zip(self.spec.rules, self.marks, strict=True) if r.target == fl.id}
+        return next((mark for mark, _ in HINT_ORDER if mark in mine), self.states[fl.id])
+
+    def rule_shown(self, rule: Rule, mark: str) -> str:
+        """The self-check text's saved result: what is checked until the rule fires, then its message."""
+        message, check_text = rule_texts(self.spec, rule)
+        if check_text and mark in (OK_MARK, SKIP_MARK):
+            return check_text
+        target = self.spec.field(rule.target)
+        places = target.places if target.type == "decimal" else 0
+        return message.replace(VALUE_SLOT, str(_num(round(self.values.get(rule.target, 0.0), places))))
+
+    # -- what goes into the form's cells ---------------------------------------------------------
+
+    def results(self) -> dict[Cell, Any]:
+        """The saved result of every formula of the form, by cell."""
+        spec, cells, main = self.spec, self.cells, self.spec.sheet
+        out: dict[Cell, Any] = {}
+        for fl in spec.fields:
+            if fl.computed:
+                out[Cell(main, cells.fields[fl.id].row, lay.VALUE_COL)] = _num(
+                    fl.formula.evaluate(self.values)
+                )
+            out[cells.states[fl.id]] = self.states[fl.id]
+            out[cells.hints[fl.id]] = self.hint_value(fl)
+        if cells.explained is not None and self.note is not None:
+            out[cells.explained] = EXPLAINED if self.explained() else ""
+        for rule, cell, mark in zip(spec.rules, cells.rules, self.marks, strict=True):
+            out[Cell(main, cell.row, lay.LABEL_COL)] = self.rule_shown(rule, mark)
+            out[cell] = mark
+        d = spec.detail
+        if d is not None:
+            rows = self.prefill.detail
+            for c in d.columns:
+                at = Cell(d.sheet, cells.detail_total, cells.detail_cols[c.id])
+                if c.type in ("integer", "decimal"):
+                    out[at] = _num(
+                        sum(float(r.get(c.id)) for r in rows if isinstance(r.get(c.id), int | float))
+                    )
+                elif c.id == d.key:
+                    out[at] = f"{len([r for r in rows if r.get(d.key)])} 项"
+        return out
+
+    def format_name(self, cell: Cell, base: str) -> str:
+        """An input cell's format: red (`base`_bad) when a problem points at it."""
+        return base + "_bad" if cell in self.bad else base
+
+    def _own_inputs(self, filled: bool = False) -> Iterator[tuple[Cell, Any, str, int]]:
+        """(cell, the unit's value, base format, last merged column) of every input, in writing order;
+        `filled`: only 活动明细 rows with a value or a problem."""
+        spec, cells, prefill = self.spec, self.cells, self.prefill
+        for item in spec.info:
+            cell = cells.info[item.id]
+            base = {"longtext": "note", "date": "date_input"}.get(item.type, "text_input")
+            last = lay.HINT_COL if item.type == "longtext" else cell.col  # 情况说明: merged to the hints
+            yield cell, prefill.info.get(item.id), base, last
+        for fl in spec.inputs:
+            cell = cells.fields[fl.id]
+            yield cell, prefill.fields.get(fl.id), "input", cell.col
+        d = spec.detail
+        if d is None:
+            return
+        # rows go back where the unit typed them; rows without a known place fill up from the top
+        placed = {r[lay.DETAIL_ROW_KEY]: r for r in prefill.detail if lay.DETAIL_ROW_KEY in r}
+        loose = iter([r for r in prefill.detail if lay.DETAIL_ROW_KEY not in r])
+        problem_rows = {cell.row for cell in self.bad if cell.sheet == d.sheet}
+        for i in range(d.rows):
+            row = cells.detail_first + i
+            given = placed.get(row) or (next(loose, {}) if not placed else {})
+            if filled and not given and row not in problem_rows:
+                continue
+            for c in d.columns:
+                col = cells.detail_cols[c.id]
+                base = {"date": "date_input", "integer": "input", "decimal": "input"}.get(
+                    c.type, "text_input"
+                )
+                yield Cell(d.sheet, row, col), given.get(c.id), base, col
+
+    def inputs(self, filled: bool = False) -> list[tuple[Cell, Any, str]]:
+        """Every input cell (and the cells merged into it) with the unit's value (None: blank) and its
+        format's name, in writing order: the text fields, the numbers, then 活动明细 row by row.
+        `filled`: only those with a value or a problem (the others are blank in their own format)."""
+        out = []
+        for cell, value, base, last in self._own_inputs(filled):
+            fmt = self.format_name(cell, base)
+            if filled and value is None and fmt == base:
+                continue
+            out.append((cell, value, fmt))
+            out += [(Cell(cell.sheet, cell.row, col), None, fmt) for col in range(cell.col + 1, last + 1)]
+        return out
+
+    def input_cells(self) -> list[Cell]:
+        """The input cells (without the cells merged into a 情况说明), in writing order."""
+        return [cell for cell, _, _, _ in self._own_inputs()]
+
+    def comments(self) -> dict[Cell, str]:
+        """The comment on each input cell a problem points at: its problems' messages."""
+        out = {}
+        for cell, _, _, _ in self._own_inputs(filled=True):
+            found = self.problems.get((cell.sheet, cell.a1)) if cell in self.bad else None
+            if found:
+                out[cell] = "\n".join(f"【{p.severity.zh}】{p.message}" for p in found)[:2000]
+        return out
+
+    def problem_title(self) -> str:
+        return _wrap(f"{self.unit.name}：报送数据审核问题（请修改后重新报送本表）", PROBLEM_WIDTHS)
+
+    def problem_rows(self) -> list[tuple[Finding, str]]:
+        """The 问题清单 rows: each problem with its message broken into lines."""
+        return [(p, _wrap(p.message, PROBLEM_WIDTHS[3:])) for p in self.problem_list]
+
+
+def rule_texts(spec: FormSpec, rule: Rule) -> tuple[str, str]:
+    """A self-check's message (VALUE_SLOT where the value goes) and what it checks ("" if nothing), each
+    broken into lines for its merged cell."""
+    target = spec.field(rule.target)
+    columns = MAIN_WIDTHS[lay.LABEL_COL : lay.VALUE_COL + 1]
+    message = _wrap(rule.message.format(label=target.label, value=VALUE_SLOT, unit=target.unit), columns)
+    return message, _wrap(rule.check_text(spec), columns) if rule.check else ""
+
+
+class _FormWriter:
+    def __init__(self, wb: ProtectedWorkbook, fill: FormFill, identity: Identity, password: str):
+        self.wb, self.fill, self.identity, self.password = wb, fill, identity, password
+        self.spec, self.cells, self.campaign, self.unit = fill.spec, fill.cells, fill.campaign, fill.unit
         # example dates in prompts: the campaign's own (its end, else the deadline)
-        self.example = f"{campaign.end or campaign.deadline.date():%Y-%m-%d}"
-        self.fmt = _formats(wb)
+        self.example = f"{self.campaign.end or self.campaign.deadline.date():%Y-%m-%d}"
+        self.fmt = _formats(wb, fill.fixed_formats)
+        self.results = fill.results()
         # Excel keeps an inline dropdown list to 255 characters and splits it at commas: longer
         # lists, or choices with a comma, live in a range of the hidden _meta sheet instead
         self.choice_ranges: dict[str, str] = {}
         long_lists = [
             (key, choices)
-            for key, choices in _choice_lists(spec).items()
+            for key, choices in _choice_lists(self.spec).items()
             if len(",".join(choices)) > 255 or any("," in x for x in choices)
         ]
         for n, (key, choices) in enumerate(long_lists):
@@ -194,12 +380,27 @@ class _FormWriter:
         wb.structure_password_hash = _legacy_hash(self.password)
         self.info_sheet()
         main = self.main_sheet()
+        sheets = {self.spec.sheet: main}
         if self.spec.detail is not None:
-            self.detail_sheet()
-        if self.problem_list:
-            self.problem_sheet()
+            sheets[self.spec.detail.sheet] = self.detail_sheet()
+        problems = self.problem_sheet() if self.fill.problem_list else None
         self.meta_sheet()
+        self.write_fill(sheets, problems)
         main.activate()
+
+    def write_fill(self, sheets: Mapping[str, CheckedSheet], problems: CheckedSheet | None) -> None:
+        """The unit's values, the comments on its problem cells and its 问题清单 (`FormFill`), after every
+        fixed text of the form."""
+        for cell, value, fmt in self.fill.inputs():
+            _write_value(sheets[cell.sheet], cell.row, cell.col, value, self.fmt[fmt])
+        for cell, text in self.fill.comments().items():
+            sheets[cell.sheet].write_comment(cell.row, cell.col, text, COMMENT_OPTIONS)
+        if problems is not None:
+            self.problem_rows(problems)
+
+    def result(self, sheet: str, row: int, col: int) -> Any:
+        """A formula's saved result (`FormFill.results`)."""
+        return self.results[Cell(sheet, row, col)]
 
     def title(self) -> str:
         return f"{self.campaign.year}年{self.spec.title}"
@@ -268,34 +469,23 @@ class _FormWriter:
             if first != last:
                 text = _wrap(title, MAIN_WIDTHS[:1])
                 ws.merge_range(first, lay.SECTION_COL, last, lay.SECTION_COL, text, f["section"])
-        values = self.numeric_values()
-        stats = self.detail_stats()
-        states = self.states()
-        marks = self.rule_marks(values, stats, states)
         for fl in spec.fields:
-            self.field_row(ws, fl, values, states, marks)
+            self.field_row(ws, fl)
         for item in spec.info:
             if item.type == "longtext":
                 cell = cells.info[item.id]
                 ws.write_string(cell.row, lay.SECTION_COL, item.label, f["section"])
                 ws.set_row(cell.row, 66)
-        if cells.explained is not None and self.note is not None:
-            formula = "=" + _explained_formula(cells.info[self.note.id].a1)
-            cached = EXPLAINED if self.explained() else ""
+        if cells.explained is not None and self.fill.note is not None:
+            formula = "=" + _explained_formula(cells.info[self.fill.note.id].a1)
+            cached = self.results[cells.explained]
             ws.write_formula(cells.explained.row, cells.explained.col, formula, f["hint"], cached)
-        self.rule_block(ws, values, marks)
+        self.rule_block(ws)
         self.main_page(ws)
         self.protect(ws)
         return ws
 
-    def field_row(
-        self,
-        ws: CheckedSheet,
-        fl: Field,
-        values: Mapping[str, float],
-        states: Mapping[str, str],
-        marks: Marks,
-    ) -> None:
+    def field_row(self, ws: CheckedSheet, fl: Field) -> None:
         """One field's row: section and label (wrapped where sensible), unit, value or total, state, hint."""
         f, cells = self.fmt, self.cells
         cell = cells.fields[fl.id]
@@ -315,13 +505,13 @@ class _FormWriter:
         ws.write_string(row, lay.UNIT_COL, fl.unit, f["center"])
         if fl.computed:
             formula = "=" + fl.formula.to_excel(self.ref)
-            ws.write_formula(row, lay.VALUE_COL, formula, f["computed"], _num(fl.formula.evaluate(values)))
+            cached = self.result(self.spec.sheet, row, lay.VALUE_COL)
+            ws.write_formula(row, lay.VALUE_COL, formula, f["computed"], cached)
         else:
             self.numeric_input(ws, fl, cell)
         state, hint = cells.states[fl.id], cells.hints[fl.id]
-        ws.write_formula(state.row, state.col, "=" + self.state_formula(fl), f["hint"], states[fl.id])
-        cached = self.hint_value(fl, states, marks)
-        ws.write_formula(hint.row, hint.col, "=" + self.hint_formula(fl), f["hint"], cached)
+        ws.write_formula(state.row, state.col, "=" + self.state_formula(fl), f["hint"], self.results[state])
+        ws.write_formula(hint.row, hint.col, "=" + self.hint_formula(fl), f["hint"], self.results[hint])
 
     def main_page(self, ws: CheckedSheet) -> None:
         """One A4 portrait page, title to the last self-check, with the stamp line in the footer."""
@@ -352,97 +542,28 @@ class _FormWriter:
             return f"COUNTA({self.cells.detail_range(d.key)})"
         return f"SUM({self.cells.detail_range(column)})"
 
-    def numeric_values(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for fid, raw in self.prefill.fields.items():
-            if isinstance(raw, int | float) and not isinstance(raw, bool):
-                out[fid] = float(raw)
-        for fl in self.spec.fields:
-            if fl.computed:
-                out[fl.id] = float(fl.formula.evaluate(out))
-        return out
-
-    def detail_stats(self) -> DetailStats:
-        d = self.spec.detail
-        if d is None:
-            return DetailStats()
-        rows = [r for r in self.prefill.detail if r.get(d.key) not in (None, "")]
-        sums = {
-            c.id: sum(float(r[c.id]) for r in self.prefill.detail if isinstance(r.get(c.id), int | float))
-            for c in d.columns
-            if c.type in ("integer", "decimal")
-        }
-        return DetailStats(rows=len(rows), sums=sums)
-
-    def input_format(self, sheet: str, cell: Cell, base: str) -> Any:
-        return self.fmt[base + "_bad"] if (sheet, cell.a1) in self.problems else self.fmt[base]
-
-    def comment(self, ws: CheckedSheet, cell: Cell) -> None:
-        found = self.problems.get((cell.sheet, cell.a1))
-        if found:
-            text = "\n".join(f"【{p.severity.zh}】{p.message}" for p in found)
-            ws.write_comment(
-                cell.row, cell.col, text[:2000], {"x_scale": 2.2, "y_scale": 2.2, "author": "kepuxl"}
-            )
+    def input_format(self, cell: Cell, base: str) -> Any:
+        return self.fmt[self.fill.format_name(cell, base)]
 
     def numeric_input(self, ws: CheckedSheet, fl: Field, cell: Cell) -> None:
-        fmt = self.input_format(cell.sheet, cell, "input")
-        raw = self.prefill.fields.get(fl.id)
-        _write_value(ws, cell.row, cell.col, raw, fmt, self.fmt)
+        """The input's validation; its value comes with the unit's (`write_fill`)."""
         ws.data_validation(cell.row, cell.col, cell.row, cell.col, _numeric_validation(fl, fl.label, cell.a1))
-        self.comment(ws, cell)
 
     def info_input(self, ws: CheckedSheet, item: InfoField) -> None:
         info_id, kind = item.id, item.type
         cell = self.cells.info[info_id]
-        raw = self.prefill.info.get(info_id)
         if kind == "longtext":
-            fmt = self.input_format(cell.sheet, cell, "note")
-            ws.merge_range(cell.row, cell.col, cell.row, lay.HINT_COL, "", fmt)
-        else:
-            fmt = self.input_format(cell.sheet, cell, "date_input" if kind == "date" else "text_input")
-        _write_value(ws, cell.row, cell.col, raw, fmt, self.fmt)
+            ws.merge_range(cell.row, cell.col, cell.row, lay.HINT_COL, "", self.input_format(cell, "note"))
         validation = _column_validation(item, self.choice_ranges.get(_INFO_KEY + info_id), self.example)
         ws.data_validation(cell.row, cell.col, cell.row, cell.col, validation)
-        self.comment(ws, cell)
 
     # -- the verdicts: state of each value, self-checks, hints (Python for the saved results, Excel live)
-
-    def states(self) -> dict[str, str]:
-        """Each field's state as collect judges it: "" fine, "按 0 计", or an error starting with BAD."""
-        out: dict[str, str] = {}
-        for fl in self.spec.fields:
-            if fl.computed:
-                out[fl.id] = PARTS_HINT if any(_bad(out.get(n, "")) for n in fl.formula.names) else ""
-            else:
-                out[fl.id] = value_state(fl, self.prefill.fields.get(fl.id))
-        return out
 
     def state_formula(self, fl: Field) -> str:
         if not fl.computed:
             return _state_formula(fl, self.ref(fl.id))
         parts = [f'LEFT({self.cells.states[n].a1},1)="{BAD}"' for n in fl.formula.names]
         return f'IF(OR({",".join(parts)}),"{PARTS_HINT}","")' if parts else '""'
-
-    def rule_marks(self, values: Mapping[str, float], stats: DetailStats, states: Mapping[str, str]) -> Marks:
-        """What each self-check shows for the prefilled values (its cell's saved result)."""
-        explained = self.explained()
-        out = []
-        for rule in self.spec.rules:
-            if any(_bad(states[n]) for n in rule.when.names):
-                out.append(SKIP_MARK)
-            elif not rule.when.evaluate(values, stats):
-                out.append(OK_MARK)
-            elif rule.severity in EXPLAINED_MARKS and explained:
-                out.append(EXPLAINED_MARKS[rule.severity])
-            else:
-                out.append(RULE_MARKS[rule.severity])
-        return out
-
-    def explained(self) -> bool:
-        """Whether the prefilled 情况说明 explains the warnings and 待核实 values (audit.explains)."""
-        raw = self.prefill.info.get(self.note.id) if self.note else None
-        return raw is not None and audit.explains(str(raw).strip())
 
     def rule_formula(self, rule: Rule) -> str:
         """The self-check: not made over a missing or wrong number, else its mark when the rule fires."""
@@ -465,17 +586,10 @@ class _FormWriter:
                 expr = f'IF(OR({",".join(hits)}),"{mark}",{expr})'
         return f'IF(LEFT({state},1)="{BAD}",{state},{expr})' if mine else state
 
-    def hint_value(self, fl: Field, states: Mapping[str, str], marks: Marks) -> str:
-        """The hint's saved result, as `hint_formula` computes it."""
-        if _bad(states[fl.id]):
-            return states[fl.id]
-        mine = {m for r, m in zip(self.spec.rules, marks, strict=True) if r.target == fl.id}
-        return next((mark for mark, _ in HINT_ORDER if mark in mine), states[fl.id])
-
     def condition(self, rule: Rule) -> str:
         return rule.when.to_excel(self.ref, self.detail_ref if self.spec.detail else None)
 
-    def rule_block(self, ws: CheckedSheet, values: Mapping[str, float], marks: Marks) -> None:
+    def rule_block(self, ws: CheckedSheet) -> None:
         if not self.spec.rules:
             return
         f, first = self.fmt, self.cells.rules[0].row - 1
@@ -484,37 +598,32 @@ class _FormWriter:
             first, lay.LABEL_COL, first, lay.VALUE_COL, "自查内容（表格根据填写的数据自动检查）", f["header"]
         )
         ws.write_string(first, lay.HINT_COL, "自查结果", f["header"])
-        for n, (rule, cell, mark) in enumerate(zip(self.spec.rules, self.cells.rules, marks, strict=True), 1):
+        for n, (rule, cell) in enumerate(zip(self.spec.rules, self.cells.rules, strict=True), 1):
             ws.write_string(cell.row, lay.SECTION_COL, f"自查{n}（{rule.severity.zh}）", f["center"])
             ws.merge_range(cell.row, lay.LABEL_COL, cell.row, lay.VALUE_COL, "", f["wrap_locked"])
-            formula, shown, lines = self.rule_text(rule, cell, mark, values)
+            formula, lines = self.rule_text(rule, cell)
+            shown = self.result(cell.sheet, cell.row, lay.LABEL_COL)
             ws.write_formula(cell.row, lay.LABEL_COL, "=" + formula, f["wrap_locked"], shown)
             ws.set_row(cell.row, max(30, _height("\n" * (lines - 1))))
-            ws.write_formula(cell.row, cell.col, "=" + self.rule_formula(rule), f["hint"], mark)
+            ws.write_formula(cell.row, cell.col, "=" + self.rule_formula(rule), f["hint"], self.results[cell])
 
-    def rule_text(
-        self, rule: Rule, cell: Cell, mark: str, values: Mapping[str, float]
-    ) -> tuple[str, str, int]:
-        """The self-check's text (formula, saved result, lines): what is checked until it fires, then the
-        message with the value, broken into lines where sensible."""
+    def rule_text(self, rule: Rule, cell: Cell) -> tuple[str, int]:
+        """The self-check's text as a formula (what is checked until it fires, then the message with the
+        value; its saved result is `FormFill.rule_shown`) and its lines."""
+        message, check_text = rule_texts(self.spec, rule)
         target = self.spec.field(rule.target)
-        columns = MAIN_WIDTHS[lay.LABEL_COL : lay.VALUE_COL + 1]
-        message = _wrap(rule.message.format(label=target.label, value=VALUE_SLOT, unit=target.unit), columns)
         places = target.places if target.type == "decimal" else 0
         formula = _text_formula(message, f"ROUND({excel_value(self.ref(rule.target))},{places})")
-        shown = message.replace(VALUE_SLOT, str(_num(round(values.get(rule.target, 0.0), places))))
         lines = message.count("\n") + 1
-        if rule.check:  # until the rule fires, say what is checked rather than a message with a value
-            check = _wrap(rule.check_text(self.spec), columns)
+        if check_text:  # until the rule fires, say what is checked rather than a message with a value
             quiet = f'OR({cell.a1}="{OK_MARK}",{cell.a1}="{SKIP_MARK}")'
-            formula = f"IF({quiet},{_text_formula(check, '')},{formula})"
-            shown = check if mark in (OK_MARK, SKIP_MARK) else shown
-            lines = max(lines, check.count("\n") + 1)
-        return formula, shown, lines
+            formula = f"IF({quiet},{_text_formula(check_text, '')},{formula})"
+            lines = max(lines, check_text.count("\n") + 1)
+        return formula, lines
 
     # -- 活动明细 -------------------------------------------------------------------------------
 
-    def detail_sheet(self) -> None:
+    def detail_sheet(self) -> CheckedSheet:
         d, cells, f = self.spec.detail, self.cells, self.fmt
         assert d is not None
         ws = CheckedSheet(self.wb.add_worksheet(d.sheet, FastRowsWorksheet))
@@ -532,42 +641,19 @@ class _FormWriter:
             col = cells.detail_cols[c.id]
             ws.set_column(col, col, c.width)
             ws.write_string(cells.detail_header, col, c.label, f["header"])
-        # rows go back where the unit typed them; rows without a known place fill up from the top
-        placed = {r[lay.DETAIL_ROW_KEY]: r for r in self.prefill.detail if lay.DETAIL_ROW_KEY in r}
-        loose = iter([r for r in self.prefill.detail if lay.DETAIL_ROW_KEY not in r])
-        for i in range(d.rows):
-            row = cells.detail_first + i
-            ws.write_number(row, 0, i + 1, f["center"])
-            given = placed.get(row) or (next(loose, {}) if not placed else {})
-            for c in d.columns:
-                cell = Cell(d.sheet, row, cells.detail_cols[c.id])
-                base = {"date": "date_input", "integer": "input", "decimal": "input"}.get(
-                    c.type, "text_input"
-                )
-                _write_value(
-                    ws, row, cell.col, given.get(c.id), self.input_format(d.sheet, cell, base), self.fmt
-                )
-                self.comment(ws, cell)
+        for i in range(d.rows):  # the rows' values come with the unit's (`write_fill`)
+            ws.write_number(cells.detail_first + i, 0, i + 1, f["center"])
         total = cells.detail_total
         ws.write_string(total, 0, "合计", f["header"])
         for c in d.columns:
             col = cells.detail_cols[c.id]
             first, last = cells.detail_first, cells.detail_last
+            rng = f"{xl_rowcol_to_cell(first, col)}:{xl_rowcol_to_cell(last, col)}"
             if c.type in ("integer", "decimal"):
-                rng = f"{xl_rowcol_to_cell(first, col)}:{xl_rowcol_to_cell(last, col)}"
-                cached = sum(
-                    float(r.get(c.id)) for r in self.prefill.detail if isinstance(r.get(c.id), int | float)
-                )
-                ws.write_formula(total, col, f"=SUM({rng})", f["computed"], _num(cached))
+                ws.write_formula(total, col, f"=SUM({rng})", f["computed"], self.result(d.sheet, total, col))
             elif c.id == d.key:
-                rng = f"{xl_rowcol_to_cell(first, col)}:{xl_rowcol_to_cell(last, col)}"
-                ws.write_formula(
-                    total,
-                    col,
-                    f'=COUNTA({rng})&" 项"',
-                    f["computed"],
-                    f"{len([r for r in self.prefill.detail if r.get(d.key)])} 项",
-                )
+                cached = self.result(d.sheet, total, col)
+                ws.write_formula(total, col, f'=COUNTA({rng})&" 项"', f["computed"], cached)
             else:
                 ws.write_blank(total, col, None, f["computed"])
             validation = _column_validation(c, self.choice_ranges.get(c.id), self.example)
@@ -575,6 +661,7 @@ class _FormWriter:
         ws.freeze_panes(cells.detail_first, 2)
         self.detail_pages(ws, widths, _height(note))
         self.protect(ws)
+        return ws
 
     def detail_pages(self, ws: CheckedSheet, widths: Sequence[float], note_height: float) -> None:
         """Landscape A4 pages of equal share, each with the header row, 合计 on the last page with its rows.
@@ -604,28 +691,32 @@ class _FormWriter:
 
     # -- 问题清单 (feedback) and _meta ----------------------------------------------------------
 
-    def problem_sheet(self) -> None:
+    def problem_sheet(self) -> CheckedSheet:
+        """问题清单's fixed part; its title and rows come with the unit's values (`problem_rows`)."""
         f = self.fmt
         ws = CheckedSheet(self.wb.add_worksheet(lay.FEEDBACK_SHEET, FastRowsWorksheet))
         for col, width in enumerate(PROBLEM_WIDTHS):
             ws.set_column(col, col, width)
-        title = _wrap(f"{self.unit.name}：报送数据审核问题（请修改后重新报送本表）", PROBLEM_WIDTHS)
-        ws.merge_range(0, 0, 0, 3, title, f["title_wrap"])
-        ws.set_row(0, max(30, _height(title, 22)))
         for col, text in enumerate(("序号", "级别", "位置", "问题及修改方法")):
             ws.write_string(1, col, text, f["header"])
-        for n, p in enumerate(self.problem_list, start=1):
-            message = _wrap(p.message, PROBLEM_WIDTHS[3:])
-            ws.write_number(n + 1, 0, n, f["center"])
-            ws.write_string(n + 1, 1, p.severity.zh, f["center"])
-            ws.text(n + 1, 2, p.location, f["center"])
-            ws.text(n + 1, 3, message, f["wrap_locked"])
-            ws.set_row(n + 1, _height(message) + 4)
         ws.set_paper(9)
         ws.fit_to_pages(1, 0)
         ws.repeat_rows(1)
         ws.set_footer(PAGE_FOOTER)
         self.protect(ws)
+        return ws
+
+    def problem_rows(self, ws: CheckedSheet) -> None:
+        f = self.fmt
+        title = self.fill.problem_title()
+        ws.merge_range(0, 0, 0, 3, title, f["title_wrap"])
+        ws.set_row(0, max(30, _height(title, 22)))
+        for n, (p, message) in enumerate(self.fill.problem_rows(), start=1):
+            ws.write_number(n + 1, 0, n, f["center"])
+            ws.write_string(n + 1, 1, p.severity.zh, f["center"])
+            ws.text(n + 1, 2, p.location, f["center"])
+            ws.text(n + 1, 3, message, f["wrap_locked"])
+            ws.set_row(n + 1, _height(message) + 4)
 
     def meta_sheet(self) -> None:
         ws = CheckedSheet(self.wb.add_worksheet(lay.META_SHEET, FastRowsWorksheet))
@@ -652,7 +743,8 @@ def _choice_lists(spec: FormSpec) -> dict[str, tuple[str, ...]]:
     return {**{c.id: c.choices for c in columns if c.type == "choice"}, **lists}
 
 
-def _formats(wb: xlsxwriter.Workbook) -> dict[str, Any]:
+def _formats(wb: xlsxwriter.Workbook, fixed: bool = False) -> dict[str, Any]:
+    """The form's formats by name; `fixed`: the cell formats numbered up front (`FormFill`)."""
     base = {"font_name": "宋体", "font_size": 11, "valign": "vcenter", "border": 1}
     locked = {**base, "bg_color": "#F2F2F2"}
     unlocked = {**base, "locked": False, "bg_color": "#FFFFFF"}
@@ -689,25 +781,54 @@ def _formats(wb: xlsxwriter.Workbook) -> dict[str, Any]:
     }
     for name in ("input", "text_input", "date_input", "note"):
         specs[name + "_bad"] = {**specs[name], **bad}
-    return {name: wb.add_format(props) for name, props in specs.items()}
+    formats = {name: wb.add_format(props) for name, props in specs.items()}
+    if fixed:
+        fix_xf_order(fmt for name, fmt in formats.items() if name not in DXF_FORMATS)
+    return formats
 
 
-def _write_value(
-    ws: CheckedSheet, row: int, col: int, value: Any, fmt: Any, formats: Mapping[str, Any]
-) -> None:
-    """Write a prefilled value as what it is; text stays text (never a formula or link)."""
+_REF = re.compile(r"([A-Z]{1,3})([1-9][0-9]{0,6})")
+
+
+def _cell(sheet: str, ref: str) -> Cell | None:
+    """The cell `ref` names ("D7"), if it is written as kepuxl writes one (not "$D$7", not "d7")."""
+    m = _REF.fullmatch(ref)
+    if m is None:
+        return None
+    col = 0
+    for ch in m[1]:
+        col = col * 26 + ord(ch) - 64
+    cell = Cell(sheet, int(m[2]) - 1, col - 1)
+    return cell if cell.a1 == ref else None
+
+
+def cell_content(value: Any) -> tuple[str, Any]:
+    """How a prefilled value is written, as what it is: ("blank", None), ("string", text) as it is,
+    ("number", x), ("date", datetime) or ("text", value) through `CheckedSheet.text` (never a formula
+    or a link)."""
     if value is None or value == "":
+        return "blank", None
+    if isinstance(value, bool):
+        return "string", str(value)
+    if isinstance(value, int | float):
+        return "number", value
+    if isinstance(value, datetime | date):
+        return "date", value if isinstance(value, datetime) else datetime.combine(value, time())
+    return "text", value
+
+
+def _write_value(ws: CheckedSheet, row: int, col: int, value: Any, fmt: Any) -> None:
+    kind, content = cell_content(value)
+    if kind == "blank":
         ws.write_blank(row, col, None, fmt)
-    elif isinstance(value, bool):
-        ws.write_string(row, col, str(value), fmt)
-    elif isinstance(value, int | float):
-        ws.write_number(row, col, value, fmt)
-    elif isinstance(value, datetime | date):
-        ws.write_datetime(
-            row, col, value if isinstance(value, datetime) else datetime.combine(value, time()), fmt
-        )
+    elif kind == "string":
+        ws.write_string(row, col, content, fmt)
+    elif kind == "number":
+        ws.write_number(row, col, content, fmt)
+    elif kind == "date":
+        ws.write_datetime(row, col, content, fmt)
     else:
-        ws.text(row, col, value, fmt)
+        ws.text(row, col, content, fmt)
 
 
 def _numeric_validation(fl: Field, label: str, a1: str) -> dict[str, Any]:
@@ -898,7 +1019,8 @@ CLOSING = "）”’》〉】」』)]}，,。.、；;：:！!？?％%"
 _ATOM = re.compile(r"[A-Za-z0-9_.,:%+\-/]+|.", re.S)
 
 
-def _wrap(text: str, columns: Sequence[float]) -> str:
+@functools.lru_cache(maxsize=4096)  # the same labels, messages and titles in every unit's form
+def _wrap(text: str, columns: tuple[float, ...]) -> str:
     """`text` with line breaks so that each line fits the columns in any office suite, broken at
     sensible points: never before a closing or after an opening bracket or quote, preferably after a
     clause, and never leaving a character or two alone on the last line."""

@@ -7,6 +7,7 @@ inserted row or an old template. Pure: no I/O. Rows and columns are 0-based insi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 
@@ -28,6 +29,9 @@ UNIT_LABEL = "单位（盖章）"
 DETAIL_ROW_KEY = "_row"
 
 
+_a1 = functools.lru_cache(maxsize=65_536)(xl_rowcol_to_cell)  # forms ask for the same cells again and again
+
+
 @dataclass(frozen=True, slots=True)
 class Cell:
     sheet: str
@@ -36,7 +40,7 @@ class Cell:
 
     @property
     def a1(self) -> str:
-        return xl_rowcol_to_cell(self.row, self.col)
+        return _a1(self.row, self.col)
 
     @property
     def absolute(self) -> str:

@@ -30,7 +30,7 @@ from .book import Book, Sheet
 from .files import write_atomic
 from .findings import Code, Finding, Findings, KepuError
 from .spec import DEFAULT_MAX, INFO_TYPES, FormSpec, Located
-from .xlsx_out import CheckedSheet
+from .xlsx_out import CheckedSheet, strict_warnings
 
 FORM, FIELDS, RULES, DETAIL, README = "表单", "指标", "规则", "明细", "说明"
 SHEET_ALIASES = {FORM: ("form",), FIELDS: ("fields",), RULES: ("rules",), DETAIL: ("detail",)}
@@ -391,25 +391,26 @@ def write(raw: dict[str, Any], created: datetime = datetime(2024, 1, 1)) -> byte
     """Raw tables → a definition workbook (the same bytes for the same tables)."""
     buffer = io.BytesIO()
     options = {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
-    wb = xlsxwriter.Workbook(buffer, options | {"strings_to_numbers": False})
-    wb.set_properties(
-        {"title": "kepuxl 表单定义", "comments": "由 kepuxl 生成的表单定义。", "created": created}
-    )
-    fmt = {
-        "head": wb.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1, "valign": "top"}),
-        "cell": wb.add_format({"valign": "top", "text_wrap": True}),
-        "note": wb.add_format({"text_wrap": True, "valign": "top"}),
-    }
-    _form_sheet(wb, raw, fmt)
-    field_rows = [(s, f) for s in raw.get("sections", ()) for f in s.get("fields", ())]
-    rows = [{**f, "section": s.get("title", ""), "section_id": s.get("id", "")} for s, f in field_rows]
-    rows += list(raw.get("info", ()))
-    _table(wb, FIELDS, FIELD_COLUMNS, rows, fmt, {"type": FIELD_TYPES, "required": FLAGS})
-    _table(wb, RULES, RULE_COLUMNS, raw.get("rules", ()), fmt, {"severity": SEVERITIES})
-    columns = (raw.get("detail") or {}).get("columns", ())
-    _table(wb, DETAIL, DETAIL_COLUMNS, columns, fmt, {"type": DETAIL_TYPES})
-    _readme(wb, fmt)
-    wb.close()
+    with strict_warnings():  # an xlsxwriter warning is a definition written wrong, not a footnote
+        wb = xlsxwriter.Workbook(buffer, options | {"strings_to_numbers": False})
+        wb.set_properties(
+            {"title": "kepuxl 表单定义", "comments": "由 kepuxl 生成的表单定义。", "created": created}
+        )
+        fmt = {
+            "head": wb.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1, "valign": "top"}),
+            "cell": wb.add_format({"valign": "top", "text_wrap": True}),
+            "note": wb.add_format({"text_wrap": True, "valign": "top"}),
+        }
+        _form_sheet(wb, raw, fmt)
+        field_rows = [(s, f) for s in raw.get("sections", ()) for f in s.get("fields", ())]
+        rows = [{**f, "section": s.get("title", ""), "section_id": s.get("id", "")} for s, f in field_rows]
+        rows += list(raw.get("info", ()))
+        _table(wb, FIELDS, FIELD_COLUMNS, rows, fmt, {"type": FIELD_TYPES, "required": FLAGS})
+        _table(wb, RULES, RULE_COLUMNS, raw.get("rules", ()), fmt, {"severity": SEVERITIES})
+        columns = (raw.get("detail") or {}).get("columns", ())
+        _table(wb, DETAIL, DETAIL_COLUMNS, columns, fmt, {"type": DETAIL_TYPES})
+        _readme(wb, fmt)
+        wb.close()
     return buffer.getvalue()
 
 

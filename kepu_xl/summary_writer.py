@@ -17,7 +17,6 @@ import math
 import numbers
 import re
 import unicodedata
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -35,7 +34,7 @@ from .merge import ID_COLUMNS, Frames
 from .results import COUNTED, OUTCOME_ZH, STATUS_ZH, CollectReport, Status, UnitResult
 from .spec import Field, FormSpec, InfoField
 from .workers import gc_paused
-from .xlsx_out import CheckedSheet, FastRowsWorksheet, clean_text
+from .xlsx_out import CheckedSheet, FastRowsWorksheet, clean_text, strict_warnings
 
 SHEETS = ("汇总表", "分单位", "图表", "上报情况", "问题清单", "活动明细", "文件清单", "说明")
 TOTALS, BY_UNIT, CHARTS, STATUS, FINDINGS, DETAIL, FILES, NOTES = SHEETS
@@ -86,11 +85,7 @@ BAR_PX = 22  # a unit's bar: room for its name at CHART_FONT (at 20 px LibreOffi
 def build_summary(report: CollectReport, frames: Frames) -> bytes:
     """The summary workbook of one collect run as bytes."""
     buffer = io.BytesIO()
-    with gc_paused(), warnings.catch_warnings():
-        warnings.simplefilter("error")  # an xlsxwriter warning means a cell or chart silently went missing
-        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
-            # a library's notice of a future change is not a broken summary: don't fail collect over it
-            warnings.simplefilter("default", category)
+    with gc_paused(), strict_warnings():  # an xlsxwriter warning means a cell or chart went missing
         wb = xlsxwriter.Workbook(buffer, OPTIONS)
         _SummaryWriter(wb, report, frames).write()
         wb.close()

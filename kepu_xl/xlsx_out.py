@@ -1,24 +1,41 @@
-"""What every workbook kepuxl writes shares: checked xlsxwriter calls and safe text cells.
+"""What every workbook kepuxl writes shares: checked xlsxwriter calls, safe text cells, and the one
+place that knows xlsxwriter's internals.
 
 xlsxwriter reports many problems by returning -1/-2 instead of raising; `CheckedSheet` turns them
-into errors. Text that came from outside (unit names, values units typed, file names, messages) goes
-through `CheckedSheet.text`: always a string cell (never a formula or a link), characters XML 1.0
-cannot carry dropped, clipped to Excel's 32,767 characters.
+into errors, and `strict_warnings` turns its warnings (a merge of one cell, a string clipped, a chart
+series dropped: it warns and writes on) into errors. Text that came from outside (unit names, values
+units typed, file names, messages) goes through `CheckedSheet.text`: always a string cell (never a
+formula or a link), characters XML 1.0 cannot carry dropped, clipped to Excel's 32,767 characters.
 
-Sheets of thousands of rows use `FastRowsWorksheet.write_values` instead: a row in one call, the
-same cells (text as `text` writes it), one return code per row to check; same bytes, ~4× faster.
+The fast paths rely on how xlsxwriter works inside, so they are only taken with a version in
+VERIFIED_VERSIONS (pyproject.toml pins xlsxwriter to these; tests/test_xlsx_fast_paths.py checks that
+they are on, and each fast path's tests compare its bytes with xlsxwriter's own): with any other
+version the same calls go through xlsxwriter's public methods and every form is built directly.
+
+- `FastRowsWorksheet`: sheets of thousands of rows (a row in one call, the cell XML written directly,
+  formulas rewritten once per text) — same bytes, ~4× faster.
+- `fix_xf_order`: a form's cell formats numbered in one fixed order (xlsxwriter numbers them by first
+  use), so that a problem cell's red format does not renumber every other cell.
+- `ProtectedWorkbook`: workbook structure protection, which xlsxwriter has no method for.
+- The cell, string, row and zip conventions below (`Xml`): what form_template.py and
+  feedback_template.py patch into a template so that it gives xlsxwriter's bytes.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import numbers
 import re
-from collections.abc import Callable, Sequence
+import warnings
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from typing import Any, ClassVar
 
 import xlsxwriter
+import xlsxwriter.utility as xlsxwriter_utility
 from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import (
     CellBlankTuple,
@@ -30,6 +47,22 @@ from xlsxwriter.worksheet import (
 )
 
 from .findings import KepuError
+
+# xlsxwriter versions whose internals the fast paths were checked against; pyproject.toml pins these.
+VERIFIED_VERSIONS = frozenset({"3.3.1"})
+FAST = xlsxwriter.__version__ in VERIFIED_VERSIONS
+
+
+@contextmanager
+def strict_warnings() -> Iterator[None]:
+    """Every warning while a workbook is built is an error: xlsxwriter warns and writes on when a cell, a
+    merge or a chart silently goes missing. A library's notice of a future change is not an error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+            warnings.simplefilter("default", category)
+        yield
+
 
 EXCEL_TEXT_LIMIT = 32_767
 # XML 1.0 cannot carry C0 controls (except tab/newline), lone surrogates or U+FFFE/U+FFFF.
@@ -91,9 +124,6 @@ def write_text(ws: Any, row: int, col: int, value: Any, fmt: Any = None) -> int:
     return ws.write_string(row, col, text, fmt)
 
 
-# xlsxwriter versions whose internals FastRowsWorksheet was checked against (tests/test_summary_writer.py
-# builds the same workbook both ways and compares the bytes); any other version takes the stock path.
-FAST_ROWS_VERSIONS = frozenset({"3.3.1"})
 _PLAIN = (str, float, int, type(None))  # what write_values takes without `convert`
 
 
@@ -103,11 +133,11 @@ class FastRowsWorksheet(Worksheet):
 
     At 800,000 cells, xlsxwriter's per-cell path (argument conversion, dimension checks, generic
     XML helpers, a format lookup per cell) is most of a summary's build time. The fast path uses
-    xlsxwriter internals (its cell table, shared strings, `<c>` layout), so it is only taken with a
-    version in FAST_ROWS_VERSIONS; with any other the same calls go through xlsxwriter's public methods.
+    xlsxwriter internals (its cell table, shared strings, `<c>` layout), so it is only taken when FAST;
+    otherwise the same calls go through xlsxwriter's public methods.
     """
 
-    fast_rows = xlsxwriter.__version__ in FAST_ROWS_VERSIONS
+    fast_rows = FAST
 
     def __init__(self) -> None:
         super().__init__()
@@ -316,3 +346,148 @@ class FastRowsWorksheet(Worksheet):
                 spans[row // 16] = f"{first + 1}:{last + 1}"
                 first = None
         self.row_spans = spans
+
+
+# -- workbooks: structure protection and a fixed format order ----------------------------------------
+
+
+class ProtectedWorkbook(xlsxwriter.Workbook):
+    """A workbook whose structure (sheets added, removed, renamed, unhidden) is locked with a password
+    hash: xlsxwriter has no method for it, so the element is written after <workbookPr> by overriding
+    xlsxwriter's private writer of that element. With a version not in VERIFIED_VERSIONS, `close` checks
+    that the element is really there (a renamed private method would otherwise drop it silently)."""
+
+    structure_password_hash: str = ""
+
+    def _write_workbook_pr(self) -> None:
+        super()._write_workbook_pr()
+        if self.structure_password_hash:
+            self._xml_empty_tag(
+                "workbookProtection",
+                [("workbookPassword", self.structure_password_hash), ("lockStructure", 1)],
+            )
+
+    def close(self) -> None:
+        super().close()
+        if not FAST and self.structure_password_hash and isinstance(self.filename, io.BytesIO):
+            with zipfile.ZipFile(self.filename) as z:
+                if b"<workbookProtection " not in z.read("xl/workbook.xml"):
+                    raise KepuError(
+                        f"xlsxwriter {xlsxwriter.__version__} 未写入工作簿保护，请安装 pyproject.toml 指定的版本"
+                    )
+
+
+def fix_xf_order(formats: Iterable[Any]) -> None:
+    """Number these cell formats now, in this order. xlsxwriter numbers a format when a cell first uses
+    it as it writes the sheets, so a red problem cell early in a form would renumber every format after
+    it; numbered up front, each format has one number in every form of a campaign (unused ones are
+    listed in styles.xml too). Not FAST: left to xlsxwriter (forms are then built directly)."""
+    if FAST:
+        for fmt in formats:
+            fmt._get_xf_index()
+
+
+def xf_indices(formats: Mapping[str, Any]) -> dict[str, int]:
+    """Each named format's number in styles.xml (after `fix_xf_order`)."""
+    assert FAST
+    return {name: fmt._get_xf_index() for name, fmt in formats.items()}
+
+
+# -- xlsxwriter's XML and zip conventions, for the templates (used only when FAST) -------------------
+
+STRING_CHECKED = 16_383  # xlsxwriter measures (and may clip) a string longer than this, in UTF-16 units
+_EDGE_SPACE = re.compile(r"^\s|\s$")  # xlsxwriter then adds xml:space="preserve"
+_ESCAPED_BY_XLSXWRITER = re.compile("_x[0-9a-fA-F]{4}_|[\x00-\x08\x0b-\x1f]")
+_ERROR_VALUES = frozenset(("#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!"))
+# xlsxwriter's Workbook._store_workbook (in_memory): members dated 1980-01-01, deflated
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+class Xml:
+    """How xlsxwriter writes cells, shared strings, rows, comments and the package (FAST only)."""
+
+    @staticmethod
+    def escape(text: str) -> str:
+        """XMLwriter._escape_data: element text and the values of formulas."""
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    @staticmethod
+    def preserve(text: str) -> str:
+        return ' xml:space="preserve"' if _EDGE_SPACE.search(text) else ""
+
+    @classmethod
+    def shared_string(cls, text: str) -> bytes | None:
+        """The <si> of a plain string; None when xlsxwriter would do more with it (escape a control
+        character or an _xHHHH_ sequence, write rich-text markup as it is, measure its length)."""
+        if len(text) > STRING_CHECKED or _ESCAPED_BY_XLSXWRITER.search(text):
+            return None
+        if text.startswith("<r>") and text.endswith("</r>"):
+            return None
+        return f"<si><t{cls.preserve(text)}>{cls.escape(text)}</t></si>".encode()
+
+    @staticmethod
+    def string_cell(head: str, index: int) -> str:
+        """A shared-string cell; `head` is '<c r="A1"' with its ' s="n"' (see `head`)."""
+        return f'{head} t="s"><v>{index}</v></c>'
+
+    @staticmethod
+    def number_cell(head: str, number: float) -> str:
+        return f"{head}><v>{number:.16G}</v></c>"
+
+    @staticmethod
+    def blank_cell(head: str) -> str:
+        return f"{head}/>"
+
+    @staticmethod
+    def head(ref: str, style: int | None) -> str:
+        return f'<c r="{ref}" s="{style}"' if style is not None else f'<c r="{ref}"'
+
+    @classmethod
+    def formula_cell(cls, head: str, formula: str, value: Any) -> str:
+        """A formula cell with its saved result; `formula` already escaped (as it stands in the XML)."""
+        kind = ""
+        if isinstance(value, bool):
+            kind, value = ' t="b"', int(value)
+        elif isinstance(value, str):
+            if value in _ERROR_VALUES:
+                kind = ' t="e"'
+            elif value:
+                kind = ' t="str"'
+            value = cls.escape(value)
+        return f"{head}{kind}><f>{formula}</f><v>{value}</v></c>"
+
+    @staticmethod
+    def row_height(points: float) -> str:
+        """A row's ht attribute for `set_row(row, points)` (xlsxwriter keeps whole pixels)."""
+        return f"{int(points * 4.0 / 3.0 + 0.5) * 0.75:.16g}"
+
+    @staticmethod
+    def serial(value: datetime) -> float | None:
+        """A naive date-time as the number `write_datetime` stores; None for one with a time zone."""
+        if value.tzinfo is not None:
+            return None
+        return xlsxwriter_utility._datetime_to_excel_datetime(value, False, False)
+
+    @staticmethod
+    def vml_ids(counts: Sequence[int]) -> list[tuple[str, int]]:
+        """For drawings holding `counts` comments, in sheet order: each one's o:idmap data and the
+        number of its first shape (Workbook._prepare_vml, Worksheet._prepare_vml_objects)."""
+        out, data_id, shape_id = [], 1, 1024
+        for count in counts:
+            blocks = count // 1024
+            data = ",".join(str(data_id + i) for i in range(blocks + 1))
+            out.append((data, shape_id + 1))
+            data_id += (1024 + count) // 1024
+            shape_id += 1024 * ((1024 + count) // 1024)
+        return out
+
+    @staticmethod
+    def package(members: Iterable[tuple[str, bytes]]) -> bytes:
+        """The zip of an in-memory workbook, as Workbook._store_workbook writes it."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=False) as out:
+            for member, data in members:
+                info = zipfile.ZipInfo(member, _ZIP_DATE)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                out.writestr(info, data)
+        return buffer.getvalue()
