@@ -672,14 +672,23 @@ def build_outputs(
     return built
 
 
+def needs_feedback(u: UnitResult) -> bool:
+    """Whether a unit has something to do about its return: an error (it sends the return again), or a
+    warning or 待核实 at a cell (it corrects the value or explains it in 情况说明). A return that is only
+    late, has only notes (提示), or only warnings about the file as a whole gets no feedback form."""
+    return bool(u.file) and any(
+        f.severity is Severity.ERROR or (f.severity in (Severity.WARNING, Severity.VERIFY) and f.cell)
+        for f in u.findings
+        if f.code not in NOT_CONTENT
+    )
+
+
 def _feedback_jobs(report: CollectReport) -> list[_Feedback]:
-    """A feedback form for each unit whose chosen return has something to fix or explain."""
+    """A feedback form for each unit with something to do (`needs_feedback`): its values, its problems."""
     jobs = []
     for n, u in enumerate(report.units):
-        if not u.file or u.status == "accepted":
-            continue
-        problems = [f for f in u.findings if f.severity is not Severity.INFO]
-        if problems:
+        if needs_feedback(u):
+            problems = [f for f in u.findings if f.severity is not Severity.INFO]
             name = f"{u.unit.seq:02d}_{safe_name(u.unit.name)}_反馈.xlsx"
             jobs.append(_Feedback(n, name, Prefill(fields=u.raw, info=u.info, detail=u.detail), problems))
     return jobs

@@ -40,7 +40,7 @@ from .forms_writer import DXF_FORMATS, FormFill, Prefill, _height, _legacy_hash,
 from .identity import Identity
 from .layout import Cell, CellMap
 from .spec import FormSpec
-from .xlsx_out import FAST, Xml, clean_text, xf_indices
+from .xlsx_out import FAST, Deflated, Xml, clean_text, xf_indices
 
 MAIN, DETAIL = "main", "detail"  # the sheets that can carry comments, in sheet order
 STAND_IN = "\ue000kepuxl-problem\ue001"  # the placeholder unit's problem: never a form's text
@@ -163,7 +163,8 @@ class Frame:
                 members.append((member, "cut", cut))
             else:
                 pieces = _with_hash(data)
-                members.append((member, "cut", pieces) if len(pieces) > 1 else (member, "bytes", data))
+                fixed = (member, "bytes", Deflated.of(data))  # compressed once
+                members.append((member, "cut", pieces) if len(pieces) > 1 else fixed)
         if set(slots) != set(inputs) | set(results) or set(formulas) != set(results):
             missing = (set(inputs) | set(results)) ^ set(slots)
             raise _Mismatch(f"cells not where expected ({sorted(map(str, missing))[:3]})")
@@ -563,7 +564,7 @@ class _Rendering:
             [p if type(p) is str else cells[p] if type(p) is int else slots[p] for p in pieces]
         ).encode()
 
-    def member(self, how: str, what: Any) -> bytes:
+    def member(self, how: str, what: Any) -> bytes | Deflated:
         if how == "bytes":
             return what
         if how == "cut":

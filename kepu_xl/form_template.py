@@ -21,13 +21,14 @@ import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from .campaign import Campaign, Unit
 from .forms_writer import _legacy_hash, build_form
 from .identity import Identity
 from .layout import CellMap
 from .spec import FormSpec
-from .xlsx_out import Xml, clean_text
+from .xlsx_out import Deflated, Xml, clean_text
 
 # private-use characters around a tag: never in real text, and xlsxwriter escapes none of them
 NAME, UNIT, TOKEN = "\ue000kepuxl-name\ue001", "\ue000kepuxl-unit\ue001", "\ue000kepuxl-token\ue001"
@@ -59,7 +60,8 @@ class FormTemplate:
     """One blank form of a campaign with placeholders for the unit's name, id and token."""
 
     identity: Identity  # the campaign-wide identity with the UNIT and TOKEN placeholders
-    members: tuple[tuple[str, bytes], ...]  # zip members in xlsxwriter's order
+    members: tuple[tuple[str, bytes | Deflated], ...]  # zip members in xlsxwriter's order (unchanging
+    # ones compressed once)
     templated: tuple[bytes, ...]  # the <si> elements holding a placeholder
     others: frozenset[bytes]  # every other <si> element
     name_limit: int  # longest name whose strings stay under STRING_LIMIT
@@ -96,6 +98,8 @@ class FormTemplate:
         problem = _template_problem(members) or _protection_problem(members, found)
         protected = tuple((m, tuple(_HASH.split(d))) for m, d in members if _PROTECTION.search(d))
         password_hash = next(iter(found)) if len(found) == 1 else b""
+        unit_parts = set(PARTS) | {m for m, _ in protected}
+        members = tuple((m, d if m in unit_parts else Deflated.of(d)) for m, d in members)
         return cls(identity, members, templated, others, limit, password_hash, protected, problem)
 
     def fallback_reason(self, name: str, identity: Identity) -> str | None:
@@ -125,7 +129,7 @@ class FormTemplate:
         new_hash = self.password_hash if password is None else _legacy_hash(password).encode()
         protected = dict(self.protected)
 
-        def part(member: str, data: bytes) -> bytes:
+        def part(member: str, data: Any) -> bytes | Deflated:
             if member in PARTS:
                 return _fill(data, values)
             return new_hash.join(protected[member]) if member in protected else data

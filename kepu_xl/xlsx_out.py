@@ -27,10 +27,13 @@ import io
 import math
 import numbers
 import re
+import struct
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, ClassVar
 
@@ -482,12 +485,96 @@ class Xml:
         return out
 
     @staticmethod
-    def package(members: Iterable[tuple[str, bytes]]) -> bytes:
-        """The zip of an in-memory workbook, as Workbook._store_workbook writes it."""
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=False) as out:
-            for member, data in members:
-                info = zipfile.ZipInfo(member, _ZIP_DATE)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                out.writestr(info, data)
-        return buffer.getvalue()
+    def package(members: Iterable[tuple[str, bytes | Deflated]]) -> bytes:
+        """The zip of an in-memory workbook, as Workbook._store_workbook writes it (with zipfile): members
+        dated 1980-01-01, deflated. A `Deflated` member (a part every form of a campaign shares) is
+        not compressed again."""
+        if _zip_as_zipfile():
+            return _zip(members)
+        return _zipfile(members)
+
+
+@dataclass(frozen=True, slots=True)
+class Deflated:
+    """A zip member's data compressed once, as zipfile compresses it."""
+
+    size: int
+    crc: int
+    data: bytes
+
+    @classmethod
+    def of(cls, data: bytes) -> Deflated:
+        return cls(len(data), zlib.crc32(data), zlib.compress(data, zlib.Z_DEFAULT_COMPRESSION, -15))
+
+
+_LOCAL, _CENTRAL = struct.Struct("<4s2B4HL2L2H"), struct.Struct("<4s4B4HL2L5H2L")
+_END = struct.Struct("<4s4H2LH")
+
+
+def _zip(members: Iterable[tuple[str, bytes | Deflated]]) -> bytes:
+    """zipfile's bytes without zipfile (a fifth of the time for a form's 15 small parts): checked
+    against zipfile on first use (`_zip_as_zipfile`), zipfile's otherwise."""
+    defaults = zipfile.ZipInfo("", _ZIP_DATE)  # this platform's "made by" and versions
+    date = (_ZIP_DATE[0] - 1980) << 9 | _ZIP_DATE[1] << 5 | _ZIP_DATE[2]
+    made, system, needs = defaults.create_version, defaults.create_system, defaults.extract_version
+    parts: list[bytes] = []
+    central: list[bytes] = []
+    offset = 0
+    for name, data in members:
+        part = data if isinstance(data, Deflated) else Deflated.of(data)
+        try:
+            encoded, flags = name.encode("ascii"), 0
+        except UnicodeEncodeError:
+            encoded, flags = name.encode("utf-8"), 0x800
+        head = (part.crc, len(part.data), part.size, len(encoded))
+        local = _LOCAL.pack(b"PK\x03\x04", needs, 0, flags, zipfile.ZIP_DEFLATED, 0, date, *head, 0)
+        parts += (local, encoded, part.data)
+        central += (
+            _CENTRAL.pack(
+                b"PK\x01\x02",
+                made,
+                system,
+                needs,
+                0,
+                flags,
+                zipfile.ZIP_DEFLATED,
+                0,
+                date,
+                *head,
+                0,
+                0,
+                0,
+                0,
+                0o600 << 16,
+                offset,
+            ),
+            encoded,
+        )
+        offset += len(local) + len(encoded) + len(part.data)
+    directory = b"".join(central)
+    end = _END.pack(b"PK\x05\x06", 0, 0, len(central) // 2, len(central) // 2, len(directory), offset, 0)
+    return b"".join(parts) + directory + end
+
+
+def _zipfile(members: Iterable[tuple[str, bytes | Deflated]]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=False) as out:
+        for member, data in members:
+            info = zipfile.ZipInfo(member, _ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            out.writestr(info, data if isinstance(data, bytes) else zlib.decompress(data.data, -15))
+    return buffer.getvalue()
+
+
+_ZIP_CHECK: list[bool] = []
+
+
+def _zip_as_zipfile() -> bool:
+    """Whether `_zip` writes zipfile's bytes on this Python (checked once per process)."""
+    if not _ZIP_CHECK:
+        sample = [
+            ("[Content_Types].xml", b"<Types/>" * 40),
+            ("xl/worksheets/sheet1.xml", bytes(range(256)) * 9),
+        ]
+        _ZIP_CHECK.append(_zip(sample) == _zipfile(sample))
+    return _ZIP_CHECK[0]
