@@ -542,7 +542,7 @@ class _Rendering:
         out = [atlas.comment_ends[0]]
         for cell, text in self.comments[self.sheet_of(kind)]:
             before, after = atlas.comments[cell]
-            out += [before, f"<t{Xml.preserve(text)}>{Xml.escape(text)}".encode(), after]
+            out += [before, f"<t{Xml.preserve(text)}>{Xml.data(text)}".encode(), after]
         out.append(atlas.comment_ends[1])
         return b"".join(out)
 

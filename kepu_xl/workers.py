@@ -430,6 +430,9 @@ def _worker_main(
     # what a forked worker inherits (the campaign, its roster) is never garbage: keep the collector
     # from scanning it again and again, and from touching (so copying) those pages
     gc.freeze()
+    # a worker forked while the parent paused the collector (`run`) would never collect: each xlsxwriter
+    # workbook it builds (a feedback form) is cyclic garbage, and it grew by ~0.25 MB a form
+    gc.enable()
     results.send("ready")
     while True:
         try:

@@ -400,7 +400,9 @@ def xf_indices(formats: Mapping[str, Any]) -> dict[str, int]:
 
 STRING_CHECKED = 16_383  # xlsxwriter measures (and may clip) a string longer than this, in UTF-16 units
 _EDGE_SPACE = re.compile(r"^\s|\s$")  # xlsxwriter then adds xml:space="preserve"
-_ESCAPED_BY_XLSXWRITER = re.compile("_x[0-9a-fA-F]{4}_|[\x00-\x08\x0b-\x1f]")
+_ESCAPED_BY_XLSXWRITER = re.compile("_x[0-9a-fA-F]{4}_|[\x00-\x08\x0b-\x1f\ufffe\uffff]")
+_ESCAPE_LIKE = re.compile("(_x[0-9a-fA-F]{4}_)")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f]")
 _ERROR_VALUES = frozenset(("#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!"))
 # xlsxwriter's Workbook._store_workbook (in_memory): members dated 1980-01-01, deflated
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -413,6 +415,14 @@ class Xml:
     def escape(text: str) -> str:
         """XMLwriter._escape_data: element text and the values of formulas."""
         return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    @classmethod
+    def data(cls, text: str) -> str:
+        """XMLwriter._xml_data_element's text (a comment's): escaped, then control characters, U+FFFE/F
+        and _xHHHH_ sequences written as _xHHHH_ (Excel's escape)."""
+        text = _ESCAPE_LIKE.sub(r"_x005F\1", cls.escape(text))
+        text = _CONTROL.sub(lambda m: f"_x{ord(m[0]):04X}_", text)
+        return text.replace("\ufffe", "_xFFFE_").replace("\uffff", "_xFFFF_")
 
     @staticmethod
     def preserve(text: str) -> str:
