@@ -68,7 +68,14 @@ class Contact:
     email: str = ""
 
 
-MATERIALS = {"photos": ("活动照片", "张"), "summary": ("活动总结", "份"), "scan": ("盖章扫描件", "份")}
+MATERIALS = {
+    "photos": ("活动照片", "张"),
+    "summary": ("活动总结", "份"),
+    "scan": ("盖章扫描件", "份"),
+    "videos": ("活动视频", "个"),
+    "media": ("媒体报道", "篇"),
+}
+VIDEO_MAX_SECONDS = 180  # the notices: 视频不超过 3 分钟
 MAIL_SECURITY = ("ssl", "starttls")
 
 
@@ -123,6 +130,7 @@ class Campaign:
     warnings: tuple[Finding, ...] = ()  # roster problems that do not stop the job (a bad e-mail)
     mail: MailSettings = MailSettings()
     materials: tuple[tuple[str, int], ...] = ()  # required materials per unit: (key of MATERIALS, at least)
+    video_max_seconds: int = VIDEO_MAX_SECONDS  # [materials] video_max_seconds; 0: lengths not checked
     # lookups by id and by name key (textnorm.name_key): a province roster has thousands of units
     _by_id: dict[str, Unit] = field(default_factory=dict, init=False, repr=False, compare=False)
     _by_name: dict[str, Unit] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -206,7 +214,7 @@ def load(config: Path) -> Campaign:
         )
     folder = config.resolve().parent
     mail = _mail(raw.get("mail", {}), out, config.name, folder)
-    materials = _materials(raw.get("materials", {}), out, config.name)
+    materials, video_max = _materials(raw.get("materials", {}), out, config.name)
     if not out.ok:
         raise KepuError(out.items)
     units, warnings = read_roster(folder / roster, cache_dir=folder / STATE_DIR)
@@ -227,6 +235,7 @@ def load(config: Path) -> Campaign:
         warnings=warnings,
         mail=mail,
         materials=materials,
+        video_max_seconds=video_max,
     )
 
 
@@ -333,35 +342,38 @@ def _mail(table: Any, out: Findings, file: str, folder: Path) -> MailSettings:
     return MailSettings(**kw)
 
 
-def _materials(table: Any, out: Findings, file: str) -> tuple[tuple[str, int], ...]:
-    """[materials] → ((key, at least), ...) in MATERIALS order; 0 means not required."""
+def _materials(table: Any, out: Findings, file: str) -> tuple[tuple[tuple[str, int], ...], int]:
+    """[materials] → (((key, at least), ...) in MATERIALS order, video_max_seconds); 0 means not required."""
     if not isinstance(table, dict):
+        rule = "应为一个表"
         out.add(
-            Code.CAMPAIGN_BAD_VALUE,
-            file=file,
-            table="materials",
-            key="materials",
-            value=table,
-            rule="应为一个表",
+            Code.CAMPAIGN_BAD_VALUE, file=file, table="materials", key="materials", value=table, rule=rule
         )
-        return ()
-    found = {}
+        return (), VIDEO_MAX_SECONDS
+    found, video_max = {}, VIDEO_MAX_SECONDS
     for key, value in table.items():
-        if key not in MATERIALS:
-            rule = "未知材料（可用：" + "、".join(f"{k}（{v[0]}）" for k, v in MATERIALS.items()) + "）"
+        if key == "video_max_seconds":
+            if _whole(value, 0, 86400):
+                video_max = value
+            else:
+                rule = "应为 0～86400 的整数（秒；0 表示不检查时长）"
+                out.add(
+                    Code.CAMPAIGN_BAD_VALUE, file=file, table="materials", key=key, value=value, rule=rule
+                )
+        elif key not in MATERIALS:
+            known = "、".join(f"{k}（{v[0]}）" for k, v in MATERIALS.items())
+            rule = f"未知材料（可用：{known}，以及 video_max_seconds（视频时长上限，秒））"
             out.add(Code.CAMPAIGN_BAD_VALUE, file=file, table="materials", key=key, value=value, rule=rule)
-        elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100:
+        elif _whole(value, 0, 100):
             found[key] = value
         else:
-            out.add(
-                Code.CAMPAIGN_BAD_VALUE,
-                file=file,
-                table="materials",
-                key=key,
-                value=value,
-                rule="应为 0～100 的整数",
-            )
-    return tuple((k, found[k]) for k in MATERIALS if found.get(k))
+            rule = "应为 0～100 的整数"
+            out.add(Code.CAMPAIGN_BAD_VALUE, file=file, table="materials", key=key, value=value, rule=rule)
+    return tuple((k, found[k]) for k in MATERIALS if found.get(k)), video_max
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def _as_date(value: Any) -> date | None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import audit as audit_mod
-from . import intake, lastrun, locks, materials, reader
+from . import intake, lastrun, locks, materials, media, reader
 from . import workers as workers_mod
 from .campaign import Unit
 from .context import Context
@@ -78,6 +78,7 @@ def read_and_audit(cand: intake.Candidate, parts: Mapping[str, bytes], ctx: Cont
         return Processed(fr)
     if cand.kind not in FORM_KINDS:
         fr.outcome = "ignored"
+        fr.media = media.inspect(cand)  # a video's length (its header only), a link file's links
         return Processed(fr)
     try:
         form = reader.read(cand.data, cand.kind, ctx.spec, ctx.cells, parts)

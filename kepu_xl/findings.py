@@ -476,6 +476,16 @@ class Code(Enum):
         "随表材料不全",
         "{name}应至少 {need} {measure}，收到 {got} {measure}。请提醒该单位补报。",
     )
+    MATERIAL_VIDEO_LONG = (
+        W,
+        "视频超过时长",
+        "视频“{name}”长 {length}，超过规定的 {limit}。请提醒该单位剪辑到 {limit} 以内后重发。",
+    )
+    MATERIAL_VIDEO_UNREAD = (
+        I,
+        "视频时长未读出",
+        "视频“{name}”的时长未能读出（{error}），已计入视频数。如需核对时长，请打开视频查看。",
+    )
 
     # -- outputs -------------------------------------------------------------------------------
     OUT_LOCKED = (

@@ -14,6 +14,7 @@ from typing import Any
 from .campaign import Campaign, Unit
 from .findings import Code, Finding, Severity
 from .layout import CellMap
+from .media import MediaInfo
 from .spec import FormSpec
 
 
@@ -52,6 +53,8 @@ NOT_CONTENT = frozenset(
         Code.RESOLVE_SUPERSEDED,
         Code.RESOLVE_DUPLICATE,
         Code.MATERIAL_MISSING,
+        Code.MATERIAL_VIDEO_LONG,
+        Code.MATERIAL_VIDEO_UNREAD,
     }
 )
 OUTCOME_ZH = {
@@ -79,6 +82,7 @@ class FileResult:
     findings: list[Finding] = field(default_factory=list)
     values: dict[str, float | None] = field(default_factory=dict)
     received_from: str = "file"  # email: `received` is the message's Date; file: a file time; first_seen
+    media: MediaInfo | None = None  # a video's container and length, a link file's links (media.inspect)
 
     @property
     def has_error(self) -> bool:
@@ -93,6 +97,7 @@ class FileResult:
             "kind": self.kind,
             "received": self.received.isoformat(timespec="seconds") if self.received else None,
             "received_from": self.received_from,
+            "media": self.media.to_dict() if self.media is not None else None,
         }
 
 
@@ -139,6 +144,7 @@ class UnitResult:
     feedback: str = ""  # the feedback form written for the unit to correct and resend
     materials: dict[str, int] = field(default_factory=dict)  # photos/summary/scan sent with the form
     materials_text: str = ""  # the same for 上报情况, against what the campaign requires
+    material_files: dict[str, list[str]] = field(default_factory=dict)  # material key → the files counted
     confirmation: Confirmation | None = None  # the clerk's 核实 of the chosen return (kepuxl confirm)
 
     @property
@@ -165,6 +171,7 @@ class UnitResult:
             "confirmation": self.confirmation.to_dict() if self.confirmation else None,
             "feedback": self.feedback or None,
             "materials": self.materials,
+            "material_files": self.material_files,
             "problems": {str(s): self.count(s) for s in (Severity.ERROR, Severity.VERIFY, Severity.WARNING)},
             "previous": self.previous or None,
             "changes": [c.to_dict() for c in self.changes],

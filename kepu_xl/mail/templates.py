@@ -116,7 +116,15 @@ def form_title(ctx: Context) -> str:
 
 def materials_text(campaign: Campaign, attachment: str) -> str:
     lines = [f"1. 填好的统计表（即附件《{attachment}》，请直接回传此 Excel 文件）"]
-    hints = {"photos": "（JPG 等图片）", "summary": "（Word 或 PDF）", "scan": "（PDF 或清晰照片）"}
+    limit = campaign.video_max_seconds
+    length = (f"{limit // 60} 分钟" if limit % 60 == 0 else f"{limit} 秒") if limit else ""
+    hints = {
+        "photos": "（JPG 等图片）",
+        "summary": "（Word 或 PDF）",
+        "scan": "（PDF 或清晰照片）",
+        "videos": f"（MP4 等，每个不超过 {length}）" if limit else "（MP4 等）",
+        "media": "（报道截图、PDF 或网址链接，文件名请含“报道”二字）",
+    }
     for n, (key, need) in enumerate(campaign.materials, start=2):
         label, measure = MATERIALS[key]
         amount = f"不少于 {need} {measure}" if need > 1 else f"1 {measure}"
