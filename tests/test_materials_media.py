@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from libreoffice import in_ci
+from openpyxl import load_workbook
 
 from kepu_xl import intake
 from kepu_xl.campaign import load as load_campaign
@@ -26,7 +27,7 @@ from kepu_xl.findings import KepuError, Severity
 from kepu_xl.inbox_add import add
 from kepu_xl.init import init_campaign
 from kepu_xl.mail.templates import materials_text
-from kepu_xl.media import mmss, read_video
+from kepu_xl.media import MediaInfo, inspect, mmss, read_video
 from kepu_xl.sample_returns import fill, values_for
 
 NOW = datetime(2023, 6, 5, 9, 0)
@@ -334,3 +335,28 @@ def test_mmss():
         "3:20",
         "1:02:05",
     ]
+
+
+def test_a_video_attachment_over_the_form_cap_is_kept_and_a_zipped_one_is_not_inflated(videos, tmp_path):
+    # an attachment is in memory already (a mail is at most 30 MB): a 21 MB video is read from there
+    big = b"\x00\x00\x00\x18ftypmp42" + bytes(21 << 20)
+    assert intake.precheck(big, name="讲座.mp4")[0] == "other"
+    assert [f.context["kind"] for f in intake.precheck(big, name="讲座.mp4")[1]] == ["视频"]
+    # a zip member is inflated into memory only up to the form cap: a bigger video is counted, length unread
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    with zipfile.ZipFile(inbox / "东湖街道-材料.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(videos["big"], "讲座录像.mov")
+    (cand,) = intake.scan(inbox)
+    assert (cand.kind, cand.data, [f.context["kind"] for f in cand.findings]) == ("other", b"", ["视频"])
+    assert inspect(cand) == MediaInfo(error="压缩包中超过 20.0 MB 的视频不解压，时长未读取")
+
+
+def test_the_summary_shows_videos_in_上报情况_and_the_long_ones_in_问题清单(county, tmp_path):
+    report = collect(county / "inbox", county / "kepuxl.toml", tmp_path / "out", now=NOW)
+    book = load_workbook(report.outputs["summary"], read_only=True)
+    status = {row[1]: row for row in book["上报情况"].iter_rows(min_row=3, values_only=True) if row[1]}
+    assert status["县科协"][11] == "活动视频 3（3:20、0:05、?，1 个超过 3:00），媒体报道 1"
+    assert status["东湖街道"][11] == "活动视频 1（0:10）"
+    listed = [str(c) for row in book["问题清单"].iter_rows(values_only=True) for c in row if c]
+    assert sum("长 3:20，超过规定的 3:00" in c for c in listed) == 2
