@@ -731,8 +731,8 @@ def test_round_trip_drafts_send_reply_fetch_collect_remind(
 
     library = collect(folder / "inbox", config, write=False)
     counted = materials.count_materials(library)
-    assert counted["T01"].counts == {"photos": 4, "summary": 1, "scan": 1}
-    assert counted["T02"].counts == {"photos": 0, "summary": 0, "scan": 0}
+    assert counted["T01"].counts == {"photos": 4, "summary": 1, "scan": 1, "videos": 0, "media": 0}
+    assert counted["T02"].counts == {"photos": 0, "summary": 0, "scan": 0, "videos": 0, "media": 0}
     short = materials.shortfalls(library.campaign, counted)
     assert "T01" not in short
     assert [f.message for f in short["T02"]] == [

@@ -72,7 +72,9 @@ class Candidate:
     sender: str = ""  # e-mail From address (lower-case) for attachments
     findings: tuple[Finding, ...] = ()  # pre-check findings; an ERROR here means the file is rejected
     macro: bool = False
-    location: str = ""  # a deferred inbox file not read yet: its filesystem path (`checked` reads it)
+    # an inbox file not read yet, by its filesystem path: a deferred one (`checked` reads it), or a video
+    # (never read whole: media.inspect reads its header)
+    location: str = ""
     received_from: str = "file"  # "email" when `received` is a message's Date, "file" for a file time
 
     @property
