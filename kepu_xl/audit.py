@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -241,8 +242,18 @@ def parse_date(raw: Raw) -> date | str | None:
 # -- the audit -------------------------------------------------------------------------------------
 
 
-def audit(form: ReturnedForm, spec: FormSpec, cells: CellMap, unit: Unit | None) -> Audited:
-    """Structure, values, totals, rules and detail rows of one identified return."""
+def audit(
+    form: ReturnedForm,
+    spec: FormSpec,
+    cells: CellMap,
+    unit: Unit | None,
+    previous: Mapping[str, float | None] | None = None,
+) -> Audited:
+    """Structure, values, totals, rules and detail rows of one identified return.
+
+    `previous`: the unit's values last year ([compare]), read by the rules over last year (prev()); None
+    when there are none, and then those rules are not checked.
+    """
     result = Audited(unit=unit)
     out = result.findings
 
@@ -346,12 +357,12 @@ def audit(form: ReturnedForm, spec: FormSpec, cells: CellMap, unit: Unit | None)
         out[:] = [f for f in out if f.code not in _BLANK_NOISE]
         add(Code.AUDIT_BLANK, first)
         return result
-    explained = explains(note)
-    for rule in spec.rules:
+    explained = note if explains(note) else ""
+    for rule in (*spec.rules, *(spec.previous_rules if previous is not None else ())):
         if any(n in bad for n in rule.when.names):
             continue  # a rule over a wrong number would only echo the error already reported
-        if rule.when.evaluate(values, stats):
-            out.append(_rule_finding(rule, spec, cells, values, note if explained else ""))
+        if rule.when.evaluate(values, stats, previous):
+            out.append(_rule_finding(rule, spec, cells, values, explained, previous))
     return result
 
 
@@ -372,12 +383,18 @@ def explains(note: str) -> bool:
 
 
 def _rule_finding(
-    rule: Any, spec: FormSpec, cells: CellMap, values: dict[str, float | None], note: str
+    rule: Any,
+    spec: FormSpec,
+    cells: CellMap,
+    values: dict[str, float | None],
+    note: str,
+    previous: Mapping[str, float | None] | None = None,
 ) -> Finding:
     """A fired rule at its target cell. Explained by the unit (`note`): a warning becomes a note (info)
     and a 待核实 becomes a warning — counted, still shown — both quoting the unit's words."""
     cell = cells.fields[rule.target]
-    message, severity = rule.text(spec, values.get(rule.target)), rule.severity
+    last_year = (previous or {}).get(rule.target)
+    message, severity = rule.text(spec, values.get(rule.target), last_year), rule.severity
     lowered = {Severity.WARNING: Severity.INFO, Severity.VERIFY: Severity.WARNING}
     if note and severity in lowered:
         message = f"【已说明】{message}（单位说明：{_quote(note, 80)}）"

@@ -123,6 +123,7 @@ class Campaign:
     warnings: tuple[Finding, ...] = ()  # roster problems that do not stop the job (a bad e-mail)
     mail: MailSettings = MailSettings()
     materials: tuple[tuple[str, int], ...] = ()  # required materials per unit: (key of MATERIALS, at least)
+    previous: str = ""  # [compare] previous: last year's campaign folder or summary workbook, as written
     # lookups by id and by name key (textnorm.name_key): a province roster has thousands of units
     _by_id: dict[str, Unit] = field(default_factory=dict, init=False, repr=False, compare=False)
     _by_name: dict[str, Unit] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -207,6 +208,7 @@ def load(config: Path) -> Campaign:
     folder = config.resolve().parent
     mail = _mail(raw.get("mail", {}), out, config.name, folder)
     materials = _materials(raw.get("materials", {}), out, config.name)
+    previous = _compare(raw.get("compare", {}), out, config.name)
     if not out.ok:
         raise KepuError(out.items)
     units, warnings = read_roster(folder / roster, cache_dir=folder / STATE_DIR)
@@ -227,6 +229,7 @@ def load(config: Path) -> Campaign:
         warnings=warnings,
         mail=mail,
         materials=materials,
+        previous=previous,
     )
 
 
@@ -362,6 +365,25 @@ def _materials(table: Any, out: Findings, file: str) -> tuple[tuple[str, int], .
                 rule="应为 0～100 的整数",
             )
     return tuple((k, found[k]) for k in MATERIALS if found.get(k))
+
+
+def _compare(table: Any, out: Findings, file: str) -> str:
+    """[compare] → `previous`, the path of last year's campaign folder or summary ("" when not set)."""
+
+    def bad(key: str, value: Any, rule: str) -> None:
+        out.add(Code.CAMPAIGN_BAD_VALUE, file=file, table="compare", key=key, value=value, rule=rule)
+
+    if not isinstance(table, dict):
+        bad("compare", table, "应为一个表")
+        return ""
+    for key, value in table.items():
+        if key != "previous":
+            bad(key, value, "未知配置项（可用：previous，上年的活动文件夹或汇总表）")
+    previous = table.get("previous", "")
+    if not isinstance(previous, str) or (previous and not previous.strip()):
+        bad("previous", previous, '应为文字：上年活动文件夹或汇总表的路径，如 "../2022年科技活动周"')
+        return ""
+    return previous.strip()
 
 
 def _as_date(value: Any) -> date | None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from . import audit as audit_mod
 from . import intake, lastrun, locks, materials, reader
+from . import previous as previous_mod
 from . import workers as workers_mod
 from .campaign import Unit
 from .context import Context
@@ -98,7 +99,8 @@ def read_and_audit(cand: intake.Candidate, parts: Mapping[str, bytes], ctx: Cont
     if any(f.severity is Severity.ERROR for f in found):
         fr.outcome = "rejected"
         return Processed(fr, audit_mod.Audited(unit=unit), unit)
-    audited = audit_mod.audit(form, ctx.spec, ctx.cells, unit)
+    last_year = ctx.previous.of(unit.id) if ctx.previous is not None else None
+    audited = audit_mod.audit(form, ctx.spec, ctx.cells, unit, last_year)
     fr.findings.extend(audited.findings)
     fr.values = audited.values
     fr.outcome = "rejected" if fr.has_error else "used"
@@ -130,6 +132,7 @@ def collect(
     OUT_BUSY) and leaves its report in .kepuxl/ for the page (`lastrun`).
     """
     ctx = Context.load(Path(config))
+    ctx.previous = previous_mod.load(ctx.campaign, ctx.spec)  # last year's, read by rules and the summary
     outdir = Path(outdir) if outdir else ctx.campaign.folder / "output"
     if not write:
         return _collect(ctx, Path(inbox), outdir, progress, now, write, workers, timeout)
@@ -316,8 +319,20 @@ def resolve(
         f.findings = [x.located(unit=names.get(f.unit_id, ""), file=f.path) for x in f.findings]
     findings = _all_findings(units, files)
     report = CollectReport(camp, spec, ctx.cells, units, files, findings, totals, now, pending_totals=pending)
+    _last_year(report, ctx.previous)
     materials.apply(report)  # photos, summaries, scans sent along: counted per unit, shortfalls noted
     return report
+
+
+def _last_year(report: CollectReport, previous: previous_mod.Previous | None) -> None:
+    """Last year beside this year: each unit's values, the totals, and what reading them found."""
+    if previous is None:
+        return
+    for u in report.units:
+        u.previous = previous.of(u.unit.id)
+    report.previous_totals = dict(previous.totals)
+    report.previous_source = previous.source
+    report.findings.extend(previous.findings)
 
 
 def _arrival(f: FileResult, first_seen: Mapping[str, datetime]) -> None:
@@ -389,9 +404,9 @@ def _unit_result(
     if f.sender and unit.email and f.sender.lower() != unit.email.lower():
         result.findings.append(Finding.make(Code.RESOLVE_SENDER, sender=f.sender, expected=unit.email))
     _confirmed(result, f.sha256, confirmation, history)
-    previous = _previous(returns, chosen, history)
-    if previous is not None:
-        result.previous, old_values = previous
+    replaced = _replaced(returns, chosen, history)
+    if replaced is not None:
+        result.replaced, old_values = replaced
         result.changes = changes(ctx.spec, old_values, result.values)
     return result
 
@@ -468,7 +483,7 @@ def _sums(spec, counted: list[dict[str, float | None]]) -> dict[str, float]:
     }
 
 
-def _previous(
+def _replaced(
     returns: list[Processed], chosen: Processed, history: list[Entry]
 ) -> tuple[str, dict[str, float | None]] | None:
     """The version the chosen return replaces: an older file in the inbox, else the ledger's (`history`)."""

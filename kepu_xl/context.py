@@ -18,6 +18,7 @@ from .files import safe_name
 from .findings import Finding
 from .form_template import FormTemplate
 from .forms_writer import Prefill, build_form
+from .previous import Previous
 
 CONFIG_NAME = "kepuxl.toml"
 
@@ -30,6 +31,8 @@ class Context:
     spec: spec_mod.FormSpec
     cells: layout.CellMap
     secret: bytes
+    # last year's figures ([compare]): read by collect (previous.load), which the audit's prev() rules need
+    previous: Previous | None = field(default=None, compare=False)
     _template: FormTemplate | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod

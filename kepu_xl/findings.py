@@ -477,6 +477,72 @@ class Code(Enum):
         "{name}应至少 {need} {measure}，收到 {got} {measure}。请提醒该单位补报。",
     )
 
+    # -- last year beside this year ([compare] previous; previous.py) --------------------------
+    # A problem with last year's workbook never stops collect: there is no comparison this time, and the
+    # finding says which file and how to fix it.
+    COMPARE_NOT_FOUND = (
+        W,
+        "找不到上年数据",
+        "kepuxl.toml 的 [compare] previous 指向的“{path}”不存在，本次不与上年比较。请写上年活动文件夹"
+        "或上年汇总表（……_汇总.xlsx）的路径（相对于 kepuxl.toml 所在的文件夹）。",
+    )
+    COMPARE_NO_SUMMARY = (
+        W,
+        "上年文件夹中没有汇总表",
+        "上年活动文件夹“{path}”中{why}，本次不与上年比较。请先在上年的文件夹里运行 kepuxl collect，"
+        "或把 [compare] previous 直接写成上年汇总表（……_汇总.xlsx）的路径。",
+    )
+    COMPARE_SELF = (
+        W,
+        "上年数据指向本次活动",
+        "[compare] previous 指向的“{path}”是本次活动自己的汇总表，本次不与上年比较。请改为上年活动的文件夹或汇总表。",
+    )
+    COMPARE_UNREADABLE = (
+        W,
+        "上年汇总表无法读取",
+        "上年汇总表“{path}”无法读取：{error}，本次不与上年比较。请用 Excel/WPS 打开后另存为 .xlsx，"
+        "或改写 kepuxl.toml 的 [compare] previous。",
+    )
+    COMPARE_NOT_SUMMARY = (
+        W,
+        "不是 kepuxl 汇总表",
+        "“{path}”{why}，不像 kepuxl 生成的汇总表，本次不与上年比较。请写上年 kepuxl collect 生成的"
+        "“……_汇总.xlsx”（可以是用 Excel/WPS 另存过的）。",
+    )
+    COMPARE_BAD_VALUE = (
+        W,
+        "上年数据不是数字",
+        "上年汇总表的 {cell}（{unit}的“{label}”）是“{raw}”，不是数字，按没有上年数处理（这一项不与上年比较）。",
+    )
+    COMPARE_FIELDS = (
+        I,
+        "部分指标没有上年数",
+        "上年汇总表中没有这些指标的列：{labels}。它们不与上年比较（上年的表单可能不同）。",
+    )
+    COMPARE_UNITS_GONE = (
+        I,
+        "上年单位不在今年名单中",
+        "上年汇总表中有 {n} 个计入汇总的单位在今年的名单中找不到（单位编码和名称都不同）：{names}。"
+        "它们的数计入上年合计，但不与今年的单位逐一比较；改了名的单位，可在名单中沿用上年的单位编码。",
+    )
+    COMPARE_UNITS_NEW = (
+        I,
+        "单位没有上年数",
+        "今年名单中有 {n} 个单位在上年汇总表中没有计入汇总的数（新增、改名或上年未报）：{names}。它们不与上年比较。",
+    )
+
+    # -- the 总结报告（数据部分）.docx (report_docx.py) -----------------------------------------
+    REPORT_TEMPLATE = (
+        W,
+        "报告模板占位符未知",
+        "报告模板 {template} 中的“{placeholder}”不是可用的占位符（可用：{allowed}），已原样保留。",
+    )
+    REPORT_NO_CHARTS = (
+        W,
+        "报告中没有图表",
+        "总结报告中没有插入图表：{why}。其余内容照常写出；{fix}",
+    )
+
     # -- outputs -------------------------------------------------------------------------------
     OUT_LOCKED = (
         W,

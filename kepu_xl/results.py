@@ -134,12 +134,14 @@ class UnitResult:
     detail: list[dict[str, Any]] = field(default_factory=list)  # the detail table's filled rows
     findings: list[Finding] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
-    previous: str = ""  # the file the chosen return superseded
+    replaced: str = ""  # the file the chosen return superseded
     raw: dict[str, Any] = field(default_factory=dict)  # field id → raw cell value, for feedback forms
     feedback: str = ""  # the feedback form written for the unit to correct and resend
     materials: dict[str, int] = field(default_factory=dict)  # photos/summary/scan sent with the form
     materials_text: str = ""  # the same for 上报情况, against what the campaign requires
     confirmation: Confirmation | None = None  # the clerk's 核实 of the chosen return (kepuxl confirm)
+    # last year's values ([compare] previous), None when not configured or the unit has none
+    previous: dict[str, float | None] | None = None
 
     @property
     def counted(self) -> bool:
@@ -166,8 +168,9 @@ class UnitResult:
             "feedback": self.feedback or None,
             "materials": self.materials,
             "problems": {str(s): self.count(s) for s in (Severity.ERROR, Severity.VERIFY, Severity.WARNING)},
-            "previous": self.previous or None,
+            "replaced": self.replaced or None,
             "changes": [c.to_dict() for c in self.changes],
+            "previous": self.previous,
         }
 
 
@@ -195,6 +198,9 @@ class CollectReport:
     totals: dict[str, float]  # over the counted units (accepted + warnings)
     generated_at: datetime
     pending_totals: dict[str, float] = field(default_factory=dict)  # over the 待核实 units
+    # last year's totals ([compare] previous; {} when not configured) and the workbook they came from
+    previous_totals: dict[str, float] = field(default_factory=dict)
+    previous_source: str = ""
     # what was written: summary, feedback (folder), feedback_files (list), ledger
     outputs: dict[str, str | list[str]] = field(default_factory=dict)
 
@@ -226,6 +232,7 @@ class CollectReport:
             "units": [u.to_dict() for u in self.units],
             "totals": self.totals,
             "pending_totals": self.pending_totals,
+            "previous_totals": self.previous_totals,
             "files": [f.to_dict() for f in self.files],
             "findings": [f.to_dict() for f in self.findings],
             "outputs": self.outputs,

@@ -24,7 +24,7 @@ NUMERIC = ("integer", "decimal")
 INFO_TYPES = ("text", "phone", "date", "longtext", "choice")
 COLUMN_TYPES = ("text", "date", "choice", "integer", "decimal")
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-RESERVED = {"value", "detail_rows", "detail_sum", "abs", "min", "max", "sum"}
+RESERVED = {"value", "detail_rows", "detail_sum", "abs", "min", "max", "sum", "prev"}
 EXCEL_PROMPT_LIMIT = 255  # data-validation input message; xlsxwriter refuses longer ones
 EXCEL_FORMULA_TEXT_LIMIT = 255  # a text constant inside a formula (rule messages are live formulas)
 # Sheets every form has besides the definition's own (instructions, identity, feedback list).
@@ -32,6 +32,9 @@ INFO_SHEET, META_SHEET, FEEDBACK_SHEET = "填报说明", "_meta", "问题清单"
 SHEET_NAME_LIMIT = 31
 _SHEET_BAD_CHARS = re.compile(r"[\[\]:*?/\\]")
 DEFAULT_MAX = {"integer": 10_000_000, "decimal": 1_000_000}
+ACTIVITIES, PARTICIPANTS = "activities", "public"  # the field and the section of `FormSpec.main_fields`
+MAIN_FIELDS = 6
+PLACEHOLDERS = ("label", "value", "unit")  # what a rule's message and check may name ({previous}: see Rule)
 
 _FORM_KEYS = {"id", "version", "title", "sheet", "subtitle", "instructions"}
 _SECTION_KEYS = {"id", "title", "fields", "from"}
@@ -120,19 +123,20 @@ class Rule:
     id: str
     when: rules.Expr
     severity: Severity
-    message: str  # may use {label} and {value} of `target`
+    message: str  # may use {label}, {value}, {unit} and {previous} (last year's value) of `target`
     target: str  # the field the finding points at
     check: str = ""  # what is checked, shown in the form until the rule fires; may use {label}, {unit}
 
-    def text(self, spec: FormSpec, value: float | None = None) -> str:
+    def text(self, spec: FormSpec, value: float | None = None, previous: float | None = None) -> str:
         target = spec.field(self.target)
         shown = "该数" if value is None else _fmt(value)
-        return self.message.format(label=target.label, value=shown, unit=target.unit)
+        before = "—" if previous is None else _fmt(previous)
+        return self.message.format(label=target.label, value=shown, unit=target.unit, previous=before)
 
     def check_text(self, spec: FormSpec) -> str:
         """The neutral description of the check ("" when the definition gives none)."""
         target = spec.field(self.target)
-        return self.check.format(label=target.label, value="", unit=target.unit)
+        return self.check.format(label=target.label, value="", unit=target.unit, previous="")
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,9 +148,12 @@ class FormSpec:
     sections: tuple[Section, ...]
     info: tuple[InfoField, ...]
     detail: Detail | None
-    rules: tuple[Rule, ...]
+    rules: tuple[Rule, ...]  # the form's self-checks, checked by collect too
     instructions: tuple[str, ...] = ()
     source: str = ""
+    # rules over last year's values (prev()): checked by collect only, never in the form (no cell holds
+    # last year's value), and only for units that have one; kept apart so the form's layout is unchanged
+    previous_rules: tuple[Rule, ...] = ()
 
     @property
     def fields(self) -> tuple[Field, ...]:
@@ -155,6 +162,18 @@ class FormSpec:
     @property
     def inputs(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if not f.computed)
+
+    @property
+    def main_fields(self) -> tuple[Field, ...]:
+        """The headline figures: the activity count (field `activities`, else the first input), every
+        computed total, then the participants (the inputs of section `public`), in the form's order, at
+        most MAIN_FIELDS. The summary shows last year's value of these per unit; the report's sentences
+        and its table by unit category are about these."""
+        inputs = self.inputs
+        activity = next((f for f in inputs if f.id == ACTIVITIES), inputs[0] if inputs else None)
+        public = {f.id for s in self.sections if s.id == PARTICIPANTS for f in s.fields}
+        chosen = [f for f in self.fields if f is activity or f.computed or f.id in public]
+        return tuple(chosen[:MAIN_FIELDS])
 
     def field(self, field_id: str) -> Field:
         for f in self.fields:
@@ -362,7 +381,10 @@ class _Builder:
             source=self.name,
         )
         rule_list = tuple(self.rules(spec))
-        return FormSpec(**{**{k: getattr(spec, k) for k in spec.__slots__}, "rules": rule_list})
+        own = tuple(r for r in rule_list if not r.when.previous)
+        over_last_year = tuple(r for r in rule_list if r.when.previous)
+        built = {k: getattr(spec, k) for k in spec.__slots__}
+        return FormSpec(**{**built, "rules": own, "previous_rules": over_last_year})
 
     def sheet_name(self, table: dict[str, Any], default: str, where: str, taken: list[str]) -> str:
         name = table.get("sheet", default)
@@ -623,7 +645,7 @@ class _Builder:
             for target in targets:
                 text = when if target is None else re.sub(r"\bvalue\b", target, when)
                 try:
-                    expr = rules.parse(text, names, columns)
+                    expr = rules.parse(text, names, columns, previous=True)
                     if spec.detail is None and (expr.detail_columns or rules.DETAIL_ROWS in text):
                         raise rules.RuleError("此表没有明细表，不能使用 detail_rows / detail_sum")
                 except rules.RuleError as exc:
@@ -633,24 +655,21 @@ class _Builder:
                 if point is None:
                     self.bad(Code.SPEC_RULE, where, raw, "when", expr=when, error="至少要引用一个指标")
                     break
-                bad = [(k, t) for k, t in (("message", message), ("check", check)) if not _placeholders_ok(t)]
+                # {previous} (last year's value) only where the rule reads last year's values
+                allowed = (*PLACEHOLDERS, "previous") if expr.previous else PLACEHOLDERS
+                texts = (("message", message), ("check", check))
+                bad = [(k, t) for k, t in texts if not _placeholders_ok(t, allowed)]
                 for key, text in bad:
-                    self.bad(
-                        Code.SPEC_BAD_VALUE,
-                        where,
-                        raw,
-                        key=key,
-                        value=text,
-                        rule="只能使用 {label}、{value}、{unit}",
-                    )
+                    shown = "、".join("{" + name + "}" for name in allowed)
+                    self.bad(Code.SPEC_BAD_VALUE, where, raw, key=key, value=text, rule=f"只能使用 {shown}")
                 if bad:
                     break
                 yield Rule(rule_id, expr, Severity(severity), message, point, check)
 
 
-def _placeholders_ok(text: str) -> bool:
+def _placeholders_ok(text: str, allowed: tuple[str, ...]) -> bool:
     try:
-        text.format(label="", value="", unit="")
+        text.format(**dict.fromkeys(allowed, ""))
     except (KeyError, IndexError, ValueError):
         return False
     return True

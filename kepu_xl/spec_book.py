@@ -106,8 +106,11 @@ def is_workbook(data: bytes) -> bool:
     return data.startswith(b"PK\x03\x04") or data.startswith(bytes.fromhex("d0cf11e0a1b11ae1"))
 
 
-def load_book(data: bytes, name: str, window: tuple[int, int] = WINDOW) -> tuple[Book | None, str]:
-    """A workbook a clerk gave (a definition, a table from above) → (Book, "") or (None, why not).
+def load_book(
+    data: bytes, name: str, window: tuple[int, int] = WINDOW, only: str | None = None
+) -> tuple[Book | None, str]:
+    """A workbook a clerk gave (a definition, a table from above, last year's summary) → (Book, "") or
+    (None, why not). `only`: read that sheet's cells alone (the others are only listed).
 
     The bytes pass the inbox's pre-check first (zip bombs, DTDs, encryption are refused the same way).
     """
@@ -120,11 +123,12 @@ def load_book(data: bytes, name: str, window: tuple[int, int] = WINDOW) -> tuple
         return None, problems[0].code.title + (f"（{error}）" if error else "")
     if kind not in ("xlsx", "xls", "ods"):
         return None, "文件不是 Excel/WPS/LibreOffice 工作簿"
+    windows, default = ({only: window}, None) if only else ({}, window)
     try:
         if kind == "xlsx":
-            return book.load_xlsx(data, {}, default=window, merges=True), ""
+            return book.load_xlsx(data, windows, default=default, merges=True), ""
         load = book_legacy.load_xls if kind == "xls" else book_legacy.load_ods
-        return load(data, {}, default=window), ""
+        return load(data, windows, default=default or (0, 0)), ""  # legacy: the others' A1 only
     except Exception as exc:  # a parser's own error on a damaged file: say so, never crash
         return None, f"文件已损坏或格式不受支持（{type(exc).__name__}）"
 
