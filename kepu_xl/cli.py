@@ -333,7 +333,7 @@ def render_collect(report: CollectReport) -> None:
         console.print(findings_table(shown[:60]))
         if len(shown) > 60:
             console.print(f"……另有 {len(shown) - 60} 条，见汇总表的“问题清单”。")
-    for key, label in (("summary", "汇总表"), ("feedback", "反馈表")):
+    for key, label in (("summary", "汇总表"), ("feedback", "反馈表"), ("report", "总结报告")):
         if report.outputs.get(key):
             console.print(f"{label}：{escape(report.outputs[key])}")
     if n["pending"]:
@@ -356,6 +356,12 @@ def render_collect(report: CollectReport) -> None:
 @click.option("--json", "json_target", metavar="FILE|-", help="把结果写成 JSON（- 表示输出到屏幕）")
 @click.option("--strict", is_flag=True, help="有待核实、退回或未报单位时退出码为 1")
 @click.option(
+    "--report",
+    "report_doc",
+    is_flag=True,
+    help="同时生成“总结报告（数据部分）”Word 文档（文字来自活动文件夹里的 总结报告模板.txt，可修改）",
+)
+@click.option(
     "-j",
     "--jobs",
     type=click.IntRange(min=0),
@@ -369,6 +375,7 @@ def collect_cmd(
     outdir: Path | None,
     json_target: str | None,
     strict: bool,
+    report_doc: bool,
     jobs: int | None,
     debug: bool,
 ) -> None:
@@ -378,11 +385,19 @@ def collect_cmd(
     Example:
         kepuxl collect inbox -c kepuxl.toml
         kepuxl collect inbox --json report.json --strict
+        kepuxl collect inbox --report
     """
     from .collection import collect
 
     with fatal_on_error(debug), progress_bar("读取回执") as update:
-        report = collect(inbox, _resolve_config(config, inbox), outdir, progress=update, workers=jobs)
+        report = collect(
+            inbox,
+            _resolve_config(config, inbox),
+            outdir,
+            progress=update,
+            workers=jobs,
+            report_doc=report_doc,
+        )
     write_json(json_target, report.to_dict())
     if json_target != "-":
         render_collect(report)

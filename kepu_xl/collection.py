@@ -117,6 +117,7 @@ def collect(
     write: bool = True,
     workers: int | None = None,
     timeout: float = workers_mod.FILE_TIMEOUT,
+    report_doc: bool = False,
 ) -> CollectReport:
     """Run the whole job; returns the report (outputs listed in `report.outputs`).
 
@@ -130,6 +131,9 @@ def collect(
     recorded is not begun); see `_write` for what an interruption leaves. A run that writes holds the
     campaign's collect lock (one at a time, the page's runs included: a second one is refused with
     OUT_BUSY) and leaves its report in .kepuxl/ for the page (`lastrun`).
+
+    `report_doc` also writes the 总结报告（数据部分）.docx beside the summary (`report_docx.write_report`,
+    listed as `outputs.report`) once the run's outputs are in place.
     """
     ctx = Context.load(Path(config))
     ctx.previous = previous_mod.load(ctx.campaign, ctx.spec)  # last year's, read by rules and the summary
@@ -141,6 +145,8 @@ def collect(
     try:
         with locks.held(lastrun.lock_path(ctx.campaign.state_dir), "collect"):
             report = _collect(ctx, Path(inbox), outdir, progress, now, write, workers, timeout)
+            if report_doc:
+                _write_report(report, outdir, progress)
             lastrun.save(report, ctx.campaign.state_dir)
     except locks.Busy as busy:
         raise KepuError(lastrun.busy(busy)) from None
@@ -236,6 +242,16 @@ def _write(ctx: Context, report: CollectReport, outdir: Path, ledger: Ledger, in
         built.discard()
     ledger.finish(staged[0], built.record())
     report.outputs["ledger"] = str(ledger.path)
+
+
+def _write_report(report: CollectReport, outdir: Path, progress: Progress | None) -> None:
+    """The 总结报告（数据部分）.docx (python-docx and matplotlib are loaded only for it)."""
+    from .report_docx import write_report
+
+    if progress is not None:
+        n = len(report.files)
+        progress(n, n, "正在生成总结报告……")
+    write_report(report, outdir)
 
 
 def _load_writers() -> None:

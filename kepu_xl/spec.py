@@ -129,8 +129,8 @@ class Rule:
 
     def text(self, spec: FormSpec, value: float | None = None, previous: float | None = None) -> str:
         target = spec.field(self.target)
-        shown = "该数" if value is None else _fmt(value)
-        before = "—" if previous is None else _fmt(previous)
+        shown = "该数" if value is None else show_number(value)
+        before = "—" if previous is None else show_number(previous)
         return self.message.format(label=target.label, value=shown, unit=target.unit, previous=before)
 
     def check_text(self, spec: FormSpec) -> str:
@@ -185,7 +185,8 @@ class FormSpec:
         return next((i for i in self.info if i.id == info_id), None)
 
 
-def _fmt(value: float) -> str:
+def show_number(value: float) -> str:
+    """A figure as messages and the report write it: 1,200 or 72.81 (at most 4 places, no trailing 0)."""
     return f"{value:,.4f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
 
 
