@@ -39,6 +39,7 @@ from .files import (
 from .findings import Code, Finding, KepuError, Severity
 from .forms_writer import Prefill
 from .ledger import Entry, Ledger, ledger_path
+from .mail.templates import Template
 from .results import NOT_CONTENT, CollectReport, Confirmation, FileResult, Status, UnitResult, changes
 from .workers import Progress
 
@@ -136,6 +137,8 @@ def collect(
     listed as `outputs.report`) once the run's outputs are in place.
     """
     ctx = Context.load(Path(config))
+    if report_doc:
+        Template.load(ctx.campaign, "report")  # a broken 总结报告模板.txt stops the run before it begins
     ctx.previous = previous_mod.load(ctx.campaign, ctx.spec)  # last year's, read by rules and the summary
     outdir = Path(outdir) if outdir else ctx.campaign.folder / "output"
     if not write:

@@ -512,7 +512,7 @@ class Code(Enum):
     COMPARE_BAD_VALUE = (
         W,
         "上年数据不是数字",
-        "上年汇总表的 {cell}（{unit}的“{label}”）是“{raw}”，不是数字，按没有上年数处理（这一项不与上年比较）。",
+        "上年汇总表的 {where}（{name}的“{label}”）是“{raw}”，不是数字，按没有上年数处理（这一项不与上年比较）。",
     )
     COMPARE_FIELDS = (
         I,

@@ -238,8 +238,9 @@ class _Reading:
             return None
         if isinstance(v.value, int | float) and not isinstance(v.value, bool):
             return float(v.value)
-        cell = f"{SHEET}!{xl_rowcol_to_cell(row, col)}"
-        self.note(Code.COMPARE_BAD_VALUE, cell=cell, unit=unit, label=fl.label, raw=str(v.value)[:40])
+        a1 = xl_rowcol_to_cell(row, col)
+        where = {"sheet": SHEET, "cell": a1, "where": f"{SHEET}!{a1}"}
+        self.note(Code.COMPARE_BAD_VALUE, **where, name=unit, label=fl.label, raw=str(v.value)[:40])
         return None
 
 

@@ -116,7 +116,7 @@ def _funding_chart(frames: Frames, fields: list[Field]) -> Chart:
 
 
 def _change_chart(frames: Frames, fields: tuple[Field, ...]) -> Chart:
-    title = "主要指标同比（比上年增减%）"
+    title = "主要指标同比增减"
     ratios = []
     for fl in fields:
         now, before = frames.totals.get(fl.id), frames.previous_totals.get(fl.id)

@@ -27,8 +27,8 @@ from docx.shared import Cm, Mm, Pt, RGBColor
 from . import merge
 from .campaign import MATERIALS, Campaign
 from .files import discard, replace_file, safe_name, write_temp
-from .findings import Code, Finding, Findings, KepuError
-from .mail.templates import REPORT_TEMPLATE, Template, bundled_template, fill, note_unknown
+from .findings import Code, Finding, Findings
+from .mail.templates import REPORT_TEMPLATE, Template, fill, note_unknown
 from .merge import Frames
 from .report_charts import CJK_FONTS, NoCharts, charts, cjk_font
 from .results import COUNTED, STATUS_ZH, CollectReport, Status
@@ -36,7 +36,6 @@ from .spec import Field, show_number
 from .xlsx_out import clean_text
 
 TEMPLATE_NAME = REPORT_TEMPLATE  # 总结报告模板.txt in the campaign folder, the clerk's to edit
-HEAD = ("标题", "报告标题")
 BLOCKS = ("分类表", "前列单位", "图表", "材料表")
 TOP_UNITS = 10
 MATERIAL_ROWS = 200  # units listed in 材料表; a province's others are in the summary's 上报情况
@@ -68,24 +67,13 @@ def write_report(report: CollectReport, outdir: Path, fonts: tuple[str, ...] = C
 def build_report(report: CollectReport, fonts: tuple[str, ...] = CJK_FONTS) -> bytes:
     """The document's bytes; problems with the template or the charts are added to `report.findings`."""
     findings = Findings()
-    template = load_template(report.campaign)
+    template = Template.load(report.campaign, "report")
     builder = _Builder(report, merge.frames(report), findings, fonts)
     builder.write(template)
     report.findings.extend(findings.items)
     buffer = io.BytesIO()
     builder.doc.save(buffer)
     return buffer.getvalue()
-
-
-def load_template(campaign: Campaign) -> Template:
-    """The campaign folder's 总结报告模板.txt (the clerk may have edited it), else the bundled one."""
-    path = campaign.folder / TEMPLATE_NAME
-    if path.is_file():
-        try:
-            return Template.parse(path.read_text(encoding="utf-8-sig"), TEMPLATE_NAME, HEAD)
-        except (OSError, UnicodeDecodeError) as exc:
-            raise KepuError(Finding.make(Code.CAMPAIGN_FILE, path=str(path), error=str(exc))) from None
-    return Template.parse(bundled_template("report"), TEMPLATE_NAME, HEAD)
 
 
 # -- the words --------------------------------------------------------------------------------------------
@@ -163,7 +151,9 @@ def key_sentences(report: CollectReport, frames: Frames) -> list[str]:
     for fl in report.spec.main_fields:
         now, before = _figure(frames.totals, fl.id), _figure(frames.previous_totals, fl.id)
         sentence = f"{where}{fl.label} {amount(now, fl)}"
-        if before is not None:
+        if before == 0:
+            sentence += f"，{change_words(now, before, fl)}"  # 上年为 0: no per cent to state
+        elif before is not None:
             sentence += f"，{change_words(now, before, fl)}（上年 {amount(before, fl)}）"
         out.append(sentence + "。")
     return out

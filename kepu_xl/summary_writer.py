@@ -91,7 +91,7 @@ TOTALS_HEADERS = {
 }
 PERCENT_WIDTH, TOTALS_MIN_SCALE, TOTALS_MARGIN_IN = 8, 73, 0.6
 DASH = "—"  # a comparison without last year's value (or a percentage of last year's 0)
-CHANGE_TITLE = "主要指标同比（比上年增减%）"
+CHANGE_TITLE = "主要指标同比增减"  # no % before a bracket: LibreOffice sets them apart
 BAR_PX = 22  # a unit's bar: room for its name at CHART_FONT (at 20 px LibreOffice skips every other)
 
 

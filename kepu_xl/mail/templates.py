@@ -20,6 +20,7 @@ from .message import one_line
 TEMPLATE_FILES = {"template": "mail_template.txt", "remind_template": "remind_template.txt"}
 # the 总结报告's template (report_docx.py): its name in a campaign folder, and the bundled copy's
 REPORT_TEMPLATE, REPORT_BUNDLED = "总结报告模板.txt", "report_template.txt"
+REPORT_HEAD = ("标题", "报告标题")  # the report template's first line: 标题：…
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -40,15 +41,17 @@ class Template:
 
     @classmethod
     def load(cls, campaign: Campaign, key: str) -> Template:
-        """The campaign folder's copy (the clerk may have edited it), else the bundled one."""
-        name = getattr(campaign.mail, key)
+        """The campaign folder's copy (the clerk may have edited it), else the bundled one; `key`: a
+        MailSettings key, or `report` for the 总结报告's template."""
+        name = template_files(campaign.mail)[key]
+        head = REPORT_HEAD if key == "report" else MAIL_HEAD
         path = campaign.folder / name
         if path.is_file():
             try:
-                return cls.parse(path.read_text(encoding="utf-8-sig"), name)
+                return cls.parse(path.read_text(encoding="utf-8-sig"), name, head)
             except (OSError, UnicodeDecodeError) as exc:
                 raise KepuError(Finding.make(Code.CAMPAIGN_FILE, path=str(path), error=str(exc))) from None
-        return cls.parse(bundled_template(key), name)
+        return cls.parse(bundled_template(key), name, head)
 
     @classmethod
     def parse(cls, text: str, source: str, head: tuple[str, str] = MAIL_HEAD) -> Template:
