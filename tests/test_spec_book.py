@@ -311,7 +311,16 @@ def test_init_on_a_bundled_definition(tmp_path: Path) -> None:
     config = init_campaign(tmp_path / "科普月", form="science_month")
     assert Context.load(config).spec.id == "science_month"
     assert sorted(p.name for p in config.parent.iterdir()) == sorted(
-        ["kepuxl.toml", "units.xlsx", ".kepuxl", "inbox", "邮件模板.txt", "催报模板.txt", "打开工作台.bat"]
+        [
+            "kepuxl.toml",
+            "units.xlsx",
+            ".kepuxl",
+            "inbox",
+            "邮件模板.txt",
+            "催报模板.txt",
+            "总结报告模板.txt",
+            "打开工作台.bat",
+        ]
     )
 
 
