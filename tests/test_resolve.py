@@ -141,3 +141,14 @@ def test_counts_of_a_unit_are_those_of_its_return(county: Path) -> None:
     assert (kx.status, kx.late, kx.count("warning"), kx.count("error")) == ("accepted", True, 0, 0)
     assert (missing.status, missing.count("error")) == ("missing", 0)
     assert report.counts["accepted"] == 1 and report.counts["warnings"] == 0
+
+
+def test_messages_say_what_to_do(county: Path) -> None:
+    # issue 13 §4.11: "尚未收到该单位的统计表。" and "…为 -2，不能为负数。" said nothing about what to do
+    ctx = Context.load(county / "kepuxl.toml")
+    put(county / "inbox", "云台乡.xlsx", filled(ctx, "云台乡", {"staff_fulltime": -2}), BEFORE_DEADLINE)
+    report = collect(county / "inbox", county / "kepuxl.toml", now=BEFORE_DEADLINE, write=False)
+    (missing,) = unit_of(report, "县妇联").findings
+    assert "kepuxl remind" in missing.message and "放进收件箱" in missing.message
+    (negative,) = [f for f in unit_of(report, "云台乡").findings if f.code.name == "AUDIT_NEGATIVE"]
+    assert negative.message.endswith("不能为负数。请填实际数量，没有发生的填 0。")
