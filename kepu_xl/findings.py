@@ -226,8 +226,17 @@ class Code(Enum):
         "本机无法读取“{name}”（{error}）。这不是报送单位的问题：请检查它在本机的访问权限、是否被杀毒软件拦截，"
         "或是否为尚未下载到本机的 OneDrive/网盘占位文件，处理后重新运行。",
     )
-    READ_CRASHED = (E, "读取崩溃", "读取此文件时解析程序崩溃（{error}），已跳过，其余文件不受影响。")
-    READ_TIMEOUT = (E, "读取超时", "读取此文件超过 {seconds} 秒，已跳过。")
+    READ_CRASHED = (
+        E,
+        "读取崩溃",
+        "读取此文件时解析程序崩溃（{error}），已跳过，其余文件不受影响。"
+        "请对方用 Excel/WPS 打开原表，另存为 .xlsx 后重发。",
+    )
+    READ_TIMEOUT = (
+        E,
+        "读取超时",
+        "读取此文件超过 {seconds} 秒，已跳过。请对方用 Excel/WPS 打开原表，删去多余的工作表和图片，另存为 .xlsx 后重发。",
+    )
     READ_MACRO_IGNORED = (W, "含宏", "文件含宏代码，宏已忽略（不会运行）。")
     READ_EML = (
         E,

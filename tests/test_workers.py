@@ -217,7 +217,11 @@ def test_a_parser_crash_costs_its_file_only(county: Path, monkeypatch: pytest.Mo
     f = next(f for f in crashed.files if f.path == CRASH_ON)
     assert f.outcome == "rejected"
     assert [(x.code.name, x.message) for x in f.findings] == [
-        ("READ_CRASHED", "读取此文件时解析程序崩溃（进程被信号 SIGABRT 终止），已跳过，其余文件不受影响。")
+        (
+            "READ_CRASHED",
+            "读取此文件时解析程序崩溃（进程被信号 SIGABRT 终止），已跳过，其余文件不受影响。"
+            "请对方用 Excel/WPS 打开原表，另存为 .xlsx 后重发。",
+        )
     ]
     t03 = next(u for u in crashed.units if u.unit.id == "T03")
     assert t03.status == "missing"  # its only file could not be read
@@ -237,7 +241,10 @@ def test_a_parser_hang_costs_its_file_only(county: Path, monkeypatch: pytest.Mon
     f = next(f for f in report.files if f.path == HANG_ON)
     assert f.outcome == "rejected"
     assert [(x.code.name, x.message) for x in f.findings] == [
-        ("READ_TIMEOUT", "读取此文件超过 1.5 秒，已跳过。")
+        (
+            "READ_TIMEOUT",
+            "读取此文件超过 1.5 秒，已跳过。请对方用 Excel/WPS 打开原表，删去多余的工作表和图片，另存为 .xlsx 后重发。",
+        )
     ]
     assert [x.to_dict() for x in report.files if x.path != HANG_ON] == [
         x.to_dict() for x in normal.files if x.path != HANG_ON
