@@ -627,23 +627,13 @@ def _xlsx_rows(path: Path, data: bytes) -> list[list[Any]]:
             # a formula openpyxl or a script saved has no value: say so, rather than show an empty cell
             if value.kind == "f" and value.value is None:
                 rows[r][c] = {"formula": "=" + value.formula.lstrip("=")}
-            else:  # Excel stores a CR as _x000D_: decoded, so that the check for controls sees it
-                rows[r][c] = (
-                    _XSTRING.sub(_unescape, value.value) if isinstance(value.value, str) else value.value
-                )
+            else:  # Excel's _x000D_ for a CR is decoded by the reader: the check for controls sees it
+                rows[r][c] = value.value
         return rows
     except Exception as exc:  # any broken workbook: report it, the user fixes the roster
         raise KepuError(
             Finding.make(Code.ROSTER_FILE, path=str(path), error=f"{type(exc).__name__}: {exc}")
         ) from None
-
-
-_XSTRING = re.compile(r"_x([0-9A-Fa-f]{4})_")
-
-
-def _unescape(m: re.Match[str]) -> str:
-    """One _xHHHH_ escape of an OOXML string (ECMA-376 ST_Xstring) → its character."""
-    return chr(int(m.group(1), 16))
 
 
 def new_secret(path: Path) -> None:
