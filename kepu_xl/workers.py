@@ -1,8 +1,9 @@
 """Per-file work in worker processes: a crash or a hang costs one file, never the batch.
 
-The native parsers behind the readers (libxml2 through lxml; calamine, which aborts the whole
-process on a 2 KB file with a cell at XFD1048576) can kill or wedge the process that runs them, and
-Python cannot catch that. `run` therefore calls the per-file function in child processes:
+A file from outside can trigger a bug in the code that parses it: the C code behind the readers
+(libxml2 through lxml, zlib) can abort or segfault the process that runs it, which Python cannot
+catch, and any parser can be made to loop or to allocate without end. `run` therefore calls the
+per-file function in child processes:
 
 - each worker gets a batch of items at a time and sends one small result per item back;
 - a worker that dies (SIGSEGV, SIGABRT, os._exit, the kernel's OOM killer) costs the item it was on:
