@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from . import __version__, cli_zh, spec_book
+from . import __version__, cli_zh
 from . import spec as spec_mod
 from .context import CONFIG_NAME
 from .files import os_error_zh, safe_name
@@ -250,7 +250,7 @@ def forms_export(form: str, output: Path | None, force: bool) -> None:
     with fatal_on_error():
         path = spec_mod.find(form)
         output = output or Path(safe_name(path.stem) + ".xlsx")
-        written = spec_book.export_to(path, output, overwrite=force)
+        written = spec_mod.export_to(path, output, overwrite=force)
     console.print(f"已写出定义工作簿：{escape(str(written))}")
     check = f"kepuxl forms check {escape(str(written))}"
     console.print(

@@ -17,11 +17,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import rules
+from . import rules, spec_book
+from .files import write_atomic
 from .findings import Code, Finding, Findings, KepuError, Severity
+from .spec_book import INFO_TYPES, Located
 
 NUMERIC = ("integer", "decimal")
-INFO_TYPES = ("text", "phone", "date", "longtext", "choice")
 COLUMN_TYPES = ("text", "date", "choice", "integer", "decimal")
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 RESERVED = {"value", "detail_rows", "detail_sum", "abs", "min", "max", "sum"}
@@ -217,8 +218,6 @@ def check(path: Path) -> tuple[FormSpec | None, list[Finding]]:
 def read_raw(path: Path, out: Findings) -> dict[str, Any] | None:
     """A definition's tables as one dict: TOML parsed, or a definition workbook read (spec_book.py) with its
     tables `Located` at their cells. None, with a finding, when the file cannot be read at all."""
-    from . import spec_book
-
     try:
         data = path.read_bytes()
         if spec_book.is_workbook(data):
@@ -241,35 +240,6 @@ def borrow(raw: dict[str, Any], folder: Path) -> tuple[dict[str, Any] | None, st
     if not match:
         return None, "id", f"{other} 中没有该部分"
     return {**match[0], **{k: v for k, v in raw.items() if k != "from"}}, "", ""
-
-
-class Located(dict):
-    """One table of a definition read from a workbook: its values and, per key, the cell it came from.
-
-    The builder checks it as it checks a TOML table and puts each finding at `sheet`!cell (pyxform's
-    `__row`): the key is named by the workbook's column header (`names`), and a value outside a fixed
-    list is answered in the workbook's own words for that list (`allowed`).
-    """
-
-    __slots__ = ("allowed", "anchor", "cells", "names", "sheet", "where")
-
-    def __init__(
-        self,
-        values: Any = (),
-        *,
-        sheet: str = "",
-        where: str = "",
-        anchor: str = "",
-        cells: dict[str, str] | None = None,
-        names: dict[str, str] | None = None,
-        allowed: dict[str, str] | None = None,
-    ):
-        super().__init__(values)
-        self.sheet, self.where, self.anchor = sheet, where, anchor
-        self.cells, self.names, self.allowed = cells or {}, names or {}, allowed or {}
-
-    def cell(self, key: str | None) -> str:
-        return self.cells.get(key or "", self.anchor)
 
 
 class _Builder:
@@ -670,3 +640,62 @@ def _sheet_name_problem(name: Any, taken: list[str]) -> str | None:
 
 
 _KIND_ZH = {str: "文字", int: "整数", (str, int): "文字或整数", bool: "true/false", list: "列表"}
+
+
+# -- a checked definition as a definition workbook (kepuxl forms export) ------------------------------
+
+
+def spec_raw(spec: FormSpec, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """A checked definition as explicit raw tables (every section's fields spelled out, types and
+    required written even where they are the default): what `write` puts in a workbook. `rules` are
+    the raw rules (with `each` and `value`), which a FormSpec holds expanded."""
+    form: dict[str, Any] = {"id": spec.id, "version": spec.version, "title": spec.title, "sheet": spec.sheet}
+    if spec.instructions:
+        form["instructions"] = list(spec.instructions)
+    raw: dict[str, Any] = {"form": form, "sections": [], "info": []}
+    for section in spec.sections:
+        fields = []
+        for f in section.fields:
+            item = {"id": f.id, "label": f.label, "unit": f.unit, "type": f.type, "required": f.required}
+            item |= {"places": f.places} if f.type == "decimal" else {}
+            item |= {"min": f.min} if f.min != 0 else {}
+            item |= {"max": f.max} if f.max != DEFAULT_MAX[f.type] else {}
+            item |= {"formula": f.formula.text} if f.formula is not None else {}
+            item |= {"help": f.help} if f.help else {}
+            fields.append(item)
+        raw["sections"].append({"id": section.id, "title": section.title, "fields": fields})
+    for i in spec.info:
+        raw["info"].append({"id": i.id, "label": i.label, "type": i.type, "required": i.required} | _help(i))
+    if spec.detail is not None:
+        d = spec.detail
+        columns = []
+        for c in d.columns:
+            item = {"id": c.id, "label": c.label, "type": c.type, "width": c.width}
+            item |= {"choices": list(c.choices)} if c.choices else {}
+            item |= {"places": c.places} if c.type == "decimal" else {}
+            item |= {"min": c.min} if c.min != 0 else {}
+            item |= {"max": c.max} if c.max != DEFAULT_MAX.get(c.type, 0) else {}
+            columns.append(item | _help(c))
+        raw["detail"] = {"sheet": d.sheet, "title": d.title, "rows": d.rows, "key": d.key, "columns": columns}
+    raw["rules"] = [dict(r) for r in rules]
+    return raw
+
+
+def _help(item: Any) -> dict[str, str]:
+    return {"help": item.help} if item.help else {}
+
+
+def export(path: Path) -> bytes:
+    """A definition (TOML or workbook) as a definition workbook; `KepuError` when it does not check."""
+    spec, findings = check(path)
+    if spec is None:
+        raise KepuError(findings)
+    raw = read_raw(path, Findings()) or {}
+    return spec_book.write(spec_raw(spec, list(raw.get("rules", ()))))
+
+
+def export_to(path: Path, output: Path, *, overwrite: bool = False) -> Path:
+    """`export` written (atomically) to `output`, which is never replaced unless `overwrite`."""
+    if output.exists() and not overwrite:
+        raise KepuError(Finding.make(Code.DEFINITION_EXISTS, path=str(output)))
+    return write_atomic(output, export(path))
