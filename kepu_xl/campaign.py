@@ -27,6 +27,7 @@ from .files import os_error_zh, write_atomic
 from .findings import Code, Finding, Findings, KepuError
 from .identity import TITLE_LIMIT
 
+CONFIG_NAME = "kepuxl.toml"  # the campaign config, at the top of the campaign folder
 STATE_DIR = ".kepuxl"
 ROSTER_COLUMNS = {
     "单位编码": "id",

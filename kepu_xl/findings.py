@@ -1,4 +1,4 @@
-"""The finding model: the catalogue of codes → `Finding` → `Report`.
+"""The finding model: the catalogue of codes → `Finding` → `Findings` → a job's `Report`.
 
 Every problem kepuxl reports, from a bad form definition to a negative number in a returned
 form, is a `Finding` with a stable code from `Code`, a severity, a location and a Chinese
@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from enum import Enum, StrEnum
+from pathlib import Path
 from typing import Any
 
 
@@ -666,6 +667,35 @@ class Findings:
         """One list per finding, for one-line test assertions (frictionless' `flatten`)."""
         keys = tuple(keys)
         return [[f.code.name if k == "code" else getattr(f, k) for k in keys] for f in self.items]
+
+
+@dataclass
+class Report:
+    """What a job that writes a set of files did: the base of `make.FormsReport` and `mail.DraftsReport`.
+
+    `ok` when no finding is an error; `to_dict()` (the command's `--json`) is campaign, outdir, the job's
+    own `parts()`, findings — in that order.
+    """
+
+    campaign: str
+    outdir: Path
+    findings: Findings = field(default_factory=Findings, kw_only=True)
+
+    @property
+    def ok(self) -> bool:
+        return self.findings.ok
+
+    def parts(self) -> dict[str, Any]:
+        """The job's own keys, between outdir and findings."""
+        return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "campaign": self.campaign,
+            "outdir": str(self.outdir),
+            **self.parts(),
+            "findings": [f.to_dict() for f in self.findings],
+        }
 
 
 def dumps(data: Any) -> str:

@@ -263,6 +263,33 @@ def test_the_readme_credits_only_what_is_imported() -> None:
             assert library in imported, library
 
 
+# -- `kepuxl --help` stays fast ----------------------------------------------------------------------------
+
+
+def _loaded_after(code: str) -> list[str]:
+    probe = f"import sys, json\n{code}\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True, timeout=60
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import kepu_xl.cli",
+        "from kepu_xl.cli import cli\ntry:\n    cli(['--help'])\nexcept SystemExit:\n    pass",
+        "from kepu_xl.cli import cli\ntry:\n    cli(['collect', '--help'])\nexcept SystemExit:\n    pass",
+    ],
+    ids=["import", "help", "collect-help"],
+)
+def test_the_cli_loads_no_heavy_library_before_a_command_runs(code: str) -> None:
+    loaded = _loaded_after(code)
+    assert "kepu_xl.cli" in loaded
+    heavy = [m for m in loaded if m.split(".")[0] in HEAVY]
+    assert heavy == []
+
+
 def test_every_lazy_export_resolves() -> None:
     """`from kepu_xl import collect` (and every other public name) gives the job it names."""
     probe = (
