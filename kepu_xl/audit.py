@@ -23,6 +23,7 @@ from .reader import Raw, ReturnedForm
 from .rules import DetailStats
 from .spec import Column, Field, FormSpec
 from .textnorm import name_key, squash
+from .xlsx_out import EXCEL_TEXT_LIMIT
 
 _PLAIN = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
@@ -34,7 +35,6 @@ _DATE_PATTERNS = (
     re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$"),
     re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
 )
-TEXT_LIMIT = 32767
 
 
 @dataclass
@@ -457,9 +457,9 @@ def _detail(form: ReturnedForm, spec: FormSpec, result: Audited, add: Any) -> De
 
 def _fit(text: str, raw: Raw, label: str, add: Any) -> str:
     """Unit text as it goes into the summary: Excel keeps 32,767 characters, and a cut is reported."""
-    if len(text) > TEXT_LIMIT:
-        add(Code.AUDIT_TEXT_TRUNCATED, raw, label=label, limit=TEXT_LIMIT)
-        return text[:TEXT_LIMIT]
+    if len(text) > EXCEL_TEXT_LIMIT:
+        add(Code.AUDIT_TEXT_TRUNCATED, raw, label=label, limit=EXCEL_TEXT_LIMIT)
+        return text[:EXCEL_TEXT_LIMIT]
     return text
 
 

@@ -30,6 +30,7 @@ import xlrd
 from lxml import etree
 
 from .book import PARSER, Book, Sheet, Value, Window
+from .xlsx_out import EXCEL_TEXT_LIMIT
 
 _STATES = {0: "visible", 1: "hidden", 2: "veryHidden"}
 _MAX_EXACT = 2**53
@@ -385,7 +386,6 @@ _DURATION = re.compile(
     r"^-?P(?:(\d+(?:\.\d+)?)D)?T?(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?$"
 )
 _MAX_REPEAT = 1 << 24  # beyond any sheet (1,048,576 rows × 16,384 columns); nonsense clamps here
-_MAX_SPACES = 32767  # <text:s text:c="..."/>: one cell's worth at most
 _MAX_TEXT = 1 << 20  # characters kept per cell: a hostile file cannot inflate a cell past this
 
 
@@ -628,7 +628,8 @@ def _inline(el: Any, budget: list[int]) -> Iterator[str]:
     for child in el:
         tag = child.tag
         if tag == _SPACE:
-            yield take(" " * min(_count(child.get(_X + "c")), _MAX_SPACES))
+            # <text:s text:c="..."/>: a cell's worth of spaces at most
+            yield take(" " * min(_count(child.get(_X + "c")), EXCEL_TEXT_LIMIT))
         elif tag == _TAB:
             yield take("\t")
         elif tag == _BREAK:
