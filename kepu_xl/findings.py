@@ -337,7 +337,6 @@ class Code(Enum):
     )
     AUDIT_FORMULA_VALUE = (I, "按公式结果计", "“{label}”填写的是公式“{raw}”，按其结果 {value} 计。")
     AUDIT_DASH_ZERO = (I, "按 0 计", "“{label}”填写为“{raw}”，按 0 计。")
-    AUDIT_FORMULA_TEXT = (W, "公式样式文本", "“{label}”含公式样式文本“{raw}”，已按文本处理。")
     AUDIT_CELL_ERROR = (E, "单元格为错误值", "“{label}”为错误值 {raw}。请修正后重报。")
     AUDIT_BAD_DATE = (W, "日期无法识别", "“{label}”填写为“{raw}”，无法识别为日期。请按 2023-05-20 格式填写。")
     AUDIT_BAD_CHOICE = (W, "选项不在列表中", "“{label}”填写为“{raw}”，不在可选项中（{choices}）。")
@@ -410,7 +409,6 @@ class Code(Enum):
         "发件人与名单不符",
         "发件人 {sender} 不是名单中的邮箱 {expected}（可能由他人代发）。",
     )
-    RESOLVE_CHANGED = (I, "重报修改", "重报后“{label}”由 {old} 改为 {new}。")
 
     # -- e-mail: drafts, SMTP, IMAP (mail.py) and the materials sent with a form ---------------
     MAIL_CONFIG = (E, "邮件设置缺项", "kepuxl.toml 的 [mail] 缺少“{key}”：{hint}")
