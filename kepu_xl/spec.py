@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import rules, spec_book
 from .files import write_atomic
@@ -542,80 +542,97 @@ class _Builder:
         for n, raw in enumerate(self.raw.get("rules", ()), start=1):
             where = f"规则 {raw.get('id', n)}"
             self.keys(raw, _RULE_KEYS, where)
-            rule_id = raw.get("id")
-            if not isinstance(rule_id, str) or not ID_RE.match(rule_id):
-                self.bad(Code.SPEC_BAD_ID, where, raw, "id", id=rule_id)
-                continue
-            if rule_id in rule_ids:
-                self.bad(Code.SPEC_DUPLICATE_ID, where, raw, "id", id=rule_id)
-                continue
-            rule_ids.add(rule_id)
-            when, message = self.need(raw, "when", where), self.need(raw, "message", where)
-            check = self.text(raw, "check", where, EXCEL_FORMULA_TEXT_LIMIT)
-            if isinstance(message, str) and len(message) > EXCEL_FORMULA_TEXT_LIMIT:
-                self.bad(
-                    Code.SPEC_TOO_LONG,
-                    where,
-                    raw,
-                    key="message",
-                    length=len(message),
-                    limit=EXCEL_FORMULA_TEXT_LIMIT,
-                )
-            severity = raw.get("severity", "warning")
-            if severity not in ("error", "verify", "warning"):
-                self.bad(
-                    Code.SPEC_BAD_VALUE,
-                    where,
-                    raw,
-                    key="severity",
-                    value=severity,
-                    rule="应为 error（错误）、verify（待核实）或 warning（警告）",
-                )
-                continue
-            each = raw.get("each")
-            targets: list[str | None] = [None]
-            if each is not None:
-                if not isinstance(each, list) or not each:
-                    self.bad(
-                        Code.SPEC_BAD_VALUE, where, raw, key="each", value=each, rule="应为指标编号的列表"
-                    )
-                    continue
-                unknown = [str(x) for x in each if x not in names]
-                if unknown:
-                    shown = "、".join(unknown)
-                    self.bad(
-                        Code.SPEC_BAD_VALUE, where, raw, key="each", value=shown, rule="没有这些指标编号"
-                    )
-                    continue
-                targets = list(each)
-            if when is None or message is None:
+            text = self.rule_text(raw, where, rule_ids)
+            targets = self.rule_targets(raw, where, names) if text is not None else None
+            if text is None or targets is None or text.when is None or text.message is None:
                 continue
             for target in targets:
-                text = when if target is None else re.sub(r"\bvalue\b", target, when)
-                try:
-                    expr = rules.parse(text, names, columns)
-                    if spec.detail is None and (expr.detail_columns or rules.DETAIL_ROWS in text):
-                        raise rules.RuleError("此表没有明细表，不能使用 detail_rows / detail_sum")
-                except rules.RuleError as exc:
-                    self.bad(Code.SPEC_RULE, where, raw, "when", expr=when, error=str(exc))
+                rule = self.rule_for(raw, where, text, target, spec, names, columns)
+                if rule is None:
                     break
-                point = target or (expr.names[0] if expr.names else None)
-                if point is None:
-                    self.bad(Code.SPEC_RULE, where, raw, "when", expr=when, error="至少要引用一个指标")
-                    break
-                bad = [(k, t) for k, t in (("message", message), ("check", check)) if not _placeholders_ok(t)]
-                for key, text in bad:
-                    self.bad(
-                        Code.SPEC_BAD_VALUE,
-                        where,
-                        raw,
-                        key=key,
-                        value=text,
-                        rule="只能使用 {label}、{value}、{unit}",
-                    )
-                if bad:
-                    break
-                yield Rule(rule_id, expr, Severity(severity), message, point, check)
+                yield rule
+
+    def rule_text(self, raw: dict[str, Any], where: str, rule_ids: set[str]) -> _RuleText | None:
+        """A rule's id, condition, messages and severity, checked; None when the rule cannot be kept."""
+        rule_id = raw.get("id")
+        if not isinstance(rule_id, str) or not ID_RE.match(rule_id):
+            self.bad(Code.SPEC_BAD_ID, where, raw, "id", id=rule_id)
+            return None
+        if rule_id in rule_ids:
+            self.bad(Code.SPEC_DUPLICATE_ID, where, raw, "id", id=rule_id)
+            return None
+        rule_ids.add(rule_id)
+        when, message = self.need(raw, "when", where), self.need(raw, "message", where)
+        check = self.text(raw, "check", where, EXCEL_FORMULA_TEXT_LIMIT)
+        if isinstance(message, str) and len(message) > EXCEL_FORMULA_TEXT_LIMIT:
+            limit = EXCEL_FORMULA_TEXT_LIMIT
+            self.bad(Code.SPEC_TOO_LONG, where, raw, key="message", length=len(message), limit=limit)
+        severity = raw.get("severity", "warning")
+        if severity not in ("error", "verify", "warning"):
+            rule = "应为 error（错误）、verify（待核实）或 warning（警告）"
+            self.bad(Code.SPEC_BAD_VALUE, where, raw, key="severity", value=severity, rule=rule)
+            return None
+        return _RuleText(rule_id, when, message, check, Severity(severity))
+
+    def rule_targets(self, raw: dict[str, Any], where: str, names: set[str]) -> list[str | None] | None:
+        """The fields `each` names (the rule is checked for each, as `value`), or [None] without `each`;
+        None when `each` is wrong."""
+        each = raw.get("each")
+        if each is None:
+            return [None]
+        if not isinstance(each, list) or not each:
+            self.bad(Code.SPEC_BAD_VALUE, where, raw, key="each", value=each, rule="应为指标编号的列表")
+            return None
+        unknown = [str(x) for x in each if x not in names]
+        if unknown:
+            shown = "、".join(unknown)
+            self.bad(Code.SPEC_BAD_VALUE, where, raw, key="each", value=shown, rule="没有这些指标编号")
+            return None
+        return list(each)
+
+    def rule_for(
+        self,
+        raw: dict[str, Any],
+        where: str,
+        text: _RuleText,
+        target: str | None,
+        spec: FormSpec,
+        names: set[str],
+        columns: set[str],
+    ) -> Rule | None:
+        """The rule for one target: its condition parsed (`value` → the target), pointed at a field, its
+        messages' placeholders checked. None, with findings, when it cannot be made."""
+        when = text.when if target is None else re.sub(r"\bvalue\b", target, text.when)
+        try:
+            expr = rules.parse(when, names, columns)
+            if spec.detail is None and (expr.detail_columns or rules.DETAIL_ROWS in when):
+                raise rules.RuleError("此表没有明细表，不能使用 detail_rows / detail_sum")
+        except rules.RuleError as exc:
+            self.bad(Code.SPEC_RULE, where, raw, "when", expr=text.when, error=str(exc))
+            return None
+        point = target or (expr.names[0] if expr.names else None)
+        if point is None:
+            self.bad(Code.SPEC_RULE, where, raw, "when", expr=text.when, error="至少要引用一个指标")
+            return None
+        bad = [
+            (k, t) for k, t in (("message", text.message), ("check", text.check)) if not _placeholders_ok(t)
+        ]
+        for key, value in bad:
+            rule = "只能使用 {label}、{value}、{unit}"
+            self.bad(Code.SPEC_BAD_VALUE, where, raw, key=key, value=value, rule=rule)
+        if bad:
+            return None
+        return Rule(text.id, expr, text.severity, text.message, point, text.check)
+
+
+class _RuleText(NamedTuple):
+    """What a [[rules]] table says, before its condition is parsed for each target."""
+
+    id: str
+    when: Any  # str, or None when missing (reported)
+    message: Any
+    check: str
+    severity: Severity
 
 
 def _placeholders_ok(text: str) -> bool:
