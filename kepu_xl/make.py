@@ -1,7 +1,7 @@
 """The make-forms job: a campaign → one workbook per unit in output/forms/, replaced as a whole set.
 
-Library entry points mirrored by the CLI: `init_campaign(folder)` and `make_forms(config)`.
-Both return plain data (or raise `KepuError`); the CLI renders it.
+Library entry point mirrored by the CLI: `make_forms(config)`. It returns plain data (or raises
+`KepuError`); the CLI renders it.
 """
 
 from __future__ import annotations
