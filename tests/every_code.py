@@ -73,7 +73,7 @@ def _whole_suite(session: pytest.Session) -> str:
     """Why this run is not the whole suite ("" when it is)."""
     config = session.config
     whole = {Path(__file__).resolve().parent, config.rootpath.resolve()}
-    if any("::" in a or (config.rootpath / a).resolve() not in whole for a in config.args):
+    if any("::" in a or (config.invocation_params.dir / a).resolve() not in whole for a in config.args):
         return "some test files or tests named"
     if config.option.keyword or config.option.markexpr:
         return "-k or -m"
