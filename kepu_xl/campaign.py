@@ -27,6 +27,7 @@ from .files import os_error_zh, write_atomic
 from .findings import Code, Finding, Findings, KepuError
 from .identity import TITLE_LIMIT
 
+CONFIG_NAME = "kepuxl.toml"  # the campaign config, at the top of the campaign folder
 STATE_DIR = ".kepuxl"
 ROSTER_COLUMNS = {
     "单位编码": "id",
@@ -176,34 +177,8 @@ def load(config: Path) -> Campaign:
     _no_controls(raw, out, config.name)
     c = raw.get("campaign", {})
     contact = raw.get("contact", {})
-
-    def need(key: str) -> Any:
-        if c.get(key) in (None, ""):
-            out.add(Code.CAMPAIGN_MISSING, file=config.name, table="campaign", key=key)
-        return c.get(key)
-
-    title, form, roster = need("title"), need("form"), need("roster")
-    if isinstance(title, str) and len(title) > TITLE_LIMIT:
-        out.add(
-            Code.CAMPAIGN_BAD_VALUE,
-            file=config.name,
-            table="campaign",
-            key="title",
-            value=title[:20] + "…",
-            rule=f"不能超过 {TITLE_LIMIT} 字（现为 {len(title)} 字），它写在每份表格的身份信息里",
-        )
-    campaign_id = need("id")
-    deadline = _deadline(c.get("deadline"), out, config.name)
+    title, form, roster, campaign_id, deadline = _campaign_table(c, out, config.name)
     year = c.get("year") or (deadline.year if deadline else 0)
-    if campaign_id is not None and not UNIT_ID_RE.match(str(campaign_id)):
-        out.add(
-            Code.CAMPAIGN_BAD_VALUE,
-            file=config.name,
-            table="campaign",
-            key="id",
-            value=campaign_id,
-            rule="只能用字母、数字、-、_",
-        )
     folder = config.resolve().parent
     mail = _mail(raw.get("mail", {}), out, config.name, folder)
     materials = _materials(raw.get("materials", {}), out, config.name)
@@ -228,6 +203,41 @@ def load(config: Path) -> Campaign:
         mail=mail,
         materials=materials,
     )
+
+
+def _campaign_table(
+    c: dict[str, Any], out: Findings, file: str
+) -> tuple[Any, Any, Any, Any, datetime | None]:
+    """[campaign]'s title, form, roster, id and deadline: each present, the title short enough for a form's
+    identity, the id a plain code, the deadline a time (what is missing or wrong goes to `out`)."""
+
+    def need(key: str) -> Any:
+        if c.get(key) in (None, ""):
+            out.add(Code.CAMPAIGN_MISSING, file=file, table="campaign", key=key)
+        return c.get(key)
+
+    title, form, roster = need("title"), need("form"), need("roster")
+    if isinstance(title, str) and len(title) > TITLE_LIMIT:
+        out.add(
+            Code.CAMPAIGN_BAD_VALUE,
+            file=file,
+            table="campaign",
+            key="title",
+            value=title[:20] + "…",
+            rule=f"不能超过 {TITLE_LIMIT} 字（现为 {len(title)} 字），它写在每份表格的身份信息里",
+        )
+    campaign_id = need("id")
+    deadline = _deadline(c.get("deadline"), out, file)
+    if campaign_id is not None and not UNIT_ID_RE.match(str(campaign_id)):
+        out.add(
+            Code.CAMPAIGN_BAD_VALUE,
+            file=file,
+            table="campaign",
+            key="id",
+            value=campaign_id,
+            rule="只能用字母、数字、-、_",
+        )
+    return title, form, roster, campaign_id, deadline
 
 
 def _read_toml(config: Path) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -18,15 +18,17 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from . import __version__, cli_zh, spec_book
-from . import spec as spec_mod
-from .context import CONFIG_NAME
+from . import __version__, cli_zh
+from .campaign import CONFIG_NAME
 from .files import os_error_zh, safe_name
 from .findings import KepuError, Severity, dumps
-from .init import init_campaign
-from .make import make_forms
-from .results import CollectReport
 from .terminal import Column, Paragraph, Rows, findings_view, json_for
+
+if TYPE_CHECKING:
+    from .results import CollectReport
+
+# The jobs' modules load xlsxwriter, openpyxl, lxml or pandas: each command imports what it runs, so that
+# `kepuxl --help` (and a usage error) answers at once (tests/test_imports.py checks it).
 
 cli_zh.install()  # before the commands below are defined: click translates some texts at definition
 console = Console(highlight=False)
@@ -126,6 +128,8 @@ def init_cmd(folder: Path, with_returns: bool, nested: bool, form: str | None) -
         kepuxl init 2023科技活动周
         kepuxl init 2024科普日 --form 科普日定义.xlsx
     """
+    from .init import init_campaign
+
     if form and with_returns:
         raise click.UsageError("--with-returns 的示例回执只适用于内置示例表单，不能与 --form 同用。")
     with fatal_on_error():
@@ -162,6 +166,8 @@ def make_forms_cmd(
     Example:
         kepuxl make-forms -c kepuxl.toml -o output/forms
     """
+    from .make import make_forms
+
     with fatal_on_error(debug), progress_bar("生成统计表") as update:
         report = make_forms(config, outdir, progress=update, workers=jobs)
     write_json(json_target, report.to_dict())
@@ -189,6 +195,8 @@ def forms_list() -> None:
     Example:
         kepuxl forms list
     """
+    from . import spec as spec_mod
+
     columns = [Column("编号", head=True), Column("名称", head=True, flex=True), Column("版本", head=True)]
     columns += [Column("指标数"), Column("审核规则数"), Column("文件", cap=30)]
     rows: list[tuple[str | Text, ...]] = []
@@ -217,6 +225,8 @@ def forms_check(file: Path, json_target: str | None) -> None:
         kepuxl forms check forms/science_week.toml
         kepuxl forms check 科技活动周.xlsx
     """
+    from . import spec as spec_mod
+
     spec, findings = spec_mod.check(file)
     write_json(
         json_target, {"file": str(file), "ok": spec is not None, "findings": [f.to_dict() for f in findings]}
@@ -247,10 +257,12 @@ def forms_export(form: str, output: Path | None, force: bool) -> None:
     Example:
         kepuxl forms export science_week -o 科技活动周.xlsx
     """
+    from . import spec as spec_mod
+
     with fatal_on_error():
         path = spec_mod.find(form)
         output = output or Path(safe_name(path.stem) + ".xlsx")
-        written = spec_book.export_to(path, output, overwrite=force)
+        written = spec_mod.export_to(path, output, overwrite=force)
     console.print(f"已写出定义工作簿：{escape(str(written))}")
     check = f"kepuxl forms check {escape(str(written))}"
     console.print(
@@ -399,6 +411,8 @@ def demo_cmd(folder: Path) -> None:
         kepuxl demo
     """
     from .collection import collect
+    from .init import init_campaign
+    from .make import make_forms
 
     with fatal_on_error():
         config = folder / CONFIG_NAME

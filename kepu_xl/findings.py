@@ -1,4 +1,4 @@
-"""The finding model: the catalogue of codes → `Finding` → `Report`.
+"""The finding model: the catalogue of codes → `Finding` → `Findings` → a job's `Report`.
 
 Every problem kepuxl reports, from a bad form definition to a negative number in a returned
 form, is a `Finding` with a stable code from `Code`, a severity, a location and a Chinese
@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from enum import Enum, StrEnum
+from pathlib import Path
 from typing import Any
 
 
@@ -345,7 +346,6 @@ class Code(Enum):
     )
     AUDIT_FORMULA_VALUE = (I, "按公式结果计", "“{label}”填写的是公式“{raw}”，按其结果 {value} 计。")
     AUDIT_DASH_ZERO = (I, "按 0 计", "“{label}”填写为“{raw}”，按 0 计。")
-    AUDIT_FORMULA_TEXT = (W, "公式样式文本", "“{label}”含公式样式文本“{raw}”，已按文本处理。")
     AUDIT_CELL_ERROR = (E, "单元格为错误值", "“{label}”为错误值 {raw}。请修正后重报。")
     AUDIT_BAD_DATE = (W, "日期无法识别", "“{label}”填写为“{raw}”，无法识别为日期。请按 2023-05-20 格式填写。")
     AUDIT_BAD_CHOICE = (W, "选项不在列表中", "“{label}”填写为“{raw}”，不在可选项中（{choices}）。")
@@ -418,7 +418,6 @@ class Code(Enum):
         "发件人与名单不符",
         "发件人 {sender} 不是名单中的邮箱 {expected}（可能由他人代发）。",
     )
-    RESOLVE_CHANGED = (I, "重报修改", "重报后“{label}”由 {old} 改为 {new}。")
 
     # -- e-mail: drafts, SMTP, IMAP (mail.py) and the materials sent with a form ---------------
     MAIL_CONFIG = (E, "邮件设置缺项", "kepuxl.toml 的 [mail] 缺少“{key}”：{hint}")
@@ -675,6 +674,35 @@ class Findings:
         """One list per finding, for one-line test assertions (frictionless' `flatten`)."""
         keys = tuple(keys)
         return [[f.code.name if k == "code" else getattr(f, k) for k in keys] for f in self.items]
+
+
+@dataclass
+class Report:
+    """What a job that writes a set of files did: the base of `make.FormsReport` and `mail.DraftsReport`.
+
+    `ok` when no finding is an error; `to_dict()` (the command's `--json`) is campaign, outdir, the job's
+    own `parts()`, findings — in that order.
+    """
+
+    campaign: str
+    outdir: Path
+    findings: Findings = field(default_factory=Findings, kw_only=True)
+
+    @property
+    def ok(self) -> bool:
+        return self.findings.ok
+
+    def parts(self) -> dict[str, Any]:
+        """The job's own keys, between outdir and findings."""
+        return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "campaign": self.campaign,
+            "outdir": str(self.outdir),
+            **self.parts(),
+            "findings": [f.to_dict() for f in self.findings],
+        }
 
 
 def dumps(data: Any) -> str:

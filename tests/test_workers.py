@@ -1,7 +1,7 @@
 """workers.run: real worker processes; a crash, a hang or an exception costs one item, never the batch.
 
 The per-file functions below misbehave on chosen inputs the way a native parser does on a hostile file
-(os.abort is what calamine does on a cell at XFD1048576; a segfault; os._exit; a loop that never ends).
+(os.abort, as C code does on a failed assertion; a segfault; os._exit; a loop that never ends).
 The collect tests then run the real job on the sample county with such a function swapped in.
 """
 
@@ -28,7 +28,7 @@ NOW = datetime(2023, 6, 5, 9, 0)
 def misbehave(item: str, ctx: str) -> str:
     """A per-file function with a bad day on some inputs."""
     if item == "abort":
-        os.abort()  # SIGABRT, as calamine on XFD1048576
+        os.abort()  # SIGABRT, as C code on a failed assertion
     if item == "segfault":
         ctypes.string_at(0)  # SIGSEGV
     if item == "exit":

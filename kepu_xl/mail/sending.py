@@ -123,8 +123,7 @@ def send_drafts(
     folder = Path(folder) if folder else camp.folder / FORMS_DIR
     entries = _complete_set(folder)
     drafts = sorted(folder.glob("*.eml"))
-    server = f"{mail.smtp_host}:{mail.smtp_port}"
-    report = SendReport(camp.title, folder, server, dry_run)
+    report = SendReport(camp.title, folder, f"{mail.smtp_host}:{mail.smtp_port}", dry_run)
     if not dry_run:
         require_settings(mail, "smtp_host", "smtp_user")
         if not password:
@@ -133,77 +132,110 @@ def send_drafts(
                     Code.MAIL_CONFIG, key="password", hint=f"请设置环境变量 {mail.password_env}（授权码）"
                 )
             )
-    sender = _sender(camp)[1]
-    smtp = _Smtp(mail, password)
-    connect_failures, stop_why, last_sent = 0, "", False
+    run = _SendRun(camp, report, _Smtp(mail, password), resend=resend, sleep=sleep, now=now)
     with Ledger(ledger_path(camp.state_dir)) as ledger:
         try:
             for n, path in enumerate(drafts, start=1):
-                item = Sent(draft=str(path))
-                report.items.append(item)
                 if progress:
                     progress(n, len(drafts), path.name)
-                msg, data, error = _open_draft(camp, path, entries.get(path.name), item)
-                where = {"unit": item.unit, "file": path.name}
-                if msg is None or error:
-                    item.outcome = "failed"
-                    item.finding = Finding.make(Code.MAIL_DRAFT, **where, draft=path.name, error=error)
-                    continue
-                kind = str(msg.get("X-Kepuxl-Kind", "")).strip() or "form"
-                skip = _already_sent(ledger, item, kind, resend)
-                if skip is not None:
-                    item.outcome, item.finding = "skipped", skip.located(**where)
-                    continue
-                if dry_run:
-                    item.outcome = "dry-run"
-                    continue
-                if stop_why:
-                    item.finding = Finding.make(Code.MAIL_NOT_ATTEMPTED, **where, to=item.to, why=stop_why)
-                    continue
-                if last_sent and mail.pause:
-                    sleep(mail.pause)  # QQ/163 treat a burst from a new sender as spam
-                last_sent = False
-                try:
-                    conn = smtp.open()
-                    connect_failures = 0
-                except smtplib.SMTPAuthenticationError as exc:
-                    error = _server_text(exc.smtp_code, exc.smtp_error)
-                    item.outcome = "failed"
-                    item.finding = Finding.make(
-                        Code.MAIL_LOGIN, **where, server=server, user=mail.smtp_user, error=error
-                    )
-                    stop_why = "邮箱登录失败，为免账号被锁定未再尝试"
-                    continue
-                except (OSError, smtplib.SMTPException) as exc:
-                    connect_failures += 1
-                    item.outcome = "failed"
-                    item.finding = Finding.make(
-                        Code.MAIL_CONNECT, **where, server=server, error=_net_error(exc)
-                    )
-                    if connect_failures >= MAX_CONNECT_FAILURES:
-                        stop_why = f"连续 {connect_failures} 次无法连接服务器"
-                    continue
-                outcome, finding = _send_one(conn, sender, item, msg, now())
-                if outcome == "sent":
-                    item.outcome, last_sent = "sent", True
-                else:
-                    item.outcome, item.finding = "failed", finding.located(**where) if finding else None
-                    if finding is not None and finding.code is Code.MAIL_SEND_FAILED:
-                        smtp.drop()  # the session may be half-broken: start the next one afresh
-                ledger.record_send(
-                    message_id=item.message_id,
-                    unit_id=item.unit_id,
-                    kind=kind,
-                    draft=str(path),
-                    sha256=hashlib.sha256(data).hexdigest(),
-                    recipient=item.to,
-                    at=now(),
-                    outcome=item.outcome,
-                    error=item.finding.message if item.finding else "",
-                )
+                run.draft(ledger, path, entries.get(path.name))
         finally:
-            smtp.drop()
+            run.smtp.drop()
     return report
+
+
+class _SendRun:
+    """One `send_drafts` run: each draft's fate, the SMTP session, and when to stop trying."""
+
+    def __init__(
+        self,
+        camp: Campaign,
+        report: SendReport,
+        smtp: _Smtp,
+        *,
+        resend: bool,
+        sleep: Callable[[float], None],
+        now: Callable[[], datetime],
+    ):
+        self.camp, self.mail, self.report, self.smtp = camp, camp.mail, report, smtp
+        self.sender = _sender(camp)[1]  # raises on a From that cannot go into a header
+        self.resend, self.sleep, self.now = resend, sleep, now
+        self.connect_failures = 0
+        self.stop_why = ""  # once set (a refused login, a dead server), nothing more is tried
+        self.last_sent = False  # the previous draft went out: pause before the next
+
+    def draft(self, ledger: Ledger, path: Path, entry: dict[str, str] | None) -> None:
+        """One draft: failed, skipped, rehearsed, not attempted, or sent (and the attempt recorded)."""
+        item = Sent(draft=str(path))
+        self.report.items.append(item)
+        msg, data, error = _open_draft(self.camp, path, entry, item)
+        where = {"unit": item.unit, "file": path.name}
+        if msg is None or error:
+            item.outcome = "failed"
+            item.finding = Finding.make(Code.MAIL_DRAFT, **where, draft=path.name, error=error)
+            return
+        kind = str(msg.get("X-Kepuxl-Kind", "")).strip() or "form"
+        skip = _already_sent(ledger, item, kind, self.resend)
+        if skip is not None:
+            item.outcome, item.finding = "skipped", skip.located(**where)
+            return
+        if self.report.dry_run:
+            item.outcome = "dry-run"
+            return
+        if self.stop_why:
+            item.finding = Finding.make(Code.MAIL_NOT_ATTEMPTED, **where, to=item.to, why=self.stop_why)
+            return
+        conn = self.connect(item, where)
+        if conn is None:
+            return
+        self.send(conn, item, msg, where)
+        ledger.record_send(
+            message_id=item.message_id,
+            unit_id=item.unit_id,
+            kind=kind,
+            draft=str(path),
+            sha256=hashlib.sha256(data).hexdigest(),
+            recipient=item.to,
+            at=self.now(),
+            outcome=item.outcome,
+            error=item.finding.message if item.finding else "",
+        )
+
+    def connect(self, item: Sent, where: dict[str, str]) -> smtplib.SMTP | None:
+        """The SMTP session, after the pause between two messages; None (the item failed) if it fails."""
+        if self.last_sent and self.mail.pause:
+            self.sleep(self.mail.pause)  # QQ/163 treat a burst from a new sender as spam
+        self.last_sent = False
+        server = self.report.server
+        try:
+            conn = self.smtp.open()
+        except smtplib.SMTPAuthenticationError as exc:
+            error = _server_text(exc.smtp_code, exc.smtp_error)
+            item.outcome = "failed"
+            item.finding = Finding.make(
+                Code.MAIL_LOGIN, **where, server=server, user=self.mail.smtp_user, error=error
+            )
+            self.stop_why = "邮箱登录失败，为免账号被锁定未再尝试"
+            return None
+        except (OSError, smtplib.SMTPException) as exc:
+            self.connect_failures += 1
+            item.outcome = "failed"
+            item.finding = Finding.make(Code.MAIL_CONNECT, **where, server=server, error=_net_error(exc))
+            if self.connect_failures >= MAX_CONNECT_FAILURES:
+                self.stop_why = f"连续 {self.connect_failures} 次无法连接服务器"
+            return None
+        self.connect_failures = 0
+        return conn
+
+    def send(self, conn: smtplib.SMTP, item: Sent, msg: email.message.Message, where: dict[str, str]) -> None:
+        """One message over the open session; a failure mid-session drops it, for the next to start afresh."""
+        outcome, finding = _send_one(conn, self.sender, item, msg, self.now())
+        if outcome == "sent":
+            item.outcome, self.last_sent = "sent", True
+        else:
+            item.outcome, item.finding = "failed", finding.located(**where) if finding else None
+            if finding is not None and finding.code is Code.MAIL_SEND_FAILED:
+                self.smtp.drop()  # the session may be half-broken: start the next one afresh
 
 
 def _complete_set(folder: Path) -> dict[str, dict[str, str]]:
