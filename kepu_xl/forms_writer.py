@@ -25,7 +25,7 @@ from typing import Any
 import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
-from . import audit
+from . import audit, field_map
 from . import layout as lay
 from .campaign import Campaign, Unit
 from .findings import Code, Finding, Severity
@@ -75,8 +75,10 @@ DETAIL_NUMBER_WIDTH = 6
 DETAIL_ROWS_PER_PAGE = 25
 DETAIL_TITLE_HEIGHT, DETAIL_HEADER_HEIGHT, DETAIL_ROW_HEIGHT = 30, 30, 16
 LINE_HEIGHT = 15  # points per line of 11-point text
-# _meta holds the identity in A:B (the reader's window); long dropdown lists go from column E on
+# _meta holds the identity in A:B (the reader's window), the field map in A:D below it (field_map.py);
+# long dropdown lists go from column E on
 META_CHOICE_COL = 4
+assert field_map.WIDTH <= META_CHOICE_COL
 DATE_FORMAT = "yyyy-mm-dd"
 SAFE_OPTIONS = {
     "in_memory": True,
@@ -632,6 +634,11 @@ class _FormWriter:
         for row, (key, value) in enumerate(self.identity.as_pairs()):
             ws.write_string(row, 0, key)
             ws.write_string(row, 1, value)
+        # the field-id → cell map, for the level below's report-up (collect never reads these rows)
+        for row, texts in enumerate(field_map.rows(self.spec, self.cells), start=field_map.FIRST_ROW):
+            for col, text in enumerate(texts):
+                if text:
+                    ws.write_string(row, col, text)
         choices = _choice_lists(self.spec)
         for n, key in enumerate(self.choice_ranges):
             for row, choice in enumerate(choices[key]):

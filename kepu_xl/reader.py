@@ -111,18 +111,24 @@ def read(
     return from_book(load_book(data, kind, spec, cells, parts), spec, cells)
 
 
-def from_book(book: Book, spec: FormSpec, cells: CellMap) -> ReturnedForm:
-    form = ReturnedForm(kind=book.kind, application=book.application, sheets=list(book.sheets))
+def identities(book: Book) -> tuple[Identity | None, Identity | None]:
+    """The identity a workbook carries in its document properties and in its `_meta` sheet."""
     props = {
         k.removeprefix(PROPERTY_PREFIX): v
         for k, v in book.properties.items()
         if k.startswith(PROPERTY_PREFIX)
     }
-    form.props = Identity.from_mapping(props)
+    meta = book.sheets.get(lay.META_SHEET)
+    rows = {meta.text(r, 0): meta.text(r, 1) for r in range(META_WINDOW[0])} if meta is not None else {}
+    return Identity.from_mapping(props), Identity.from_mapping(rows)
+
+
+def from_book(book: Book, spec: FormSpec, cells: CellMap) -> ReturnedForm:
+    form = ReturnedForm(kind=book.kind, application=book.application, sheets=list(book.sheets))
+    form.props, form.meta = identities(book)
     meta = book.sheets.get(lay.META_SHEET)
     if meta is not None:
         form.meta_state = meta.state
-        form.meta = Identity.from_mapping({meta.text(r, 0): meta.text(r, 1) for r in range(META_WINDOW[0])})
     main = book.sheets.get(cells.main)
     if main is None:
         return form

@@ -391,7 +391,11 @@ def stamps(wb: Workbook) -> tuple[dict[str, str], dict[str, str]]:
         for p in wb.custom_doc_props.props
         if p.name.startswith(identity.PROPERTY_PREFIX)
     }
-    meta = {row[0].value: row[1].value for row in wb[META].iter_rows(max_col=2)}
+    meta = {}
+    for row in wb[META].iter_rows(max_col=2):
+        if row[0].value is None:  # the identity ends at the first blank row; the field map follows
+            break
+        meta[row[0].value] = row[1].value
     return props, meta
 
 
