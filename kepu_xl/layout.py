@@ -23,6 +23,7 @@ SECTION_COL, LABEL_COL, UNIT_COL, VALUE_COL, HINT_COL = range(5)
 # ("✗ 请填数字", "按 0 计", …), read by the hints and the self-checks; never read back, never printed
 STATE_COL = 5
 UNIT_LABEL = "单位（盖章）"
+UNIT_CELL = (1, LABEL_COL)  # (row, col) of the unit's name on every form: what the level below reads
 # A detail row read from a return remembers its sheet row (0-based) under this key, so a feedback
 # form puts each row back where the unit typed it (and next to its problem comments).
 DETAIL_ROW_KEY = "_row"
@@ -106,7 +107,7 @@ def build(spec: FormSpec) -> CellMap:
     header_infos = [i for i in spec.info if i.type != "longtext"]
     slots: list[InfoField | None] = [None, *header_infos]
     info: dict[str, Cell] = {}
-    unit = Cell(sheet, 1, LABEL_COL)
+    unit = Cell(sheet, *UNIT_CELL)
     for n, item in enumerate(slots):
         row, col = 1 + n // 2, (0 if n % 2 == 0 else 2)
         label(row, col, UNIT_LABEL if item is None else item.label)

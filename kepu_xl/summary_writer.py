@@ -370,14 +370,8 @@ class _SummaryWriter:
 
     def info_value(self, item: InfoField) -> Any:
         """What the county fills in the form's header fields: the bureau's contact and today's date."""
-        c = self.report.campaign
-        if item.type == "date":
-            return _naive(self.report.generated_at).date()
-        if item.type == "phone":
-            return c.contact.phone
-        if item.id == "preparer" or "填表人" in item.label:
-            return c.contact.name
-        return None
+        today = _naive(self.report.generated_at).date()
+        return self.report.campaign.header_value(item.type, item.id, item.label, today)
 
     # -- 分单位 ------------------------------------------------------------------------------------
 
