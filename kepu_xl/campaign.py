@@ -109,6 +109,7 @@ class MailSettings:
     ca_file: Path | None = None  # extra CA to trust (a self-signed server); None = system CAs
     template: str = "邮件模板.txt"
     remind_template: str = "催报模板.txt"
+    report_up_template: str = "上报模板.txt"  # written into the campaign folder by the first report-up --mail
 
     @property
     def from_address(self) -> str:
@@ -304,7 +305,7 @@ def _no_controls(raw: dict[str, Any], out: Findings, file: str) -> None:
 
 
 _MAIL_TEXT = ("sender_name", "sender", "smtp_host", "smtp_user", "imap_host", "imap_user", "imap_folder")
-_MAIL_TEXT += ("password_env", "template", "remind_template")
+_MAIL_TEXT += ("password_env", "template", "remind_template", "report_up_template")
 _MAIL_KEYS = (*_MAIL_TEXT, "smtp_port", "smtp_security", "imap_port", "imap_security", "since", "subject")
 _MAIL_KEYS += ("pause", "timeout", "ca_file")
 

@@ -31,12 +31,13 @@ from .field_map import Entry, FieldMap
 from .files import os_error_zh, write_atomic
 from .findings import Code, Finding, Findings, KepuError
 from .identity import Identity
+from .mail.report_draft import make_report_draft
 from .reader import identities
 from .results import COUNTED, CollectReport, Status, UnitResult
 from .spec import FormSpec
+from .workers import Progress
 
 REPORT_DIR = "上报"  # under the output folder: the filled upper forms (and the 总结报告 beside them)
-SUMMARY_DOCX = "总结报告（数据部分）.docx"  # written there by the report module when it exists
 NAMES_SHOWN = 10  # units named in 情况说明 before "等 N 个"
 NOTE_LIMIT = 1500  # characters of 情况说明 (the form's validation allows 2,000)
 SHOWN = (*COUNTED, Status.PENDING)  # units whose numbers the 下级单位 sheet shows
@@ -106,6 +107,7 @@ def report_up(
     mail: bool = False,
     inbox: Path | None = None,
     now: datetime | None = None,
+    progress: Progress | None = None,
 ) -> ReportUpReport:
     """Fill `upper_form` with this campaign's confirmed result; returns what was written.
 
@@ -117,7 +119,8 @@ def report_up(
     camp = ctx.campaign
     upper = read_upper(Path(upper_form), ctx)
     now = (now or datetime.now()).replace(microsecond=0)
-    result = collect(Path(inbox) if inbox else camp.folder / "inbox", Path(config), write=False, now=now)
+    inbox = Path(inbox) if inbox else camp.folder / "inbox"
+    result = collect(inbox, Path(config), write=False, now=now, progress=progress)
     report = ReportUpReport(camp.title, upper, counts=result.counts)
     pending = result.by_status(Status.PENDING)
     if pending and not include_pending:
@@ -147,9 +150,9 @@ def report_up(
     if report.output != target:
         report.findings.add(Code.OUT_LOCKED, path=str(target), saved=str(report.output))
     if mail:
-        from .mail.upward import make_draft
-
-        report.mail = make_draft(ctx, report, result, now.date())
+        unit = (upper.identity.unit, upper.unit_name)
+        report.mail, found = make_report_draft(ctx, report.output, report.note, result, now.date(), unit)
+        report.findings.extend(found)
     return report
 
 
@@ -362,14 +365,14 @@ def account(result: CollectReport, detail_rest: int, previous: dict[str, float])
         f"本级应报 {n['expected']} 个单位，已报 {n['reported']} 个；通过 {n['accepted']} 个、有警告 "
         f"{n['warnings']} 个，均计入本表合计。"
     ]
-    for status, what in (
-        (Status.PENDING, "待核实（数据尚未核实，未计入）"),
-        (Status.REJECTED, "退回修改（未计入）"),
-        (Status.MISSING, "未报"),
+    for status, what, why in (
+        (Status.PENDING, "待核实", "（数据尚未核实，未计入）"),
+        (Status.REJECTED, "退回修改", "（未计入）"),
+        (Status.MISSING, "未报", ""),
     ):
         units = result.by_status(status)
         if units:
-            parts.append(f"{what} {len(units)} 个：{_names(units)}。")
+            parts.append(f"{what} {len(units)} 个{why}：{_names(units)}。")
     changes = _changes(result, previous)
     if changes:
         parts.append("与上年相比：" + "；".join(changes) + "。")
