@@ -497,7 +497,7 @@ class Code(Enum):
     REPORT_UPPER_FIELD = (
         E,
         "上级指标没有对应",
-        "上级表格的指标“{label}”（编号 {id}，{cell}）在本活动中没有编号相同的指标。请在 kepuxl.toml 的 "
+        "上级表格的指标“{label}”（编号 {id}，{at}）在本活动中没有编号相同的指标。请在 kepuxl.toml 的 "
         '[report_up.map] 中写明它由本活动的哪些指标计算，如 {id} = "指标编号 + 指标编号"。',
     )
     REPORT_LOWER_FIELD = (

@@ -253,7 +253,7 @@ def match(
         if f.id not in sources and f.id in names:
             sources[f.id] = rules.parse(f.id, names)
     unmatched = [
-        Finding.make(Code.REPORT_UPPER_FIELD, label=f.label, id=f.id, cell=str(f.cell))
+        Finding.make(Code.REPORT_UPPER_FIELD, label=f.label, id=f.id, at=str(f.cell))
         for f in upper.inputs
         if f.id not in sources
     ]
