@@ -117,6 +117,8 @@ def report_up(
     """
     ctx = Context.load(Path(config))
     camp = ctx.campaign
+    if mail and not camp.report_up.email:  # said before anything is written
+        raise KepuError(Finding.make(Code.REPORT_NO_EMAIL))
     upper = read_upper(Path(upper_form), ctx)
     now = (now or datetime.now()).replace(microsecond=0)
     inbox = Path(inbox) if inbox else camp.folder / "inbox"

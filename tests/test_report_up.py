@@ -7,6 +7,8 @@ fills them, and the filled city form is read by the city's own collect (and open
 
 from __future__ import annotations
 
+import email
+import email.policy
 import io
 import json
 import shutil
@@ -362,3 +364,79 @@ def test_the_filled_form_opens_in_libreoffice_and_its_resave_is_still_the_county
     totals = confirmed_totals(county)
     assert c01.values == pytest.approx({f.id: totals[f.id] for f in Context.load(city).spec.fields})
     assert [s.unit for s in c01.subunits] == [name for _, name, _ in TOWNS]
+
+
+# -- the e-mail to the level above ------------------------------------------------------------------------
+
+PHOTO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def test_the_draft_carries_the_form_the_report_and_the_materials_that_fit(
+    city: Path, county: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kepu_xl.mail import report_draft
+    from kepu_xl.mail.sending import send_drafts
+
+    inbox = county.parent / "inbox"
+    (inbox / "城关镇活动总结.pdf").write_bytes(PDF)
+    (inbox / "城关镇-活动照片1.jpg").write_bytes(PHOTO + bytes(1000))
+    (inbox / "青山镇-活动照片1.jpg").write_bytes(PHOTO + bytes(300_000))
+    (inbox / "白沙镇-活动照片1.jpg").write_bytes(PHOTO + bytes(500))  # 待核实: not counted, not sent up
+    docx = county.parent / "output" / REPORT_DIR / report_draft.SUMMARY_DOCX
+    docx.parent.mkdir(parents=True)
+    docx.write_bytes(b"PK\x03\x04 the report part 2 writes")
+    monkeypatch.setattr(report_draft, "MAIL_LIMIT", 200_000)  # the 300 KB photo no longer fits
+    report = report_up(upper_form(city, "C01"), county, include_pending=True, mail=True, now=NOW)
+    draft = report.mail
+    assert draft["to"] == "kjj@jining.example.org"
+    assert draft["attachments"] == [
+        "01_青溪县.xlsx",
+        report_draft.SUMMARY_DOCX,
+        "城关镇活动总结.pdf",
+        "城关镇-活动照片1.jpg",
+    ]
+    assert draft["left_out"] == ["青山镇-活动照片1.jpg"]
+    assert [f.code for f in report.findings if f.code is Code.REPORT_MATERIALS_LEFT] == [
+        Code.REPORT_MATERIALS_LEFT
+    ]
+    message = email.message_from_bytes(Path(draft["file"]).read_bytes(), policy=email.policy.default)
+    files = {p.get_filename(): p.get_payload(decode=True) for p in message.walk() if p.get_filename()}
+    assert files["01_青溪县.xlsx"] == report.output.read_bytes()
+    assert report.note in message.get_body(("plain",)).get_content()
+    assert (county.parent / "上报模板.txt").is_file()  # the wording is the clerk's to edit from now on
+    # sent to [report_up] email only: an address changed since the draft was made is refused
+    assert [i.to for i in send_drafts(county, Path(draft["file"]).parent, dry_run=True).items] == [
+        draft["to"]
+    ]
+    county.write_text(county.read_text(encoding="utf-8").replace("kjj@jining", "other@jining"), "utf-8")
+    items = send_drafts(county, Path(draft["file"]).parent, dry_run=True).items
+    assert items[0].outcome == "failed" and "other@jining.example.org" in items[0].finding.message
+
+
+def test_no_draft_without_the_upper_address(city: Path, county: Path) -> None:
+    county.write_text(
+        county.read_text(encoding="utf-8").replace('email = "kjj@jining.example.org"', ""), "utf-8"
+    )
+    with pytest.raises(KepuError) as refused:
+        report_up(upper_form(city, "C01"), county, include_pending=True, mail=True, now=NOW)
+    assert [f.code for f in refused.value.findings] == [Code.REPORT_NO_EMAIL]
+    assert not (county.parent / "output" / REPORT_DIR).exists()  # refused before anything was written
+
+
+def test_the_report_up_table_is_checked_key_by_key(county: Path) -> None:
+    set_config(county, "report_up.map", 'Bad-Key = "activities"\nactivities = 3')
+    text = county.read_text(encoding="utf-8").replace(
+        "[report_up]\n", '[report_up]\ncolour = "red"\nmaterials = ["photo"]\n'
+    )
+    county.write_text(text.replace("kjj@jining.example.org", "市科技局"), encoding="utf-8")
+    with pytest.raises(KepuError) as refused:
+        Context.load(county)
+    found = [(f.code, f.context["table"], f.context["key"]) for f in refused.value.findings]
+    assert found == [
+        (Code.CAMPAIGN_BAD_VALUE, "report_up", "colour"),
+        (Code.CAMPAIGN_BAD_VALUE, "report_up", "materials"),
+        (Code.CAMPAIGN_BAD_VALUE, "report_up", "email"),
+        (Code.CAMPAIGN_BAD_VALUE, "report_up.map", "Bad-Key"),
+        (Code.CAMPAIGN_BAD_VALUE, "report_up.map", "activities"),
+    ]
