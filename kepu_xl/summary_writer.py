@@ -471,9 +471,9 @@ class _SummaryWriter:
         ws.autofilter(header, 0, max(total - 1, header), last_col)  # 合计 stays outside: always visible
         self.list_page(ws, plan, header, total)
 
-    def number_width(self, fl: Field, least: float) -> float:
-        """A field's column: `least` characters, or what its total needs (a province's totals)."""
-        total = _float(self.frames.totals.get(fl.id)) or 0.0
+    def number_width(self, fl: Field, least: float, largest: float | None = None) -> float:
+        """A field's column: `least` characters, or what its total (or `largest`) needs (a province's totals)."""
+        total = max(_float(self.frames.totals.get(fl.id)) or 0.0, largest or 0.0)
         places = fl.places if fl.type == "decimal" else 0
         # digits as wide as a fallback for SimSun draws them (DejaVu: 1.33× Calibri's), the indent
         return max(least, math.ceil(len(f"{total:,.{places}f}") * 1.35) + 2)
@@ -812,7 +812,14 @@ class _SummaryWriter:
         ws = self.sheet(SUBUNITS)
         headers = ["单位编码", "单位名称", "单位类别", "状态", "计入合计", "所属单位"]
         headers += [f"{fl.label}（{fl.unit}）" for fl in fields]
-        widths = [10, 22, 12, 8, 9, 16, *(self.number_width(fl, 12) for fl in fields)]
+        largest = {  # a town's 待核实 50,000 is in no total
+            fl.id: max(
+                (abs(v) for u in self.report.units for s in u.subunits if (v := s.values.get(fl.id))),
+                default=0.0,
+            )
+            for fl in fields
+        }
+        widths = [10, 22, 12, 8, 9, 16, *(self.number_width(fl, 12, largest[fl.id]) for fl in fields)]
         header = 2
         self.header_row(ws, header, headers, widths, max_lines=4)
         plan = pl.plan_pages(ws.widths, repeat=2)

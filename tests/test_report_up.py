@@ -440,3 +440,44 @@ def test_the_report_up_table_is_checked_key_by_key(county: Path) -> None:
         (Code.CAMPAIGN_BAD_VALUE, "report_up.map", "Bad-Key"),
         (Code.CAMPAIGN_BAD_VALUE, "report_up.map", "activities"),
     ]
+
+
+@requires_libreoffice
+def test_both_subunit_sheets_print_on_a4_at_8_pt_or_more(city: Path, county: Path, tmp_path: Path) -> None:
+    import libreoffice as lo
+
+    report = report_up(upper_form(city, "C01"), county, include_pending=True, now=NOW)
+    received(Path(shutil.copy(report.output, city.parent / "inbox")))
+    summary = Path(collect(city.parent / "inbox", city, now=NOW).outputs["summary"])
+    for name, workbook in (("form", report.output), ("summary", summary)):
+        pdf = lo.to_pdf(workbook, tmp_path / name, timeout=300)
+        pages = lo.pdf_pages(pdf)
+        mine = [
+            (page, sizes)
+            for page, sizes in zip(pages, lo.pdf_font_sizes(pdf), strict=True)
+            if [w.text for w in sorted(page.band(page.height - 36, page.height), key=lambda w: w.x0)][:1]
+            == [subunits.SHEET]
+        ]
+        assert mine, name
+        for page, sizes in mine:
+            assert sorted((round(page.width), round(page.height))) == [595, 842], (name, page.number)
+            assert min(sizes) >= 8.0, (name, page.number, min(sizes))
+            assert f"共 {len(pages)} 页" in page.text()
+        assert "柳河镇" in " ".join(page.text() for page, _ in mine)
+
+
+def test_the_note_names_who_is_out_and_what_changed_most_against_last_year(county: Path) -> None:
+    from kepu_xl.upward import account
+
+    result = collect(county.parent / "inbox", county, write=False, now=NOW)
+    totals = result.totals
+    note = account(result, 0, {})
+    assert note.startswith("本级应报 4 个单位，已报 4 个；通过 3 个、有警告 0 个，均计入本表合计。")
+    assert "待核实 1 个（数据尚未核实，未计入）：白沙镇。" in note and "与上年" not in note
+    # last year (the report's previous_totals, when [compare] is configured): the largest moves, 10 % or more
+    previous = {"activities": totals["activities"] / 1.5, "public_offline": totals["public_offline"] * 2}
+    previous["media_reports"] = totals["media_reports"] * 1.05  # 5 %: not notable
+    note = account(result, 3, previous)
+    assert f"与上年相比：举办活动次数 {int(totals['activities'])} 次，增长 50.0%；" in note
+    assert "线下活动群众参与数量" in note and "下降 50.0%" in note and "宣传报道数量" not in note
+    assert "活动明细另有 3 项未能列入本表" in note
