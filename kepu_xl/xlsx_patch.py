@@ -21,6 +21,7 @@ shaped as expected (the caller reports it).
 from __future__ import annotations
 
 import io
+import math
 import re
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -237,7 +238,8 @@ def _set(c: Any, value: Any, date1904: bool) -> None:
         epoch = CALENDAR_MAC_1904 if date1904 else CALENDAR_WINDOWS_1900
         etree.SubElement(c, f"{_M}v").text = _number(to_excel(moment, epoch))
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        etree.SubElement(c, f"{_M}v").text = _number(value)
+        if math.isfinite(value):  # NaN or an infinity is no number a cell can hold: left blank
+            etree.SubElement(c, f"{_M}v").text = _number(value)
     else:
         c.set("t", "inlineStr")
         t = etree.SubElement(etree.SubElement(c, f"{_M}is"), f"{_M}t")
