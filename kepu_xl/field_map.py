@@ -1,10 +1,10 @@
-"""A form's field map: (spec, cells) → rows in its `_meta` sheet → `FieldMap`, read back by the level below.
+"""A form's field map: (spec, cells) → rows of its `_fields` sheet → `FieldMap`, read back by the level below.
 
 Field ids are the contract between levels: a county's `kepuxl report-up` fills the form the city's campaign
 made for it by id. The county has the city's form but neither its definition nor its key, so every form
-carries the map itself: below the identity in `_meta` (outside the window collect reads, so collect never
-pays for it), one row per field, text field, detail column, each with its id, its cell, its type and its
-label:
+carries the map itself, in a very hidden, protected sheet of its own (`_fields`: collect never reads it, so
+a return's reading costs nothing more): one row per field, text field and detail column, each with its id,
+its place, its type and its label:
 
     kepuxl_fields  | 1.0          |                  |
     field:<id>     | 统计表!D7     | integer:0:100000 | 举办活动次数     (=decimal:4:… for a computed field)
@@ -16,7 +16,7 @@ Places carry their sheet, and the version has a dot: no text of the map can equa
 digits, - and _), which would make the blank forms' template fall back to a direct build (form_template).
 
 `rows` writes it (forms_writer), `parse` reads it, and `from_spec` is `parse(rows(...))`: a form made
-before the map existed is placed by a definition whose layout fingerprint matches its stamp.
+before the map existed is placed by a definition whose layout fingerprint matches its stamp (upward.py).
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ from .spec import FormSpec
 
 MARK = "kepuxl_fields"
 VERSION = "1.0"
-FIRST_ROW = 21  # 0-based: just below the identity window collect reads (reader.META_WINDOW, rows 0–20)
-WIDTH = 4  # columns A:D (drop-down lists of the form start at column E)
+WIDTH = 4  # columns A:D
 LIMIT = 5000  # rows read back: a definition with more fields than this is not a form anyone fills
 
 
@@ -69,7 +68,7 @@ class FieldMap:
 
 
 def rows(spec: FormSpec, cells: CellMap) -> list[tuple[str, str, str, str]]:
-    """The map of a form as the rows `forms_writer` puts in `_meta` (columns A:D from FIRST_ROW)."""
+    """The map of a form as the rows `forms_writer` puts in its `_fields` sheet (columns A:D)."""
     out = [(MARK, VERSION, "", "")]
     for f in spec.fields:
         kind = f"{'=' if f.computed else ''}{f.type}:{f.places if f.type == 'decimal' else 0}:{_num(f.max)}"

@@ -1,9 +1,9 @@
 """The unit's workbook: (spec, campaign, unit[, values, problems]) → xlsx bytes, built with xlsxwriter.
 
 Sheets: 填报说明, the statistics table (统计表), the detail table (活动明细) and the very hidden
-`_meta`. Inputs are unlocked and validated with Chinese prompts; totals and self-checks are
-locked formulas; sheets and the workbook structure are protected; the page prints on one A4
-sheet for stamping. The same builder makes feedback forms: a fresh form for the unit with the
+`_meta` (identity) and `_fields` (the field map, for the level below's report-up). Inputs are
+unlocked and validated with Chinese prompts; totals and self-checks are locked formulas; sheets
+and the workbook structure are protected; the page prints on one A4 sheet for stamping. The same builder makes feedback forms: a fresh form for the unit with the
 values it sent, problem cells highlighted with a comment, and a 问题清单 sheet.
 
 Output is deterministic: the same inputs give the same bytes.
@@ -75,10 +75,8 @@ DETAIL_NUMBER_WIDTH = 6
 DETAIL_ROWS_PER_PAGE = 25
 DETAIL_TITLE_HEIGHT, DETAIL_HEADER_HEIGHT, DETAIL_ROW_HEIGHT = 30, 30, 16
 LINE_HEIGHT = 15  # points per line of 11-point text
-# _meta holds the identity in A:B (the reader's window), the field map in A:D below it (field_map.py);
-# long dropdown lists go from column E on
+# _meta holds the identity in A:B (the reader's window); long dropdown lists go from column E on
 META_CHOICE_COL = 4
-assert field_map.WIDTH <= META_CHOICE_COL
 DATE_FORMAT = "yyyy-mm-dd"
 SAFE_OPTIONS = {
     "in_memory": True,
@@ -201,6 +199,7 @@ class _FormWriter:
         if self.problem_list:
             self.problem_sheet()
         self.meta_sheet()
+        self.fields_sheet()
         main.activate()
 
     def title(self) -> str:
@@ -634,15 +633,20 @@ class _FormWriter:
         for row, (key, value) in enumerate(self.identity.as_pairs()):
             ws.write_string(row, 0, key)
             ws.write_string(row, 1, value)
-        # the field-id → cell map, for the level below's report-up (collect never reads these rows)
-        for row, texts in enumerate(field_map.rows(self.spec, self.cells), start=field_map.FIRST_ROW):
-            for col, text in enumerate(texts):
-                if text:
-                    ws.write_string(row, col, text)
         choices = _choice_lists(self.spec)
         for n, key in enumerate(self.choice_ranges):
             for row, choice in enumerate(choices[key]):
                 ws.write_string(row, META_CHOICE_COL + n, choice)
+        ws.very_hidden()
+        self.protect(ws)
+
+    def fields_sheet(self) -> None:
+        """The field-id → cell map, for the level below's report-up (field_map.py); collect never reads it."""
+        ws = CheckedSheet(self.wb.add_worksheet(lay.FIELDS_SHEET, FastRowsWorksheet))
+        for row, texts in enumerate(field_map.rows(self.spec, self.cells)):
+            for col, text in enumerate(texts):
+                if text:
+                    ws.write_string(row, col, text)
         ws.very_hidden()
         self.protect(ws)
 

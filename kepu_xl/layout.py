@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from .spec import FEEDBACK_SHEET as FEEDBACK_SHEET  # the fixed sheet names, re-exported
+from .spec import FIELDS_SHEET as FIELDS_SHEET
 from .spec import INFO_SHEET as INFO_SHEET
 from .spec import META_SHEET as META_SHEET
 from .spec import FormSpec, InfoField

@@ -24,10 +24,10 @@ from .book import Sheet
 from .findings import Code, Finding
 from .layout import CellMap
 from .results import STATUS_ZH
-from .spec import FormSpec
+from .spec import SUBUNITS_SHEET, FormSpec
 from .xlsx_patch import NewSheet
 
-SHEET = "下级单位"
+SHEET = SUBUNITS_SHEET  # reserved: no definition may name a sheet so
 TITLE_ROW, HINT_ROW, HEADER_ROW, ID_ROW, FIRST_ROW = range(5)
 ID_COLUMNS = ("unit_id", "unit", "category", "status", "counted")
 HEADINGS = ("单位编码", "单位名称", "单位类别", "状态", "计入合计")

@@ -33,14 +33,14 @@ from . import print_layout as pl
 from .findings import Finding, KepuError, Severity
 from .merge import ID_COLUMNS, Frames
 from .results import COUNTED, OUTCOME_ZH, STATUS_ZH, CollectReport, Status, UnitResult
-from .spec import Field, FormSpec, InfoField
+from .spec import SUBUNITS_SHEET, Field, FormSpec, InfoField
 from .workers import gc_paused
 from .xlsx_out import CheckedSheet, FastRowsWorksheet, clean_text
 
 SHEETS = ("汇总表", "分单位", "图表", "上报情况", "问题清单", "活动明细", "文件清单", "说明")
 TOTALS, BY_UNIT, CHARTS, STATUS, FINDINGS, DETAIL, FILES, NOTES = SHEETS
 # after 上报情况, only when a unit's return came with its own units (a level that reports up: kepuxl report-up)
-SUBUNITS = "下级单位"
+SUBUNITS = SUBUNITS_SHEET
 TOP_N = 30  # charts by unit show at most this many units (the largest)
 OPTIONS = {
     "in_memory": True,

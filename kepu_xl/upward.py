@@ -5,7 +5,7 @@ The same tool runs at every level (town → county → city → province) and on
 level's return, untouched by hand. The upper form is a kepuxl form of the upper campaign made for this
 level as a unit: its identity, protection and layout are the upper campaign's and stay as they are; this
 level has neither the upper definition nor its key. What it needs comes from the form itself: the field
-map in `_meta` (field_map.py), or, for a form made before the map existed, a definition (this campaign's
+map in its `_fields` sheet (field_map.py), or, for a form made before the map existed, a definition (this campaign's
 or a bundled one) whose layout fingerprint equals the form's stamp.
 
 Steps: read the upper form (pre-checked like any inbox file) → collect this campaign without writing
@@ -22,7 +22,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from . import field_map, intake, layout, rules, subunits, xlsx_patch
+from . import field_map, intake, layout, reader, rules, subunits, xlsx_patch
 from . import spec as spec_mod
 from .book import load_xlsx
 from .collection import collect
@@ -32,7 +32,6 @@ from .files import os_error_zh, write_atomic
 from .findings import Code, Finding, Findings, KepuError, Severity
 from .identity import Identity
 from .mail.report_draft import make_report_draft
-from .reader import identities
 from .results import COUNTED, CollectReport, Status, UnitResult
 from .spec import FormSpec
 from .workers import Progress
@@ -185,12 +184,15 @@ def read_upper(path: Path, ctx: Context) -> UpperForm:
     problem = next((f.message for f in found if f.severity is Severity.ERROR), "")
     if kind != "xlsx" or problem:
         raise KepuError(_unusable(path, problem or "不是 .xlsx 工作簿"))
-    window = {layout.META_SHEET: (field_map.FIRST_ROW + field_map.LIMIT, field_map.WIDTH - 1)}
+    window = {
+        layout.META_SHEET: reader.META_WINDOW,
+        layout.FIELDS_SHEET: (field_map.LIMIT, field_map.WIDTH - 1),
+    }
     try:
         book = load_xlsx(data, window, default=None)
     except Exception as exc:  # bytes from outside: any parser failure means the form cannot be used
         raise KepuError(_unusable(path, f"{type(exc).__name__}: {str(exc)[:200]}")) from None
-    props, meta = identities(book)
+    props, meta = reader.identities(book)
     ident = meta or props
     if ident is None:
         raise KepuError(_unusable(path, "没有 kepuxl 统计表的身份信息（不是 kepuxl 生成的表格）"))
@@ -209,11 +211,11 @@ def read_upper(path: Path, ctx: Context) -> UpperForm:
 def _field_map(book: Any, ident: Identity, ctx: Context, path: Path) -> FieldMap:
     """The map the form carries; else one from a definition whose layout is the form's (a form made
     by a kepuxl from before the map, of a definition this level has too)."""
-    meta = book.sheets.get(layout.META_SHEET)
-    if meta is not None:
+    sheet = book.sheets.get(layout.FIELDS_SHEET)
+    if sheet is not None:
         lines = []
-        for row in range(field_map.FIRST_ROW, field_map.FIRST_ROW + field_map.LIMIT):
-            line = [meta.text(row, col) for col in range(field_map.WIDTH)]
+        for row in range(field_map.LIMIT):
+            line = [sheet.text(row, col) for col in range(field_map.WIDTH)]
             if not any(line):
                 break
             lines.append(line)

@@ -30,7 +30,7 @@ from kepu_xl.identity import Identity
 from kepu_xl.init import init_campaign, samples_dir
 from kepu_xl.layout import Cell
 
-MAIN, DETAIL, INFO, META = "统计表", "活动明细", "填报说明", "_meta"
+MAIN, DETAIL, INFO, META, FIELDS = "统计表", "活动明细", "填报说明", "_meta", "_fields"
 REF = re.compile(r"\$?\b([A-Z]{1,3})\$?(\d+)\b")
 
 
@@ -100,7 +100,7 @@ def fit(value: object) -> int:
 
 
 def test_sheet_names_and_order(wb: Workbook) -> None:
-    assert wb.sheetnames == [INFO, MAIN, DETAIL, META]
+    assert wb.sheetnames == [INFO, MAIN, DETAIL, META, FIELDS]
     assert wb.active.title == MAIN  # the form opens on the table to fill
 
 
@@ -110,6 +110,7 @@ def test_meta_is_very_hidden_and_the_rest_visible(wb: Workbook) -> None:
         MAIN: "visible",
         DETAIL: "visible",
         META: "veryHidden",
+        FIELDS: "veryHidden",
     }
 
 
@@ -391,11 +392,7 @@ def stamps(wb: Workbook) -> tuple[dict[str, str], dict[str, str]]:
         for p in wb.custom_doc_props.props
         if p.name.startswith(identity.PROPERTY_PREFIX)
     }
-    meta = {}
-    for row in wb[META].iter_rows(max_col=2):
-        if row[0].value is None:  # the identity ends at the first blank row; the field map follows
-            break
-        meta[row[0].value] = row[1].value
+    meta = {row[0].value: row[1].value for row in wb[META].iter_rows(max_col=2)}
     return props, meta
 
 

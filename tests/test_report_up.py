@@ -23,6 +23,7 @@ from libreoffice import requires_libreoffice
 from openpyxl import Workbook, load_workbook
 
 from kepu_xl import field_map, layout, reader, subunits, xlsx_patch
+from kepu_xl import spec as spec_mod
 from kepu_xl.book import load_xlsx
 from kepu_xl.cli import cli
 from kepu_xl.collection import collect
@@ -82,22 +83,34 @@ def members(data: bytes) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("form", ["science_week", "science_month"])
-def test_forms_carry_their_field_map_outside_the_window_collect_reads(city: Path, form: str) -> None:
+def test_forms_carry_their_field_map_in_a_sheet_collect_never_reads(city: Path, form: str) -> None:
     text = city.read_text(encoding="utf-8").replace('form = "science_week"', f'form = "{form}"')
     city.write_text(text, encoding="utf-8")
     ctx = Context.load(city)
     data = ctx.form_bytes(ctx.campaign.units[0])
-    meta = load_xlsx(data, {layout.META_SHEET: (200, 3)}, default=None).sheets[layout.META_SHEET]
-    rows = [[meta.text(r, c) for c in range(4)] for r in range(field_map.FIRST_ROW, 200)]
-    carried = field_map.parse(r for r in rows if any(r))
+    sheet = load_xlsx(data, {layout.FIELDS_SHEET: (200, 3)}, default=None).sheets[layout.FIELDS_SHEET]
+    assert sheet.state == "veryHidden"
+    carried = field_map.parse([[sheet.text(r, c) for c in range(4)] for r in range(200) if sheet.text(r, 0)])
     assert carried == field_map.from_spec(ctx.spec, ctx.cells)
     assert [f.id for f in carried.fields] == [f.id for f in ctx.spec.fields]
     assert {f.id: f.cell for f in carried.fields} == ctx.cells.fields
     assert carried.field("fund_total").computed and not carried.field("activities").computed
-    # collect reads the identity rows only (reader.META_WINDOW): the map costs it nothing
-    identity_rows = len(ctx.identity(ctx.campaign.units[0]).as_pairs())
-    window = load_xlsx(data, {layout.META_SHEET: reader.META_WINDOW}, default=None).sheets[layout.META_SHEET]
-    assert {r for r, _ in window.cells} == set(range(identity_rows))
+    assert [c.id for c in carried.columns] == [c.id for c in ctx.spec.detail.columns]
+    # collect reads windows of the form's own sheets only: the map's sheet is listed, never parsed
+    assert layout.FIELDS_SHEET not in reader.windows(ctx.spec, ctx.cells)
+    book = reader.load_book(data, "xlsx", ctx.spec, ctx.cells)
+    assert book.sheets[layout.FIELDS_SHEET].cells == {}
+
+
+def test_no_definition_may_name_a_sheet_like_the_fixed_ones(city: Path) -> None:
+    for name in ("_fields", "下级单位"):
+        form = (Path(__file__).parents[1] / "forms" / "science_week.toml").read_text(encoding="utf-8")
+        (city.parent / "mine.toml").write_text(
+            form.replace('sheet = "活动明细"', f'sheet = "{name}"'), "utf-8"
+        )
+        with pytest.raises(KepuError) as refused:
+            spec_mod.load(city.parent / "mine.toml")
+        assert [f.code for f in refused.value.findings] == [Code.SPEC_BAD_VALUE], name
 
 
 # -- filling the city's form --------------------------------------------------------------------------------
@@ -144,15 +157,15 @@ def test_only_what_must_change_is_rewritten(city: Path, county: Path) -> None:
         "[Content_Types].xml",
         "xl/styles.xml",
     }
-    assert set(after) - set(before) == {"xl/worksheets/sheet5.xml"}
+    assert set(after) - set(before) == {"xl/worksheets/sheet6.xml"}
     assert list(after)[: len(before)] == list(before)  # the order of the members too
     # the protection of the filled sheets, and the new one's, is the form's own
     protections = {
-        xlsx_patch._PROTECTION.search(after[f"xl/worksheets/sheet{n}.xml"]).group() for n in (2, 5)
+        xlsx_patch._PROTECTION.search(after[f"xl/worksheets/sheet{n}.xml"]).group() for n in (2, 6)
     }
     assert len({xlsx_patch._PASSWORD.findall(p)[0] for p in protections}) == 1
     book = load_workbook(io.BytesIO(filled))
-    assert book.sheetnames == ["填报说明", "统计表", "活动明细", "_meta", "下级单位"]
+    assert book.sheetnames == ["填报说明", "统计表", "活动明细", "_meta", "_fields", "下级单位"]
     assert book["_meta"].sheet_state == "veryHidden" and book["下级单位"].protection.sheet
 
 
@@ -272,9 +285,9 @@ def test_a_form_without_a_map_is_placed_by_a_definition_with_its_layout(city: Pa
     ctx = Context.load(city)
     rows = len(field_map.rows(ctx.spec, ctx.cells))
     # the map's cells emptied: a form as a kepuxl from before the map made it
-    wipe = {(field_map.FIRST_ROW + r, c): None for r in range(rows) for c in range(field_map.WIDTH)}
+    wipe = {(r, c): None for r in range(rows) for c in range(field_map.WIDTH)}
     old = blank.with_name("old.xlsx")
-    old.write_bytes(xlsx_patch.patch(blank.read_bytes(), {layout.META_SHEET: wipe}))
+    old.write_bytes(xlsx_patch.patch(blank.read_bytes(), {layout.FIELDS_SHEET: wipe}))
     report = report_up(old, county, include_pending=True, now=NOW)
     assert report.values == pytest.approx(report_up(blank, county, include_pending=True, now=NOW).values)
     # a definition neither level's kepuxl knows: nothing to place the cells by
@@ -287,7 +300,7 @@ def test_a_form_without_a_map_is_placed_by_a_definition_with_its_layout(city: Pa
     )
     shutil.rmtree(city.parent / "output")
     blank = upper_form(city, "C01")
-    old.write_bytes(xlsx_patch.patch(blank.read_bytes(), {layout.META_SHEET: wipe}))
+    old.write_bytes(xlsx_patch.patch(blank.read_bytes(), {layout.FIELDS_SHEET: wipe}))
     with pytest.raises(KepuError) as refused:
         report_up(old, county, include_pending=True, now=NOW)
     assert [f.code for f in refused.value.findings] == [Code.REPORT_NO_FIELD_MAP]
