@@ -30,6 +30,7 @@ _EXPORTS = {
     "fetch": "mail",
     "check_servers": "mail",
     "make_reminders": "remind",
+    "report_up": "upward",
 }
 __all__ = ["__version__", *_EXPORTS]
 

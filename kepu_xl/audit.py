@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from . import identity as identity_mod
+from . import subunits
 from .campaign import Campaign, Unit
 from .findings import Code, Finding, Severity
 from .identity import Identity
@@ -48,6 +49,7 @@ class Audited:
     raw: dict[str, Any] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     is_form: bool = True
+    subunits: list[subunits.SubUnit] = field(default_factory=list)  # the 下级单位 rows of a return from below
 
 
 # -- identity ------------------------------------------------------------------------------------
@@ -267,6 +269,10 @@ def audit(form: ReturnedForm, spec: FormSpec, cells: CellMap, unit: Unit | None)
             continue  # a rule over a wrong number would only echo the error already reported
         if rule.when.evaluate(result.values, stats):
             out.append(_rule_finding(rule, spec, cells, result.values, note if explained else ""))
+    if form.subunits is not None:  # a return made by report-up: its units below must add up to it
+        result.subunits = form.subunits
+        out.extend(form.subunit_findings)
+        out.extend(subunits.check(form.subunits, result.values, spec, cells))
     return result
 
 

@@ -496,6 +496,69 @@ def render_confirm(report: Any, list_only: bool) -> None:
         console.print("重新汇总后生效：kepuxl collect inbox")
 
 
+def render_report_up(report: Any) -> None:
+    ident, n = report.upper.identity, report.counts
+    console.print(f"已填好上级的统计表：{escape(str(report.output))}")
+    console.print(
+        f"上级活动：{escape(ident.title)}，本单位：{escape(report.upper.unit_name)}；"
+        f"填入 {len(report.values)} 项指标（计入合计的单位 {n['accepted'] + n['warnings']} 个，应报 {n['expected']} 个），"
+        f"活动明细 {report.detail.get('written', 0)}/{report.detail.get('rows', 0)} 项，下级单位表 {report.subunits} 行"
+    )
+    if report.pending:
+        console.print(Paragraph(f"待核实、未计入：{'、'.join(report.pending)}（已写入情况说明）"))
+    shown = [f for f in report.findings if f.severity is not Severity.INFO]
+    if shown:
+        console.print(findings_table(shown))
+    if report.mail:
+        console.print(f"上报邮件草稿：{escape(report.mail['file'])}（收件人 {escape(report.mail['to'])}）")
+        console.print(f"发送：kepuxl send {escape(str(Path(report.mail['file']).parent))}")
+
+
+@cli.command("report-up")
+@click.argument("upper_form", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@config_option
+@click.option(
+    "-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), help="输出文件夹（默认 output/）"
+)
+@click.option(
+    "--include-pending",
+    is_flag=True,
+    help="有待核实单位时仍上报已确认的数据（这些单位未计入，情况说明中写明）",
+)
+@click.option("--mail", "make_mail", is_flag=True, help="同时生成发给上级的邮件草稿（output/邮件/上报/）")
+@click.option("--json", "json_target", metavar="FILE|-", help="把结果写成 JSON（- 表示输出到屏幕）")
+@click.option("--debug", is_flag=True, hidden=True)
+def report_up_cmd(
+    upper_form: Path,
+    config: Path,
+    outdir: Path | None,
+    include_pending: bool,
+    make_mail: bool,
+    json_target: str | None,
+    debug: bool,
+) -> None:
+    """把本活动已确认的汇总数据填入上级下发的统计表 UPPER_FORM，写到 output/上报/（文件名不变），上级直接汇总。
+
+    按指标编号逐项填写（编号不同时在 kepuxl.toml 的 [report_up.map] 中写明）；活动明细列出各单位的活动并注明单位；
+    情况说明自动生成；另附“下级单位”表，列出本活动每个单位的数据。有待核实单位时不上报，除非加 --include-pending。
+
+    \b
+    Example:
+        kepuxl report-up 2023年科技活动周开展情况统计表（青溪县）.xlsx
+        kepuxl report-up 上级统计表.xlsx --mail
+        kepuxl send output/邮件/上报
+    """
+    from .upward import report_up
+
+    with fatal_on_error(debug), progress_bar("读取本级回执") as update:
+        report = report_up(
+            upper_form, config, outdir, include_pending=include_pending, mail=make_mail, progress=update
+        )
+    write_json(json_target, report.to_dict())
+    if json_target != "-":
+        render_report_up(report)
+
+
 @cli.command("serve")
 @config_option
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="端口（默认由系统选一个空闲端口）")

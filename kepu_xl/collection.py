@@ -387,6 +387,7 @@ def _unit_result(
         audited.detail,
         audited.raw,
     )
+    result.subunits = audited.subunits
     result.findings = list(f.findings)
     for p in passed_over:  # a newer file that failed its identity check never replaces one that passed
         result.findings.append(

@@ -485,6 +485,100 @@ class Code(Enum):
         "{name}应至少 {need} {measure}，收到 {got} {measure}。请提醒该单位补报。",
     )
 
+    # -- the reporting chain: kepuxl report-up, and the 下级单位 sheet of a return from below ------
+    REPORT_UPPER_FORM = (
+        E,
+        "上级表格无法使用",
+        "上级表格 {path} 无法使用：{error}。请使用上级下发的 .xlsx 原表（不要另存为其他格式，不要复制到新工作簿）。",
+    )
+    REPORT_OWN_FORM = (
+        E,
+        "不是上级的表格",
+        "{path} 是本活动（{campaign}）下发给下级单位的表格，不是上级下发的。请使用上级为本单位生成的统计表。",
+    )
+    REPORT_NO_FIELD_MAP = (
+        E,
+        "上级表格没有指标编号",
+        "上级表格 {path}（{form} 版本 {version}）中没有指标编号对照（由旧版 kepuxl 生成），本活动和内置的表单定义"
+        "也都与它的版式不同，无法逐项填写。请上级用新版 kepuxl 重新生成本单位的统计表后再试。",
+    )
+    REPORT_UPPER_FIELD = (
+        E,
+        "上级指标没有对应",
+        "上级表格的指标“{label}”（编号 {id}，{at}）在本活动中没有编号相同的指标。请在 kepuxl.toml 的 "
+        '[report_up.map] 中写明它由本活动的哪些指标计算，如 {id} = "指标编号 + 指标编号"。',
+    )
+    REPORT_LOWER_FIELD = (
+        W,
+        "本级指标不上报",
+        "本活动的指标“{label}”（编号 {id}）在上级表格中没有对应，不上报。",
+    )
+    REPORT_MAP_BAD = (
+        E,
+        "上报对照写法有误",
+        'kepuxl.toml 的 [report_up.map] 中 {key} = "{expr}" 有误：{error}。等号右边只能用本活动的指标编号、数字和'
+        " + - * /、abs/min/max/sum（同审核规则）。",
+    )
+    REPORT_MAP_UNKNOWN = (
+        E,
+        "上报对照的指标不存在",
+        "kepuxl.toml 的 [report_up.map] 中的“{key}”不是上级表格的填报指标。上级表格的指标编号有：{known}。",
+    )
+    REPORT_PENDING = (
+        E,
+        "有待核实单位",
+        "有 {n} 个单位待核实：{names}。它们的数据未计入合计。上报前请核实（kepuxl confirm 单位 --note …）"
+        "或请单位在“情况说明”中说明后重报，再运行 kepuxl collect；确需先上报已确认的数据，加 --include-pending"
+        "（情况说明中会写明这些单位未计入）。",
+    )
+    REPORT_ROUNDED = (
+        W,
+        "按上级表格的位数填写",
+        "上级表格的“{label}”最多 {places} 位小数，{value} 按 {rounded} 填写。",
+    )
+    REPORT_RANGE = (
+        W,
+        "超出上级表格的范围",
+        "“{label}”为 {value}，超出上级表格允许的范围 0～{max}，上级汇总时会作为错误退回。请与上级联系。",
+    )
+    REPORT_DETAIL_FULL = (
+        W,
+        "活动明细放不下",
+        "计入合计的单位共有 {total} 项活动明细，上级表格的活动明细只有 {room} 行：已填前 {room} 项，"
+        "其余 {rest} 项见各单位的回执（情况说明中已写明）。",
+    )
+    REPORT_DETAIL_COLUMNS = (
+        I,
+        "活动明细的列不同",
+        "上级表格的活动明细没有这些列：{columns}；它们未填入。上级表格中没有对应的列留空：{blank}。",
+    )
+    REPORT_NO_EMAIL = (
+        E,
+        "没有上级的邮箱",
+        'kepuxl.toml 的 [report_up] 没有填写上级的收件邮箱 email（如 email = "kjj@city.example.org"），'
+        "无法生成上报邮件。",
+    )
+    REPORT_MATERIALS_LEFT = (
+        I,
+        "材料未全部附上",
+        "邮件附件以 {limit} MB 为限，以下 {n} 个材料未附上（请另行报送）：{names}。",
+    )
+    REPORT_SUBUNITS_SHEET = (
+        W,
+        "下级单位表无法读取",
+        "“下级单位”表第 {row} 行不是指标编号行（表格可能被改动），未核对各下级单位的数据。",
+    )
+    REPORT_SUBUNITS_VALUE = (
+        W,
+        "下级单位表中不是数字",
+        "“下级单位”表中的“{raw}”不是数字，核对合计时未计入。",
+    )
+    REPORT_SUBUNITS_SUM = (
+        W,
+        "下级单位之和不符",
+        "“{label}”为 {value}，但“下级单位”表中计入合计的 {n} 个单位之和为 {sum}。请与报送单位核实。",
+    )
+
     # -- outputs -------------------------------------------------------------------------------
     OUT_LOCKED = (
         W,

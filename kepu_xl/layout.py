@@ -14,6 +14,7 @@ from typing import Any
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from .spec import FEEDBACK_SHEET as FEEDBACK_SHEET  # the fixed sheet names, re-exported
+from .spec import FIELDS_SHEET as FIELDS_SHEET
 from .spec import INFO_SHEET as INFO_SHEET
 from .spec import META_SHEET as META_SHEET
 from .spec import FormSpec, InfoField
@@ -24,6 +25,7 @@ SECTION_COL, LABEL_COL, UNIT_COL, VALUE_COL, HINT_COL = range(5)
 # ("✗ 请填数字", "按 0 计", …), read by the hints and the self-checks; never read back, never printed
 STATE_COL = 5
 UNIT_LABEL = "单位（盖章）"
+UNIT_CELL = (1, LABEL_COL)  # (row, col) of the unit's name on every form: what the level below reads
 # A detail row read from a return remembers its sheet row (0-based) under this key, so a feedback
 # form puts each row back where the unit typed it (and next to its problem comments).
 DETAIL_ROW_KEY = "_row"
@@ -151,7 +153,7 @@ class _Placer:
         for col, text in enumerate(COLUMNS):
             self.label(header_row, col, text)
         self.row = header_row + 1
-        return Cell(self.sheet, 1, LABEL_COL), info, header_row
+        return Cell(self.sheet, *UNIT_CELL), info, header_row
 
     def sections(
         self, spec: FormSpec

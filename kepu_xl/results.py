@@ -155,6 +155,8 @@ class UnitResult:
     materials: dict[str, int] = field(default_factory=dict)  # photos/summary/scan sent with the form
     materials_text: str = ""  # the same for 上报情况, against what the campaign requires
     confirmation: Confirmation | None = None  # the clerk's 核实 of the chosen return (kepuxl confirm)
+    # a return from a level that reports up (kepuxl report-up): its own units, as its 下级单位 sheet lists them
+    subunits: list[Any] = field(default_factory=list)  # subunits.SubUnit
 
     @property
     def counted(self) -> bool:
@@ -183,6 +185,7 @@ class UnitResult:
             "problems": {str(s): self.count(s) for s in (Severity.ERROR, Severity.VERIFY, Severity.WARNING)},
             "previous": self.previous or None,
             "changes": [c.to_dict() for c in self.changes],
+            "subunits": [s.to_dict() for s in self.subunits],
         }
 
 

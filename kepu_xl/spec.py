@@ -28,8 +28,11 @@ ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 RESERVED = {"value", "detail_rows", "detail_sum", "abs", "min", "max", "sum"}
 EXCEL_PROMPT_LIMIT = 255  # data-validation input message; xlsxwriter refuses longer ones
 EXCEL_FORMULA_TEXT_LIMIT = 255  # a text constant inside a formula (rule messages are live formulas)
-# Sheets every form has besides the definition's own (instructions, identity, feedback list).
+# Sheets every form has besides the definition's own (instructions, identity, feedback list, field map), and
+# the one report-up adds to the form from above (下级单位): no definition may use their names.
 INFO_SHEET, META_SHEET, FEEDBACK_SHEET = "填报说明", "_meta", "问题清单"
+FIELDS_SHEET, SUBUNITS_SHEET = "_fields", "下级单位"
+FIXED_SHEETS = (INFO_SHEET, META_SHEET, FEEDBACK_SHEET, FIELDS_SHEET, SUBUNITS_SHEET)
 SHEET_NAME_LIMIT = 31
 _SHEET_BAD_CHARS = re.compile(r"[\[\]:*?/\\]")
 DEFAULT_MAX = {"integer": 10_000_000, "decimal": 1_000_000}
@@ -311,12 +314,12 @@ class _Builder:
         form_id = self.need(form, "id", "[form]")
         version = str(self.need(form, "version", "[form]", (str, int)) or "")
         title = self.need(form, "title", "[form]")
-        sheet = self.sheet_name(form, "统计表", "[form]", [INFO_SHEET, META_SHEET, FEEDBACK_SHEET])
+        sheet = self.sheet_name(form, "统计表", "[form]", list(FIXED_SHEETS))
         sections = tuple(self.sections())
         if not sections:
             self.bad(Code.SPEC_MISSING, "定义文件", self.raw, key="[[sections]]")
         info = tuple(self.info())
-        detail = self.detail([INFO_SHEET, META_SHEET, FEEDBACK_SHEET, sheet])
+        detail = self.detail([*FIXED_SHEETS, sheet])
         fields = {f.id: f for s in sections for f in s.fields}
         sections = tuple(self.formulas(sections, set(fields) | self.field_ids))
         spec = FormSpec(

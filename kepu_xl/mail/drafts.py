@@ -18,6 +18,7 @@ from .message import SEND_ADDRESS, Attachment, build_message, control_chars, mes
 from .templates import Template, base_values, form_title
 
 FORMS_DIR = Path("output") / "邮件" / "统计表"  # relative to the campaign folder
+REPORT_UP_KIND = "report_up"  # X-Kepuxl-Kind of the draft to the level above (report_draft.py)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from ..campaign import Campaign, load
 from ..findings import Code, Finding, KepuError
 from ..ledger import Ledger, ledger_path
 from ..workers import Progress
-from .drafts import FORMS_DIR, _sender
+from .drafts import FORMS_DIR, REPORT_UP_KIND, _sender
 from .draftset import MANIFEST, read_manifest, recover
 from .message import _WIRE, MAX_MESSAGE, SEND_ADDRESS, _decode, visible
 from .transport import MAX_CONNECT_FAILURES, _net_error, _server_text, _Smtp, require_settings
@@ -259,9 +259,10 @@ def _open_draft(
 ) -> tuple[email.message.Message | None, bytes, str]:
     """(message, bytes, why it cannot be sent or ""); fills in `item`, its recipient from the roster.
 
-    The draft names its unit (X-Kepuxl-Unit); the address is the roster's 电子邮箱 of that unit, never
-    one read back from the draft, whose decoded display names may hold anything. The draft's own
-    recipients, read without decoding, must be that one address and nothing else.
+    The draft names its unit (X-Kepuxl-Unit); the address is the roster's 电子邮箱 of that unit (for a
+    report-up draft, [report_up] email), never one read back from the draft, whose decoded display names
+    may hold anything. The draft's own recipients, read without decoding, must be that one address and
+    nothing else.
     """
     try:
         msg, data = _read_draft(path)
@@ -274,19 +275,24 @@ def _open_draft(
         return msg, data, f"不在草稿清单 {MANIFEST} 中（不是与这批草稿一起生成的）"
     if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
         return msg, data, "草稿生成后被改动或已损坏"
-    unit = camp.unit(item.unit_id)
-    if unit is None:
-        return msg, data, f"单位编码“{visible(item.unit_id)}”不在单位名单中"
-    item.unit = unit.name
+    if str(msg.get("X-Kepuxl-Kind", "")).strip() == REPORT_UP_KIND:  # to the level above, not to a unit
+        item.unit = camp.report_up.name or "上级"
+        address, where = camp.report_up.email, "kepuxl.toml [report_up] 的 email"
+    else:
+        unit = camp.unit(item.unit_id)
+        if unit is None:
+            return msg, data, f"单位编码“{visible(item.unit_id)}”不在单位名单中"
+        item.unit = unit.name
+        address, where = unit.email, "名单中的电子邮箱"
     campaign = str(msg.get("X-Kepuxl-Campaign", "")).strip()
     if campaign != camp.id:
         return msg, data, f"草稿属于另一个活动（{visible(campaign)}）"
-    if not SEND_ADDRESS.match(unit.email):
-        return msg, data, "名单中该单位没有有效的电子邮箱"
-    item.to = unit.email
+    if not SEND_ADDRESS.match(address):
+        return msg, data, f"{where}不是有效的邮箱地址"
+    item.to = address
     listed = getaddresses([str(v) for h in _RECIPIENT_HEADERS for v in msg.get_all(h, [])])
-    if [a.lower() for _, a in listed] != [unit.email.lower()]:
-        return msg, data, f"草稿的收件人与名单中的电子邮箱 {unit.email} 不符"
+    if [a.lower() for _, a in listed] != [address.lower()]:
+        return msg, data, f"草稿的收件人与{where} {address} 不符"
     if not item.message_id:
         return msg, data, "缺少 Message-ID"
     return msg, data, ""
@@ -294,7 +300,7 @@ def _open_draft(
 
 def _already_sent(ledger: Ledger, item: Sent, kind: str, resend: bool) -> Finding | None:
     at = ledger.sent_at(item.message_id)
-    what = "统计表邮件" if kind == "form" else "催报邮件"
+    what = {"form": "统计表邮件", REPORT_UP_KIND: "上报邮件"}.get(kind, "催报邮件")
     if at is not None:
         return Finding.make(Code.MAIL_ALREADY_SENT, to=item.to, what=what, at=f"{at:%m-%d %H:%M}", hint="")
     if kind == "form" and item.unit_id and not resend:

@@ -16,6 +16,8 @@ from ..findings import Code, Finding, Findings, KepuError
 from .message import one_line
 
 TEMPLATE_FILES = {"template": "mail_template.txt", "remind_template": "remind_template.txt"}
+# templates a campaign folder gets when first needed, not from kepuxl init (kepuxl report-up --mail)
+LATER_TEMPLATES = {"report_up_template": "report_up_template.txt"}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -88,13 +90,16 @@ class Template:
 
 
 def bundled_template(key: str) -> str:
-    return (Path(str(resources.files("kepu_xl.samples"))) / TEMPLATE_FILES[key]).read_text(encoding="utf-8")
+    name = {**TEMPLATE_FILES, **LATER_TEMPLATES}[key]
+    return (Path(str(resources.files("kepu_xl.samples"))) / name).read_text(encoding="utf-8")
 
 
-def install_templates(folder: Path, mail: MailSettings | None = None) -> list[Path]:
-    """Copy the bundled templates into a campaign folder (never over an existing file)."""
+def install_templates(
+    folder: Path, mail: MailSettings | None = None, keys: tuple[str, ...] = tuple(TEMPLATE_FILES)
+) -> list[Path]:
+    """Copy the bundled templates (`keys`) into a campaign folder (never over an existing file)."""
     mail, written = mail or MailSettings(), []
-    for key in TEMPLATE_FILES:
+    for key in keys:
         path = Path(folder) / getattr(mail, key)
         if not path.exists():
             written.append(write_atomic(path, bundled_template(key).encode("utf-8")))
