@@ -40,7 +40,16 @@ from .findings import Code, Finding, KepuError, Severity
 from .forms_writer import Prefill
 from .ledger import Entry, Ledger, ledger_path
 from .mail.templates import Template
-from .results import NOT_CONTENT, CollectReport, Confirmation, FileResult, Status, UnitResult, changes
+from .results import (
+    NOT_CONTENT,
+    CollectReport,
+    Confirmation,
+    FileResult,
+    Outcome,
+    Status,
+    UnitResult,
+    changes,
+)
 from .workers import Progress
 
 FORM_KINDS = ("xlsx", "xls", "ods")
@@ -76,35 +85,35 @@ def read_and_audit(cand: intake.Candidate, parts: Mapping[str, bytes], ctx: Cont
         received_from=cand.received_from,
     )
     if fr.has_error:
-        fr.outcome = "rejected"
+        fr.outcome = Outcome.REJECTED
         return Processed(fr)
     if cand.kind not in FORM_KINDS:
-        fr.outcome = "ignored"
+        fr.outcome = Outcome.IGNORED
         return Processed(fr)
     try:
         form = reader.read(cand.data, cand.kind, ctx.spec, ctx.cells, parts)
     except Exception as exc:  # any parser failure on untrusted bytes is this file's problem only
         fr.findings.append(Finding.make(Code.READ_FAILED, error=f"{type(exc).__name__}: {str(exc)[:200]}"))
-        fr.outcome = "rejected"
+        fr.outcome = Outcome.REJECTED
         return Processed(fr)
     if not form.has_main and form.identity is None:
         fr.findings.append(Finding.make(Code.ID_NOT_A_FORM, name=cand.name, form_sheet=ctx.spec.sheet))
-        fr.outcome = "ignored"
+        fr.outcome = Outcome.IGNORED
         return Processed(fr)
     unit, found = audit_mod.identify(form, ctx.campaign, ctx.spec, ctx.cells, ctx.secret)
     fr.findings.extend(found)
     if unit is None:
-        fr.outcome = "unidentified"
+        fr.outcome = Outcome.UNIDENTIFIED
         return Processed(fr)
     fr.unit_id = unit.id
     if any(f.severity is Severity.ERROR for f in found):
-        fr.outcome = "rejected"
+        fr.outcome = Outcome.REJECTED
         return Processed(fr, audit_mod.Audited(unit=unit), unit)
     last_year = ctx.previous.of(unit.id) if ctx.previous is not None else None
     audited = audit_mod.audit(form, ctx.spec, ctx.cells, unit, last_year)
     fr.findings.extend(audited.findings)
     fr.values = audited.values
-    fr.outcome = "rejected" if fr.has_error else "used"
+    fr.outcome = Outcome.REJECTED if fr.has_error else Outcome.USED
     return Processed(fr, audited, unit)
 
 
@@ -278,7 +287,7 @@ def _failed(cand: intake.Candidate, failure: workers_mod.Failure) -> Processed:
         fr.findings.append(Finding.make(Code.READ_TIMEOUT, seconds=f"{failure.seconds:g}"))
     else:
         fr.findings.append(Finding.make(Code.READ_CRASHED, error=failure.detail))
-    fr.outcome = "rejected"
+    fr.outcome = Outcome.REJECTED
     return Processed(fr)
 
 
@@ -370,12 +379,12 @@ def _by_unit(processed: list[Processed]) -> dict[str, list[Processed]]:
     by_unit: dict[str, list[Processed]] = {}
     for p in sorted(processed, key=lambda p: p.file.path):
         f = p.file
-        if f.sha256 in seen and f.kind in FORM_KINDS and f.outcome != "ignored":
-            f.outcome = "duplicate"
+        if f.sha256 in seen and f.kind in FORM_KINDS and f.outcome != Outcome.IGNORED:
+            f.outcome = Outcome.DUPLICATE
             f.findings = [Finding.make(Code.RESOLVE_DUPLICATE, kept=seen[f.sha256])]
             continue
         seen.setdefault(f.sha256, f.path)
-        if f.unit_id and f.outcome in ("used", "rejected") and p.audited is not None:
+        if f.unit_id and f.outcome in (Outcome.USED, Outcome.REJECTED) and p.audited is not None:
             by_unit.setdefault(f.unit_id, []).append(p)
     for returns in by_unit.values():
         returns.sort(key=lambda p: (p.file.received or datetime.min, p.file.path))
@@ -398,7 +407,7 @@ def _unit_result(
     stamp = _when(chosen.file.received)
     for older in returns:
         if older is not chosen and older not in passed_over:
-            older.file.outcome = "superseded"
+            older.file.outcome = Outcome.SUPERSEDED
             older.file.findings.append(
                 Finding.make(Code.RESOLVE_SUPERSEDED, newer=chosen.file.path, received=stamp)
             )
@@ -412,6 +421,7 @@ def _unit_result(
         audited.detail,
         audited.raw,
     )
+    result.subunits = audited.subunits
     result.findings = list(f.findings)
     for p in passed_over:  # a newer file that failed its identity check never replaces one that passed
         result.findings.append(
@@ -511,7 +521,8 @@ def _replaced(
     older = [
         e
         for e in history
-        if e.sha256 != chosen.file.sha256 and e.outcome in ("used", "superseded", "rejected")
+        if e.sha256 != chosen.file.sha256
+        and e.outcome in (Outcome.USED, Outcome.SUPERSEDED, Outcome.REJECTED)
     ]
     received = chosen.file.received or datetime.max
     older = [e for e in older if (e.received or e.first_seen) <= received]
@@ -550,7 +561,7 @@ def _all_findings(units: Iterable[UnitResult], files: Iterable[FileResult]) -> l
         for fr in files
         if fr.path not in chosen
         for x in fr.findings
-        if fr.outcome != "superseded" or x.code is Code.RESOLVE_SUPERSEDED
+        if fr.outcome != Outcome.SUPERSEDED or x.code is Code.RESOLVE_SUPERSEDED
     )
     for f in [*(x for u in units for x in u.findings), *stray]:
         key = (f.code, f.unit, f.file, f.sheet, f.cell, f.message)

@@ -13,14 +13,14 @@ from pathlib import Path
 from . import campaign as campaign_mod
 from . import identity, layout
 from . import spec as spec_mod
-from .campaign import Campaign, Unit
+from .campaign import CONFIG_NAME, Campaign, Unit
 from .files import safe_name
 from .findings import Finding
 from .form_template import FormTemplate
 from .forms_writer import Prefill, build_form
 from .previous import Previous
 
-CONFIG_NAME = "kepuxl.toml"
+__all__ = ["CONFIG_NAME", "Context"]
 
 
 @dataclass

@@ -24,7 +24,7 @@ from .files import safe_name, write_atomic
 from .findings import Code, Finding, KepuError
 from .mail import install_templates, template_files
 from .sample_returns import write_inbox
-from .web.starter import BAT_NAME, write_bat
+from .starter import BAT_NAME, write_bat
 
 
 def samples_dir() -> Path:

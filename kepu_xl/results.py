@@ -31,9 +31,24 @@ class Status(StrEnum):
         return STATUS_ZH[self]
 
 
+class Outcome(StrEnum):
+    """What became of one file of the inbox (the JSON contract's strings, `files[].outcome`)."""
+
+    USED = "used"  # a unit's return without errors (the newest one is the unit's)
+    SUPERSEDED = "superseded"  # an older return of a unit that sent a newer one
+    DUPLICATE = "duplicate"  # the same bytes as a file seen before: read once
+    REJECTED = "rejected"  # refused by the pre-check or the reader, or a return with errors
+    UNIDENTIFIED = "unidentified"  # a form no unit of the roster could be told from
+    IGNORED = "ignored"  # not a form of this campaign: photos, documents, other workbooks
+
+    @property
+    def zh(self) -> str:
+        return OUTCOME_ZH[self]
+
+
 STATUSES = tuple(Status)
 COUNTED = (Status.ACCEPTED, Status.WARNINGS)  # the statuses whose numbers enter the totals
-OUTCOMES = ("used", "superseded", "duplicate", "rejected", "unidentified", "ignored")
+OUTCOMES = tuple(Outcome)
 STATUS_ZH = {
     Status.ACCEPTED: "通过",
     Status.WARNINGS: "有警告",
@@ -55,12 +70,12 @@ NOT_CONTENT = frozenset(
     }
 )
 OUTCOME_ZH = {
-    "used": "采用",
-    "superseded": "已被替代",
-    "duplicate": "重复",
-    "rejected": "退回",
-    "unidentified": "无法识别",
-    "ignored": "其他材料",
+    Outcome.USED: "采用",
+    Outcome.SUPERSEDED: "已被替代",
+    Outcome.DUPLICATE: "重复",
+    Outcome.REJECTED: "退回",
+    Outcome.UNIDENTIFIED: "无法识别",
+    Outcome.IGNORED: "其他材料",
 }
 
 
@@ -73,7 +88,7 @@ class FileResult:
     kind: str  # xlsx | xls | ods | other | rejected
     received: datetime | None
     unit_id: str = ""
-    outcome: str = "ignored"
+    outcome: Outcome = Outcome.IGNORED
     source: str = "file"
     sender: str = ""
     findings: list[Finding] = field(default_factory=list)
@@ -142,6 +157,8 @@ class UnitResult:
     confirmation: Confirmation | None = None  # the clerk's 核实 of the chosen return (kepuxl confirm)
     # last year's values ([compare] previous), None when not configured or the unit has none
     previous: dict[str, float | None] | None = None
+    # a return from a level that reports up (kepuxl report-up): its own units, as its 下级单位 sheet lists them
+    subunits: list[Any] = field(default_factory=list)  # subunits.SubUnit
 
     @property
     def counted(self) -> bool:
@@ -171,6 +188,7 @@ class UnitResult:
             "replaced": self.replaced or None,
             "changes": [c.to_dict() for c in self.changes],
             "previous": self.previous,
+            "subunits": [s.to_dict() for s in self.subunits],
         }
 
 

@@ -30,15 +30,17 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 
 from . import layout as lay
 from . import print_layout as pl
-from .findings import Finding, KepuError, Severity
+from .findings import Finding, Severity
 from .merge import ID_COLUMNS, Frames
 from .results import COUNTED, OUTCOME_ZH, STATUS_ZH, CollectReport, Status, UnitResult
-from .spec import Field, FormSpec, InfoField
+from .spec import SUBUNITS_SHEET, Field, FormSpec, InfoField
 from .workers import gc_paused
-from .xlsx_out import CheckedSheet, FastRowsWorksheet, clean_text
+from .xlsx_out import CheckedSheet, FastRowsWorksheet, check, clean_text
 
 SHEETS = ("汇总表", "分单位", "图表", "上报情况", "问题清单", "活动明细", "文件清单", "说明")
 TOTALS, BY_UNIT, CHARTS, STATUS, FINDINGS, DETAIL, FILES, NOTES = SHEETS
+# after 上报情况, only when a unit's return came with its own units (a level that reports up: kepuxl report-up)
+SUBUNITS = SUBUNITS_SHEET
 TOP_N = 30  # charts by unit show at most this many units (the largest)
 OPTIONS = {
     "in_memory": True,
@@ -131,8 +133,8 @@ class _Sheet(CheckedSheet):
         """Cells from `col` on, each as `value` writes it; one call and one check for a row of a list
         sheet (800,000 cells at 10,000 units: a checked call per cell was most of the build time)."""
         rc = self.raw.write_values(row, col, values, formats, date_fmt, _plain)
-        if rc < 0:
-            raise KepuError(f"xlsxwriter {self.raw.name}.write_values{(row, col)!r} returned {rc}")
+        if rc:  # 0 when every cell went in: the message (1.5 µs a row) is made only for check to raise
+            check(rc, f"{self.raw.name}.write_values{(row, col)!r}")
 
     def merge_text(self, r1: int, c1: int, r2: int, c2: int, text: Any, fmt: Any) -> None:
         self.merge_range(r1, c1, r2, c2, "", fmt)
@@ -267,6 +269,8 @@ class _SummaryWriter:
         self.by_unit_sheet()
         self.charts_sheet()
         self.status_sheet()
+        if any(u.subunits for u in self.report.units):
+            self.subunits_sheet()
         self.findings_sheet()
         self.detail_sheet()
         self.files_sheet()
@@ -438,14 +442,8 @@ class _SummaryWriter:
 
     def info_value(self, item: InfoField) -> Any:
         """What the county fills in the form's header fields: the bureau's contact and today's date."""
-        c = self.report.campaign
-        if item.type == "date":
-            return _naive(self.report.generated_at).date()
-        if item.type == "phone":
-            return c.contact.phone
-        if item.id == "preparer" or "填表人" in item.label:
-            return c.contact.name
-        return None
+        today = _naive(self.report.generated_at).date()
+        return self.report.campaign.header_value(item.type, item.id, item.label, today)
 
     # -- 分单位 ------------------------------------------------------------------------------------
 
@@ -568,9 +566,9 @@ class _SummaryWriter:
             out.append(cached)
         return out
 
-    def number_width(self, fl: Field, least: float, figure: float | None = None) -> float:
-        """A field's column: `least` characters, or what its total (or `figure`) needs (a province's)."""
-        total = (_float(self.frames.totals.get(fl.id)) or 0.0) if figure is None else figure
+    def number_width(self, fl: Field, least: float, largest: float | None = None) -> float:
+        """A field's column: `least` characters, or what its total (or `largest`) needs (a province's totals)."""
+        total = max(_float(self.frames.totals.get(fl.id)) or 0.0, largest or 0.0)
         places = fl.places if fl.type == "decimal" else 0
         # digits as wide as a fallback for SimSun draws them (DejaVu: 1.33× Calibri's), the indent
         return max(least, math.ceil(len(f"{total:,.{places}f}") * 1.35) + 2)
@@ -940,6 +938,57 @@ class _SummaryWriter:
         ws.freeze_panes(2, 2)
         ws.autofilter(1, 0, max(last, 1), last_col)
         self.list_page(ws, plan, 1, last)
+
+    # -- 下级单位 ----------------------------------------------------------------------------------
+
+    def subunits_sheet(self) -> None:
+        """Every unit of this level, each followed by the units below it as its return's 下级单位 sheet lists
+        them (a county and its towns): drill-down for a city or a province. A unit's own row carries the
+        numbers it reported; its units' rows their own, those not counted by it in grey."""
+        f, fields = self.f, list(self.spec.fields)
+        ws = self.sheet(SUBUNITS)
+        headers = ["单位编码", "单位名称", "单位类别", "状态", "计入合计", "所属单位"]
+        headers += [f"{fl.label}（{fl.unit}）" for fl in fields]
+        largest = {  # a town's 待核实 50,000 is in no total
+            fl.id: max(
+                (abs(v) for u in self.report.units for s in u.subunits if (v := s.values.get(fl.id))),
+                default=0.0,
+            )
+            for fl in fields
+        }
+        widths = [10, 22, 12, 8, 9, 16, *(self.number_width(fl, 12, largest[fl.id]) for fl in fields)]
+        header = 2
+        self.header_row(ws, header, headers, widths, max_lines=4)
+        plan = pl.plan_pages(ws.widths, repeat=2)
+        hint = (
+            "粗体行为本级各单位（状态、上报的数值）；其下各行是该单位“下级单位”表中的单位及其数值，"
+            "灰色为该单位未计入的（待核实、退回、未报）。"
+        )
+        self.title_rows(ws, plan, f"{self.title()} 下级单位", hint)
+        own = [f["sub_center"], f["sub"], f["sub"], f["sub_center"], f["sub_center"], f["sub"]]
+        own += [self.number_format(fl, "sub") for fl in fields]
+        kinds = {True: ("center", "cell", "cell"), False: ("grey_center", "grey", "grey")}
+        rows = {
+            counted: [f[c], f[t], f[t], f[c], f[c], f[t], *(self.number_format(fl, n) for fl in fields)]
+            for counted, (c, t, n) in kinds.items()
+        }
+        row = header + 1
+        for u in self.report.units:
+            values = [
+                u.values.get(fl.id) if u.status in (*COUNTED, Status.PENDING) else None for fl in fields
+            ]
+            status = STATUS_ZH.get(u.status, u.status)
+            mine = [u.unit.id, u.unit.name, u.unit.category, status, "是" if u.counted else "否", ""]
+            ws.values(row, 0, [*mine, *values], own)
+            row += 1
+            for s in u.subunits:
+                below = [s.unit_id, "\u3000" + s.unit, s.category, STATUS_ZH.get(s.status, s.status)]
+                below += ["是" if s.counted else "否", u.unit.name, *(s.values.get(fl.id) for fl in fields)]
+                ws.values(row, 0, below, rows[s.counted])
+                row += 1
+        ws.freeze_panes(header + 1, 2)
+        ws.autofilter(header, 0, max(row - 1, header), len(headers) - 1)
+        self.list_page(ws, plan, header, row - 1)
 
     def changes_text(self, u: UnitResult) -> str:
         """`label：old→new` per changed field, from the resubmission that replaced an earlier return."""

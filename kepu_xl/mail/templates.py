@@ -18,6 +18,8 @@ from ..findings import Code, Finding, Findings, KepuError
 from .message import one_line
 
 TEMPLATE_FILES = {"template": "mail_template.txt", "remind_template": "remind_template.txt"}
+# templates a campaign folder gets when first needed, not from kepuxl init (kepuxl report-up --mail)
+LATER_TEMPLATES = {"report_up_template": "report_up_template.txt"}
 # the 总结报告's template (report_docx.py): its name in a campaign folder, and the bundled copy's
 REPORT_TEMPLATE, REPORT_BUNDLED = "总结报告模板.txt", "report_template.txt"
 REPORT_HEAD = ("标题", "报告标题")  # the report template's first line: 标题：…
@@ -43,7 +45,7 @@ class Template:
     def load(cls, campaign: Campaign, key: str) -> Template:
         """The campaign folder's copy (the clerk may have edited it), else the bundled one; `key`: a
         MailSettings key, or `report` for the 总结报告's template."""
-        name = template_files(campaign.mail)[key]
+        name = template_name(campaign.mail, key)
         head = REPORT_HEAD if key == "report" else MAIL_HEAD
         path = campaign.folder / name
         if path.is_file():
@@ -105,21 +107,29 @@ def note_unknown(
 
 def bundled_template(key: str) -> str:
     """A bundled template's text: a mail template by its MailSettings key, or the report's (`report`)."""
-    name = REPORT_BUNDLED if key == "report" else TEMPLATE_FILES[key]
+    name = REPORT_BUNDLED if key == "report" else {**TEMPLATE_FILES, **LATER_TEMPLATES}[key]
     return (Path(str(resources.files("kepu_xl.samples"))) / name).read_text(encoding="utf-8")
 
 
+def template_name(mail: MailSettings, key: str) -> str:
+    """The name in a campaign folder of the template `key` (a MailSettings key, or `report`)."""
+    return REPORT_TEMPLATE if key == "report" else getattr(mail, key)
+
+
 def template_files(mail: MailSettings | None = None) -> dict[str, str]:
-    """key → the name of every editable template in a campaign folder (the mail ones and the report's)."""
+    """key → the name of every template `kepuxl init` installs (the mail ones and the report's)."""
     mail = mail or MailSettings()
-    return {**{key: getattr(mail, key) for key in TEMPLATE_FILES}, "report": REPORT_TEMPLATE}
+    return {key: template_name(mail, key) for key in (*TEMPLATE_FILES, "report")}
 
 
-def install_templates(folder: Path, mail: MailSettings | None = None) -> list[Path]:
-    """Copy the bundled templates into a campaign folder (never over an existing file)."""
-    written = []
-    for key, name in template_files(mail).items():
-        path = Path(folder) / name
+def install_templates(
+    folder: Path, mail: MailSettings | None = None, keys: tuple[str, ...] | None = None
+) -> list[Path]:
+    """Copy the bundled templates (`keys`; by default those init installs) into a campaign folder (never
+    over an existing file)."""
+    mail, written = mail or MailSettings(), []
+    for key in template_files(mail) if keys is None else keys:
+        path = Path(folder) / template_name(mail, key)
         if not path.exists():
             written.append(write_atomic(path, bundled_template(key).encode("utf-8")))
     return written
