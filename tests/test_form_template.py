@@ -1,7 +1,7 @@
 """Blank forms from the template: byte for byte the workbook `build_form` makes, for both bundled forms.
 
 Every name is checked against a direct build. Names the template cannot reproduce (xlsxwriter would
-escape, clip or de-duplicate them) must take the direct build, which a spy on `make.build_form` sees.
+escape, clip or de-duplicate them) must take the direct build, which a spy on `context.build_form` sees.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import init_sample
 
+from kepu_xl import context as context_mod
 from kepu_xl import identity, make, reader
 from kepu_xl.campaign import Unit
 from kepu_xl.collection import collect
@@ -83,7 +84,7 @@ def direct_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         built.append(args[3].name)
         return build_form(*args, **kwargs)
 
-    monkeypatch.setattr(make, "build_form", spy)
+    monkeypatch.setattr(context_mod, "build_form", spy)
     return built
 
 

@@ -177,14 +177,10 @@ def _check_package(
     data: bytes = b"",
 ) -> tuple[str, list[Finding]]:
     infos = zf.infolist()
-    if len(infos) > limits.max_members:
-        return "rejected", [_zip_limits(f"含 {len(infos)} 个成员，上限 {limits.max_members}")]
-    names = {i.filename for i in infos}
-    if len(names) != len(infos):  # readers disagree on which duplicate wins: a known smuggling trick
-        return "rejected", [Finding.make(Code.READ_CORRUPT, error="压缩包内有重名成员")]
-    if any(i.flag_bits & 0x1 for i in infos):  # zip-level password: nothing inside can be read
-        return "rejected", [Finding.make(Code.READ_ENCRYPTED)]
-    kind, workbook = _package_kind(zf, names)
+    problem = _container_problem(infos, limits)
+    if problem is not None:
+        return "rejected", [problem]
+    kind, workbook = _package_kind(zf, {i.filename for i in infos})
     if kind == "zip":
         if ext in SPREADSHEET_EXTS:
             return "rejected", [
@@ -205,26 +201,50 @@ def _check_package(
         problem = _member_problem(info, limits)
         if problem is not None:
             return "rejected", [problem]
-    macro, wb_head = False, b""
+    problem, wb_head = _parts_problem(zf, infos, workbook, parts, data)
+    if problem is not None:
+        return "rejected", [problem]
+    if b"purl.oclc.org/ooxml/spreadsheetml" in wb_head:
+        return "rejected", [Finding.make(Code.READ_STRICT_OOXML)]
+    macro = any(
+        low.endswith("vbaproject.bin") or low.startswith(("xl/macrosheets/", "basic/", "scripts/"))
+        for low in (i.filename.lower() for i in infos)
+    )
+    return kind, [Finding.make(Code.READ_MACRO_IGNORED)] if macro else []
+
+
+def _container_problem(infos: list[zipfile.ZipInfo], limits: Limits) -> Finding | None:
+    """What is wrong with the zip itself: too many members, two of one name, a zip password."""
+    if len(infos) > limits.max_members:
+        return _zip_limits(f"含 {len(infos)} 个成员，上限 {limits.max_members}")
+    if len({i.filename for i in infos}) != len(infos):  # readers disagree on which duplicate wins
+        return Finding.make(Code.READ_CORRUPT, error="压缩包内有重名成员")
+    if any(i.flag_bits & 0x1 for i in infos):  # zip-level password: nothing inside can be read
+        return Finding.make(Code.READ_ENCRYPTED)
+    return None
+
+
+def _parts_problem(
+    zf: zipfile.ZipFile,
+    infos: list[zipfile.ZipInfo],
+    workbook: str,
+    parts: dict[str, bytes] | None,
+    data: bytes,
+) -> tuple[Finding | None, bytes]:
+    """The first XML part with a DTD (or a prolog this check cannot follow), and the workbook part's head.
+
+    Every XML part, whatever its name says: a reader follows relationships, not extensions."""
+    wb_head = b""
     for info in infos:
-        low = info.filename.lower()
-        macro = (
-            macro
-            or low.endswith("vbaproject.bin")
-            or low.startswith(("xl/macrosheets/", "basic/", "scripts/"))
-        )
-        # Every XML part, whatever its name says: a reader follows relationships, not extensions.
         head = _xml_head(zf, info, parts, data)
         if head is None:
             continue
         problem = _xml_problem(info, head)
         if problem is not None:
-            return "rejected", [problem]
+            return problem, wb_head
         if info.filename == workbook:
             wb_head = head
-    if b"purl.oclc.org/ooxml/spreadsheetml" in wb_head:
-        return "rejected", [Finding.make(Code.READ_STRICT_OOXML)]
-    return kind, [Finding.make(Code.READ_MACRO_IGNORED)] if macro else []
+    return None, wb_head
 
 
 def _xml_problem(info: zipfile.ZipInfo, head: bytes) -> Finding | None:
