@@ -22,14 +22,15 @@ _EXPORTS = {
     "Context": "context",
     "init_campaign": "init",
     "make_forms": "make",
-    "collect": "collect",
-    "confirm": "confirm",
-    "undo_confirmation": "confirm",
+    "collect": "collection",
+    "confirm": "confirmation",
+    "undo_confirmation": "confirmation",
     "make_drafts": "mail",
     "send_drafts": "mail",
     "fetch": "mail",
     "check_servers": "mail",
     "make_reminders": "remind",
+    "report_up": "upward",
 }
 __all__ = ["__version__", *_EXPORTS]
 

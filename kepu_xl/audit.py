@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from . import identity as identity_mod
+from . import subunits
 from .campaign import Campaign, Unit
 from .findings import Code, Finding, Severity
 from .identity import Identity
@@ -23,6 +25,7 @@ from .reader import Raw, ReturnedForm
 from .rules import DetailStats
 from .spec import Column, Field, FormSpec
 from .textnorm import name_key, squash
+from .xlsx_out import EXCEL_TEXT_LIMIT
 
 _PLAIN = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
@@ -34,7 +37,6 @@ _DATE_PATTERNS = (
     re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$"),
     re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
 )
-TEXT_LIMIT = 32767
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Audited:
     raw: dict[str, Any] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     is_form: bool = True
+    subunits: list[subunits.SubUnit] = field(default_factory=list)  # the 下级单位 rows of a return from below
 
 
 # -- identity ------------------------------------------------------------------------------------
@@ -241,8 +244,18 @@ def parse_date(raw: Raw) -> date | str | None:
 # -- the audit -------------------------------------------------------------------------------------
 
 
-def audit(form: ReturnedForm, spec: FormSpec, cells: CellMap, unit: Unit | None) -> Audited:
-    """Structure, values, totals, rules and detail rows of one identified return."""
+def audit(
+    form: ReturnedForm,
+    spec: FormSpec,
+    cells: CellMap,
+    unit: Unit | None,
+    previous: Mapping[str, float | None] | None = None,
+) -> Audited:
+    """Structure, values, totals, rules and detail rows of one identified return.
+
+    `previous`: the unit's values last year ([compare]), read by the rules over last year (prev()); None
+    when there are none, and then those rules are not checked.
+    """
     result = Audited(unit=unit)
     out = result.findings
 
@@ -250,9 +263,35 @@ def audit(form: ReturnedForm, spec: FormSpec, cells: CellMap, unit: Unit | None)
         where = {"sheet": at.cell.sheet, "cell": at.cell.a1} if at is not None else {}
         out.append(Finding.make(code, severity=severity, **where, **ctx))
 
+    if not _structure(form, cells, out):
+        return result  # positions are unreliable: reading on would put numbers in the wrong fields
+    bad = _numbers(form, spec, result, add)
+    note = _info(form, spec, result, add)
+    stats = _detail(form, spec, result, add)
+    if _all_blank(form, spec):
+        # one finding for a form sent back empty, not one per empty cell
+        first = form.fields[spec.inputs[0].id] if spec.inputs else None
+        out[:] = [f for f in out if f.code not in _BLANK_NOISE]
+        add(Code.AUDIT_BLANK, first)
+        return result
+    explained = note if explains(note) else ""
+    for rule in (*spec.rules, *(spec.previous_rules if previous is not None else ())):
+        if any(n in bad for n in rule.when.names):
+            continue  # a rule over a wrong number would only echo the error already reported
+        if rule.when.evaluate(result.values, stats, previous):
+            out.append(_rule_finding(rule, spec, cells, result.values, explained, previous))
+    if form.subunits is not None:  # a return made by report-up: its units below must add up to it
+        result.subunits = form.subunits
+        out.extend(form.subunit_findings)
+        out.extend(subunits.check(form.subunits, result.values, spec, cells))
+    return result
+
+
+def _structure(form: ReturnedForm, cells: CellMap, out: list[Finding]) -> bool:
+    """The sheets and the labels where the layout puts them; False when the values cannot be read."""
     if not form.has_main:
         out.append(Finding.make(Code.AUDIT_SHEET_MISSING, sheet=cells.main, name=cells.main))
-        return result
+        return False
     if cells.detail and not form.has_detail:
         out.append(Finding.make(Code.AUDIT_SHEET_MISSING, sheet=cells.detail, name=cells.detail))
     if form.first_difference:
@@ -266,10 +305,15 @@ def audit(form: ReturnedForm, spec: FormSpec, cells: CellMap, unit: Unit | None)
                 actual=actual or "（空）",
             )
         )
-        return result  # positions are unreliable: reading on would put numbers in the wrong fields
+        return False
     for name in form.unprotected:
         out.append(Finding.make(Code.AUDIT_UNPROTECTED, sheet=name, name=name))
+    return True
 
+
+def _numbers(form: ReturnedForm, spec: FormSpec, result: Audited, add: Any) -> set[str]:
+    """Every input parsed and checked, every total recomputed (into `result.values`); returns the ids of
+    the fields whose number is wrong, or is a total over one."""
     values: dict[str, float | None] = {}
     bad: set[str] = set()
     for f in spec.inputs:
@@ -292,26 +336,25 @@ def audit(form: ReturnedForm, spec: FormSpec, cells: CellMap, unit: Unit | None)
         values[f.id] = parsed.value
     for f in spec.fields:
         if f.computed:
-            total = f.rounded(float(f.formula.evaluate(values)))
-            values[f.id] = total
-            raw = form.fields[f.id]
-            cached = raw.value
-            if (
-                isinstance(cached, int | float)
-                and not isinstance(cached, bool)
-                and abs(cached - total) > 1e-6
-            ):
-                add(
-                    Code.AUDIT_TOTAL_DIFFERS,
-                    raw,
-                    label=f.label,
-                    cached=_show(float(cached)),
-                    value=_show(total),
-                )
+            values[f.id] = _total(f, values, form.fields[f.id], add)
             if any(n in bad for n in f.formula.names):
                 bad.add(f.id)
     result.values = values
+    return bad
 
+
+def _total(f: Field, values: dict[str, float | None], raw: Raw, add: Any) -> float:
+    """A total recomputed from its parts; the form's cached result is never trusted, only compared."""
+    total = f.rounded(float(f.formula.evaluate(values)))
+    cached = raw.value
+    if isinstance(cached, int | float) and not isinstance(cached, bool) and abs(cached - total) > 1e-6:
+        add(Code.AUDIT_TOTAL_DIFFERS, raw, label=f.label, cached=_show(float(cached)), value=_show(total))
+    return total
+
+
+def _info(form: ReturnedForm, spec: FormSpec, result: Audited, add: Any) -> str:
+    """The fields around the table (填表人, 联系电话, 填报日期, 情况说明) into `result.info`; returns the
+    情况说明 (the long text), which may explain a rule's finding."""
     note = ""
     for item in spec.info:
         raw = form.info.get(item.id)
@@ -329,30 +372,11 @@ def audit(form: ReturnedForm, spec: FormSpec, cells: CellMap, unit: Unit | None)
             if item.type == "longtext":
                 note = text
             if item.type == "choice" and text and text not in item.choices:
-                add(
-                    Code.AUDIT_BAD_CHOICE,
-                    raw,
-                    label=item.label,
-                    raw=_quote(text),
-                    choices="、".join(item.choices),
-                )
+                choices = "、".join(item.choices)
+                add(Code.AUDIT_BAD_CHOICE, raw, label=item.label, raw=_quote(text), choices=choices)
         if item.required and raw.blank:
             add(Code.AUDIT_INFO_MISSING, raw, label=item.label)
-
-    stats = _detail(form, spec, result, add)
-    if _all_blank(form, spec):
-        # one finding for a form sent back empty, not one per empty cell
-        first = form.fields[spec.inputs[0].id] if spec.inputs else None
-        out[:] = [f for f in out if f.code not in _BLANK_NOISE]
-        add(Code.AUDIT_BLANK, first)
-        return result
-    explained = explains(note)
-    for rule in spec.rules:
-        if any(n in bad for n in rule.when.names):
-            continue  # a rule over a wrong number would only echo the error already reported
-        if rule.when.evaluate(values, stats):
-            out.append(_rule_finding(rule, spec, cells, values, note if explained else ""))
-    return result
+    return note
 
 
 # A 情况说明 explains a warning or a 待核实 when, once spaces and punctuation are taken out, it still has at
@@ -372,12 +396,18 @@ def explains(note: str) -> bool:
 
 
 def _rule_finding(
-    rule: Any, spec: FormSpec, cells: CellMap, values: dict[str, float | None], note: str
+    rule: Any,
+    spec: FormSpec,
+    cells: CellMap,
+    values: dict[str, float | None],
+    note: str,
+    previous: Mapping[str, float | None] | None = None,
 ) -> Finding:
     """A fired rule at its target cell. Explained by the unit (`note`): a warning becomes a note (info)
     and a 待核实 becomes a warning — counted, still shown — both quoting the unit's words."""
     cell = cells.fields[rule.target]
-    message, severity = rule.text(spec, values.get(rule.target)), rule.severity
+    last_year = (previous or {}).get(rule.target)
+    message, severity = rule.text(spec, values.get(rule.target), last_year), rule.severity
     lowered = {Severity.WARNING: Severity.INFO, Severity.VERIFY: Severity.WARNING}
     if note and severity in lowered:
         message = f"【已说明】{message}（单位说明：{_quote(note, 80)}）"
@@ -457,9 +487,9 @@ def _detail(form: ReturnedForm, spec: FormSpec, result: Audited, add: Any) -> De
 
 def _fit(text: str, raw: Raw, label: str, add: Any) -> str:
     """Unit text as it goes into the summary: Excel keeps 32,767 characters, and a cut is reported."""
-    if len(text) > TEXT_LIMIT:
-        add(Code.AUDIT_TEXT_TRUNCATED, raw, label=label, limit=TEXT_LIMIT)
-        return text[:TEXT_LIMIT]
+    if len(text) > EXCEL_TEXT_LIMIT:
+        add(Code.AUDIT_TEXT_TRUNCATED, raw, label=label, limit=EXCEL_TEXT_LIMIT)
+        return text[:EXCEL_TEXT_LIMIT]
     return text
 
 

@@ -211,8 +211,21 @@ class _SharedStrings:
         text = self._texts.get(index)  # only valid indexes are stored, under their positive value
         if text is None:
             si = self._items[index]  # IndexError, and negative indexes, exactly as on a list
-            text = self._texts[index % len(self._items)] = _si_text(si)
+            text = self._texts[index % len(self._items)] = decode_xstring(_si_text(si))
         return text
+
+
+_XSTRING = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def decode_xstring(text: str) -> str:
+    """An OOXML string as the unit typed it: Excel writes a character XML cannot hold (a CR, a control
+    character) as _xHHHH_, and a literal "_x" before four hex digits as _x005F_x (ECMA-376 ST_Xstring)."""
+    return _XSTRING.sub(_unescape, text) if "_x" in text else text
+
+
+def _unescape(m: re.Match[str]) -> str:
+    return chr(int(m.group(1), 16))
 
 
 def _si_text(si: Any) -> str:
@@ -472,8 +485,8 @@ def _cell(el: Any, shared: _SharedStrings, date_styles: frozenset[int], date1904
             if inline.tag == _IS and len(inline) == 1:
                 text = inline[0]
                 if text.tag == _T and len(text) == 0:  # plain <is><t>text</t></is>: no XPath needed
-                    return Value(text.text or "", "s")
-        return Value("".join(_INLINE_TEXT(el)), "s")
+                    return Value(decode_xstring(text.text or ""), "s")
+        return Value(decode_xstring("".join(_INLINE_TEXT(el))), "s")
     v: str | None = None
     f: Any = None
     # the first <v> and the first <f>, in one pass (find/findtext go through ElementPath each time)

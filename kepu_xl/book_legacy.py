@@ -30,6 +30,7 @@ import xlrd
 from lxml import etree
 
 from .book import PARSER, Book, Sheet, Value, Window
+from .xlsx_out import EXCEL_TEXT_LIMIT
 
 _STATES = {0: "visible", 1: "hidden", 2: "veryHidden"}
 _MAX_EXACT = 2**53
@@ -385,7 +386,6 @@ _DURATION = re.compile(
     r"^-?P(?:(\d+(?:\.\d+)?)D)?T?(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?$"
 )
 _MAX_REPEAT = 1 << 24  # beyond any sheet (1,048,576 rows × 16,384 columns); nonsense clamps here
-_MAX_SPACES = 32767  # <text:s text:c="..."/>: one cell's worth at most
 _MAX_TEXT = 1 << 20  # characters kept per cell: a hostile file cannot inflate a cell past this
 
 
@@ -423,75 +423,90 @@ class _OdsReader:
         self.styles: dict[str, bool] = {}  # table style name → displayed
         self.table_styles: dict[str, str] = {}  # sheet name → its style name
         self.structure_locked = False
+        # where the pass is: the sheet being read (None outside a window's table), its table and row
+        # elements, the window's last row and column, the row and column reached, the row's repeat
+        # count and the row's values not yet stored (one row, repeated `row_repeat` times)
+        self.sheet: Sheet | None = None
+        self.table_el: Any = None
+        self.row_el: Any = None
+        self.last_row = self.last_col = -1
+        self.row = self.col = 0
+        self.row_repeat = 1
+        self.pending: dict[int, Value] = {}
 
     def run(self, fh: Any, styles_only: bool = False) -> None:
         tags = (_TABLE_PROPS,) if styles_only else (_SPREADSHEET, _TABLE, _ROW, _CELL, _COVERED, _TABLE_PROPS)
-        sheet: Sheet | None = None
-        table_el: Any = None
-        row_el: Any = None
-        last_row = last_col = -1
-        row = col = 0
-        row_repeat = 1
-        pending: dict[int, Value] = {}
         events = etree.iterparse(
             fh, events=("start", "end"), tag=tags, resolve_entities=False, no_network=True, huge_tree=False
         )
         for event, el in events:
             tag = el.tag
             if tag in (_CELL, _COVERED):
-                if event == "end" and row_el is not None and el.getparent() is row_el:
-                    repeat = _count(el.get(_T + "number-columns-repeated"))
-                    if row <= last_row and col <= last_col:
-                        value = _ods_value(el)
-                        if value is not None:
-                            for c in range(col, min(col + repeat, last_col + 1)):
-                                pending[c] = value
-                        spans = (
-                            _count(el.get(_T + "number-rows-spanned")),
-                            _count(el.get(_T + "number-columns-spanned")),
-                        )
-                        if sheet is not None and spans != (1, 1):
-                            last = (min(row + spans[0] - 1, last_row), min(col + spans[1] - 1, last_col))
-                            sheet.merged.append((row, col, *last))
-                    col += repeat
-                    el.clear()
+                if event == "end" and self.row_el is not None and el.getparent() is self.row_el:
+                    self.cell(el)
             elif tag == _ROW:
-                if table_el is None or _table_of(el) is not table_el:
-                    continue
-                if event == "start":
-                    row_el, col, pending = el, 0, {}
-                    row_repeat = _count(el.get(_T + "number-rows-repeated"))
-                else:
-                    if sheet is not None and pending and row <= last_row:
-                        for r in range(row, min(row + row_repeat, last_row + 1)):
-                            for c, value in pending.items():
-                                sheet.cells[(r, c)] = value
-                    row += row_repeat
-                    row_el, pending = None, {}
-                    _drop(el)
+                if self.table_el is not None and _table_of(el) is self.table_el:
+                    self.table_row(el, event)
             elif tag == _TABLE:
-                if el.getparent() is None or el.getparent().tag != _SPREADSHEET:
-                    continue  # a table inside something else (never a sheet)
-                if event == "start":
-                    name = el.get(_T + "name", "")
-                    sheet = Sheet(name=name, protected=el.get(_T + "protected") in ("true", "1"))
-                    self.sheets[name] = sheet
-                    self.table_styles[name] = el.get(_T + "style-name", "")
-                    table_el, row, (last_row, last_col) = el, 0, self.windows.get(name, self.default)
-                else:
-                    sheet, table_el = None, None
-                    _drop(el)
+                if el.getparent() is not None and el.getparent().tag == _SPREADSHEET:  # else not a sheet
+                    self.table(el, event)
             elif tag == _TABLE_PROPS:
                 if event == "end":
-                    parent = el.getparent()
-                    if (
-                        parent is not None
-                        and parent.get(_S + "family") == "table"
-                        and parent.get(_S + "name")
-                    ):
-                        self.styles[parent.get(_S + "name")] = el.get(_T + "display") not in ("false", "0")
+                    self.table_props(el)
             elif tag == _SPREADSHEET and event == "start":
                 self.structure_locked = el.get(_T + "structure-protected") in ("true", "1")
+
+    def cell(self, el: Any) -> None:
+        """A cell (or a covered one) of the current row: its value kept if inside the window."""
+        row, col = self.row, self.col
+        repeat = _count(el.get(_T + "number-columns-repeated"))
+        if row <= self.last_row and col <= self.last_col:
+            value = _ods_value(el)
+            if value is not None:
+                for c in range(col, min(col + repeat, self.last_col + 1)):
+                    self.pending[c] = value
+            spans = (
+                _count(el.get(_T + "number-rows-spanned")),
+                _count(el.get(_T + "number-columns-spanned")),
+            )
+            if self.sheet is not None and spans != (1, 1):
+                last = (min(row + spans[0] - 1, self.last_row), min(col + spans[1] - 1, self.last_col))
+                self.sheet.merged.append((row, col, *last))
+        self.col += repeat
+        el.clear()
+
+    def table_row(self, el: Any, event: str) -> None:
+        """A row of the current table: at its end, its values stored for each of its repeats."""
+        if event == "start":
+            self.row_el, self.col, self.pending = el, 0, {}
+            self.row_repeat = _count(el.get(_T + "number-rows-repeated"))
+            return
+        if self.sheet is not None and self.pending and self.row <= self.last_row:
+            for r in range(self.row, min(self.row + self.row_repeat, self.last_row + 1)):
+                for c, value in self.pending.items():
+                    self.sheet.cells[(r, c)] = value
+        self.row += self.row_repeat
+        self.row_el, self.pending = None, {}
+        _drop(el)
+
+    def table(self, el: Any, event: str) -> None:
+        """A sheet: its name, protection and style at the start; at the end, nothing more to read in it."""
+        if event == "start":
+            name = el.get(_T + "name", "")
+            self.sheet = Sheet(name=name, protected=el.get(_T + "protected") in ("true", "1"))
+            self.sheets[name] = self.sheet
+            self.table_styles[name] = el.get(_T + "style-name", "")
+            self.table_el, self.row = el, 0
+            self.last_row, self.last_col = self.windows.get(name, self.default)
+        else:
+            self.sheet, self.table_el = None, None
+            _drop(el)
+
+    def table_props(self, el: Any) -> None:
+        """A table style's display setting (a hidden sheet is a table whose style says display=false)."""
+        parent = el.getparent()
+        if parent is not None and parent.get(_S + "family") == "table" and parent.get(_S + "name"):
+            self.styles[parent.get(_S + "name")] = el.get(_T + "display") not in ("false", "0")
 
     def unresolved(self) -> bool:
         return any(style and style not in self.styles for style in self.table_styles.values())
@@ -628,7 +643,8 @@ def _inline(el: Any, budget: list[int]) -> Iterator[str]:
     for child in el:
         tag = child.tag
         if tag == _SPACE:
-            yield take(" " * min(_count(child.get(_X + "c")), _MAX_SPACES))
+            # <text:s text:c="..."/>: a cell's worth of spaces at most
+            yield take(" " * min(_count(child.get(_X + "c")), EXCEL_TEXT_LIMIT))
         elif tag == _TAB:
             yield take("\t")
         elif tag == _BREAK:

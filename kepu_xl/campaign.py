@@ -27,6 +27,7 @@ from .files import os_error_zh, write_atomic
 from .findings import Code, Finding, Findings, KepuError
 from .identity import TITLE_LIMIT
 
+CONFIG_NAME = "kepuxl.toml"  # the campaign config, at the top of the campaign folder
 STATE_DIR = ".kepuxl"
 ROSTER_COLUMNS = {
     "单位编码": "id",
@@ -68,7 +69,28 @@ class Contact:
     email: str = ""
 
 
-MATERIALS = {"photos": ("活动照片", "张"), "summary": ("活动总结", "份"), "scan": ("盖章扫描件", "份")}
+MATERIALS = {
+    "photos": ("活动照片", "张"),
+    "summary": ("活动总结", "份"),
+    "scan": ("盖章扫描件", "份"),
+    "videos": ("活动视频", "个"),
+    "media": ("媒体报道", "篇"),
+}
+VIDEO_MAX_SECONDS = 180  # the notices: 视频不超过 3 分钟
+MAP_KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")  # a field id (spec.ID_RE)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportUp:
+    """The [report_up] table: where this campaign's result goes up (kepuxl report-up)."""
+
+    email: str = ""  # the level above's address for the draft (--mail)
+    name: str = ""  # how the draft greets it: 市科学技术局
+    # upper field id → an expression over this campaign's field ids (the rule language), in file order
+    map: tuple[tuple[str, str], ...] = ()
+    materials: tuple[str, ...] = ("summary", "photos")  # what the draft attaches, within the size limit
+
+
 MAIL_SECURITY = ("ssl", "starttls")
 
 
@@ -95,6 +117,7 @@ class MailSettings:
     ca_file: Path | None = None  # extra CA to trust (a self-signed server); None = system CAs
     template: str = "邮件模板.txt"
     remind_template: str = "催报模板.txt"
+    report_up_template: str = "上报模板.txt"  # written into the campaign folder by the first report-up --mail
 
     @property
     def from_address(self) -> str:
@@ -123,6 +146,9 @@ class Campaign:
     warnings: tuple[Finding, ...] = ()  # roster problems that do not stop the job (a bad e-mail)
     mail: MailSettings = MailSettings()
     materials: tuple[tuple[str, int], ...] = ()  # required materials per unit: (key of MATERIALS, at least)
+    video_max_seconds: int = VIDEO_MAX_SECONDS  # [materials] video_max_seconds; 0: lengths not checked
+    previous: str = ""  # [compare] previous: last year's campaign folder or summary workbook, as written
+    report_up: ReportUp = ReportUp()
     # lookups by id and by name key (textnorm.name_key): a province roster has thousands of units
     _by_id: dict[str, Unit] = field(default_factory=dict, init=False, repr=False, compare=False)
     _by_name: dict[str, Unit] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -160,6 +186,17 @@ class Campaign:
             error = os_error_zh(exc) if isinstance(exc, OSError) else "活动密钥已损坏（应为 64 位十六进制数）"
             raise KepuError(Finding.make(Code.CAMPAIGN_FILE, path=str(path), error=error)) from None
 
+    def header_value(self, kind: str, field_id: str, label: str, today: date) -> Any:
+        """What this level's bureau writes in a header field of a form it fills (its summary, the form
+        from above): today's date, its contact's phone and name; None for any other field."""
+        if kind == "date":
+            return today
+        if kind == "phone":
+            return self.contact.phone
+        if field_id == "preparer" or "填表人" in label:
+            return self.contact.name
+        return None
+
     def sheet_password(self, secret: bytes, unit_id: str) -> str:
         """A unit's sheet protection password: from the config (every unit the same), else derived
         from the key and the unit, so that one unit's password opens no other unit's form."""
@@ -176,37 +213,13 @@ def load(config: Path) -> Campaign:
     _no_controls(raw, out, config.name)
     c = raw.get("campaign", {})
     contact = raw.get("contact", {})
-
-    def need(key: str) -> Any:
-        if c.get(key) in (None, ""):
-            out.add(Code.CAMPAIGN_MISSING, file=config.name, table="campaign", key=key)
-        return c.get(key)
-
-    title, form, roster = need("title"), need("form"), need("roster")
-    if isinstance(title, str) and len(title) > TITLE_LIMIT:
-        out.add(
-            Code.CAMPAIGN_BAD_VALUE,
-            file=config.name,
-            table="campaign",
-            key="title",
-            value=title[:20] + "…",
-            rule=f"不能超过 {TITLE_LIMIT} 字（现为 {len(title)} 字），它写在每份表格的身份信息里",
-        )
-    campaign_id = need("id")
-    deadline = _deadline(c.get("deadline"), out, config.name)
+    title, form, roster, campaign_id, deadline = _campaign_table(c, out, config.name)
     year = c.get("year") or (deadline.year if deadline else 0)
-    if campaign_id is not None and not UNIT_ID_RE.match(str(campaign_id)):
-        out.add(
-            Code.CAMPAIGN_BAD_VALUE,
-            file=config.name,
-            table="campaign",
-            key="id",
-            value=campaign_id,
-            rule="只能用字母、数字、-、_",
-        )
     folder = config.resolve().parent
     mail = _mail(raw.get("mail", {}), out, config.name, folder)
-    materials = _materials(raw.get("materials", {}), out, config.name)
+    materials, video_max = _materials(raw.get("materials", {}), out, config.name)
+    previous = _compare(raw.get("compare", {}), out, config.name)
+    report_up = _report_up(raw.get("report_up", {}), out, config.name)
     if not out.ok:
         raise KepuError(out.items)
     units, warnings = read_roster(folder / roster, cache_dir=folder / STATE_DIR)
@@ -227,7 +240,45 @@ def load(config: Path) -> Campaign:
         warnings=warnings,
         mail=mail,
         materials=materials,
+        video_max_seconds=video_max,
+        previous=previous,
+        report_up=report_up,
     )
+
+
+def _campaign_table(
+    c: dict[str, Any], out: Findings, file: str
+) -> tuple[Any, Any, Any, Any, datetime | None]:
+    """[campaign]'s title, form, roster, id and deadline: each present, the title short enough for a form's
+    identity, the id a plain code, the deadline a time (what is missing or wrong goes to `out`)."""
+
+    def need(key: str) -> Any:
+        if c.get(key) in (None, ""):
+            out.add(Code.CAMPAIGN_MISSING, file=file, table="campaign", key=key)
+        return c.get(key)
+
+    title, form, roster = need("title"), need("form"), need("roster")
+    if isinstance(title, str) and len(title) > TITLE_LIMIT:
+        out.add(
+            Code.CAMPAIGN_BAD_VALUE,
+            file=file,
+            table="campaign",
+            key="title",
+            value=title[:20] + "…",
+            rule=f"不能超过 {TITLE_LIMIT} 字（现为 {len(title)} 字），它写在每份表格的身份信息里",
+        )
+    campaign_id = need("id")
+    deadline = _deadline(c.get("deadline"), out, file)
+    if campaign_id is not None and not UNIT_ID_RE.match(str(campaign_id)):
+        out.add(
+            Code.CAMPAIGN_BAD_VALUE,
+            file=file,
+            table="campaign",
+            key="id",
+            value=campaign_id,
+            rule="只能用字母、数字、-、_",
+        )
+    return title, form, roster, campaign_id, deadline
 
 
 def _read_toml(config: Path) -> dict[str, Any]:
@@ -262,7 +313,7 @@ def _read_toml(config: Path) -> dict[str, Any]:
 def _no_controls(raw: dict[str, Any], out: Findings, file: str) -> None:
     """Text in [campaign], [contact] and [mail] goes into workbooks and mail headers: one line, no
     control characters (a newline in sender_name would start a new header)."""
-    for table in ("campaign", "contact", "mail"):
+    for table in ("campaign", "contact", "mail", "report_up"):
         values = raw.get(table)
         if not isinstance(values, dict):
             continue
@@ -276,7 +327,7 @@ def _no_controls(raw: dict[str, Any], out: Findings, file: str) -> None:
 
 
 _MAIL_TEXT = ("sender_name", "sender", "smtp_host", "smtp_user", "imap_host", "imap_user", "imap_folder")
-_MAIL_TEXT += ("password_env", "template", "remind_template")
+_MAIL_TEXT += ("password_env", "template", "remind_template", "report_up_template")
 _MAIL_KEYS = (*_MAIL_TEXT, "smtp_port", "smtp_security", "imap_port", "imap_security", "since", "subject")
 _MAIL_KEYS += ("pause", "timeout", "ca_file")
 
@@ -333,35 +384,115 @@ def _mail(table: Any, out: Findings, file: str, folder: Path) -> MailSettings:
     return MailSettings(**kw)
 
 
-def _materials(table: Any, out: Findings, file: str) -> tuple[tuple[str, int], ...]:
-    """[materials] → ((key, at least), ...) in MATERIALS order; 0 means not required."""
+def _materials(table: Any, out: Findings, file: str) -> tuple[tuple[tuple[str, int], ...], int]:
+    """[materials] → (((key, at least), ...) in MATERIALS order, video_max_seconds); 0 means not required."""
+    if not isinstance(table, dict):
+        rule = "应为一个表"
+        out.add(
+            Code.CAMPAIGN_BAD_VALUE, file=file, table="materials", key="materials", value=table, rule=rule
+        )
+        return (), VIDEO_MAX_SECONDS
+    found, video_max = {}, VIDEO_MAX_SECONDS
+    for key, value in table.items():
+        if key == "video_max_seconds":
+            if _whole(value, 0, 86400):
+                video_max = value
+            else:
+                rule = "应为 0～86400 的整数（秒；0 表示不检查时长）"
+                out.add(
+                    Code.CAMPAIGN_BAD_VALUE, file=file, table="materials", key=key, value=value, rule=rule
+                )
+        elif key not in MATERIALS:
+            known = "、".join(f"{k}（{v[0]}）" for k, v in MATERIALS.items())
+            rule = f"未知材料（可用：{known}，以及 video_max_seconds（视频时长上限，秒））"
+            out.add(Code.CAMPAIGN_BAD_VALUE, file=file, table="materials", key=key, value=value, rule=rule)
+        elif _whole(value, 0, 100):
+            found[key] = value
+        else:
+            rule = "应为 0～100 的整数"
+            out.add(Code.CAMPAIGN_BAD_VALUE, file=file, table="materials", key=key, value=value, rule=rule)
+    return tuple((k, found[k]) for k in MATERIALS if found.get(k)), video_max
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _compare(table: Any, out: Findings, file: str) -> str:
+    """[compare] → `previous`, the path of last year's campaign folder or summary ("" when not set)."""
+
+    def bad(key: str, value: Any, rule: str) -> None:
+        out.add(Code.CAMPAIGN_BAD_VALUE, file=file, table="compare", key=key, value=value, rule=rule)
+
+    if not isinstance(table, dict):
+        bad("compare", table, "应为一个表")
+        return ""
+    for key, value in table.items():
+        if key != "previous":
+            bad(key, value, "未知配置项（可用：previous，上年的活动文件夹或汇总表）")
+    previous = table.get("previous", "")
+    if not isinstance(previous, str) or (previous and not previous.strip()):
+        bad("previous", previous, '应为文字：上年活动文件夹或汇总表的路径，如 "../2022年科技活动周"')
+        return ""
+    return previous.strip()
+
+
+def _report_up(table: Any, out: Findings, file: str) -> ReportUp:
+    """[report_up] → `ReportUp`: the upper level's address and name, and [report_up.map]; the map's
+    expressions are checked against the definitions by report-up, which has both."""
     if not isinstance(table, dict):
         out.add(
             Code.CAMPAIGN_BAD_VALUE,
             file=file,
-            table="materials",
-            key="materials",
+            table="report_up",
+            key="report_up",
             value=table,
             rule="应为一个表",
         )
-        return ()
-    found = {}
+        return ReportUp()
+    kw: dict[str, Any] = {}
+
+    def bad(key: str, value: Any, rule: str, where: str = "report_up") -> None:
+        out.add(Code.CAMPAIGN_BAD_VALUE, file=file, table=where, key=key, value=value, rule=rule)
+
     for key, value in table.items():
-        if key not in MATERIALS:
-            rule = "未知材料（可用：" + "、".join(f"{k}（{v[0]}）" for k, v in MATERIALS.items()) + "）"
-            out.add(Code.CAMPAIGN_BAD_VALUE, file=file, table="materials", key=key, value=value, rule=rule)
-        elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100:
-            found[key] = value
+        if key == "email":
+            if isinstance(value, str) and (not value.strip() or EMAIL_RE.match(value.strip())):
+                kw[key] = value.strip()
+            else:
+                bad(key, value, '应为一个邮箱地址，如 "kjj@city.example.org"')
+        elif key == "name":
+            if isinstance(value, str):
+                kw[key] = value.strip()
+            else:
+                bad(key, value, "应为文字，如“市科学技术局”")
+        elif key == "materials":
+            if isinstance(value, list) and all(v in MATERIALS for v in value):
+                kw[key] = tuple(dict.fromkeys(value))
+            else:
+                bad(
+                    key,
+                    value,
+                    "应为材料列表，可用：" + "、".join(f'"{k}"（{v[0]}）' for k, v in MATERIALS.items()),
+                )
+        elif key == "map" and isinstance(value, dict):
+            pairs = []
+            for upper, expr in value.items():
+                if not MAP_KEY_RE.match(upper):
+                    bad(
+                        upper,
+                        expr,
+                        "等号左边应为上级表格的指标编号（小写字母、数字、下划线）",
+                        "report_up.map",
+                    )
+                elif not isinstance(expr, str) or not expr.strip():
+                    bad(upper, expr, '应为带引号的表达式，如 "fund_a + fund_b"', "report_up.map")
+                else:
+                    pairs.append((upper, expr.strip()))
+            kw[key] = tuple(pairs)
         else:
-            out.add(
-                Code.CAMPAIGN_BAD_VALUE,
-                file=file,
-                table="materials",
-                key=key,
-                value=value,
-                rule="应为 0～100 的整数",
-            )
-    return tuple((k, found[k]) for k in MATERIALS if found.get(k))
+            bad(key, value, "未知配置项（可用：email、name、materials、[report_up.map]）")
+    return ReportUp(**kw)
 
 
 def _as_date(value: Any) -> date | None:
@@ -627,23 +758,13 @@ def _xlsx_rows(path: Path, data: bytes) -> list[list[Any]]:
             # a formula openpyxl or a script saved has no value: say so, rather than show an empty cell
             if value.kind == "f" and value.value is None:
                 rows[r][c] = {"formula": "=" + value.formula.lstrip("=")}
-            else:  # Excel stores a CR as _x000D_: decoded, so that the check for controls sees it
-                rows[r][c] = (
-                    _XSTRING.sub(_unescape, value.value) if isinstance(value.value, str) else value.value
-                )
+            else:  # Excel's _x000D_ for a CR is decoded by the reader: the check for controls sees it
+                rows[r][c] = value.value
         return rows
     except Exception as exc:  # any broken workbook: report it, the user fixes the roster
         raise KepuError(
             Finding.make(Code.ROSTER_FILE, path=str(path), error=f"{type(exc).__name__}: {exc}")
         ) from None
-
-
-_XSTRING = re.compile(r"_x([0-9A-Fa-f]{4})_")
-
-
-def _unescape(m: re.Match[str]) -> str:
-    """One _xHHHH_ escape of an OOXML string (ECMA-376 ST_Xstring) → its character."""
-    return chr(int(m.group(1), 16))
 
 
 def new_secret(path: Path) -> None:

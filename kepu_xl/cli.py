@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -18,15 +18,17 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from . import __version__, cli_zh, spec_book
-from . import spec as spec_mod
-from .context import CONFIG_NAME
+from . import __version__, cli_zh
+from .campaign import CONFIG_NAME
 from .files import os_error_zh, safe_name
 from .findings import KepuError, Severity, dumps
-from .init import init_campaign
-from .make import make_forms
-from .results import CollectReport
 from .terminal import Column, Paragraph, Rows, findings_view, json_for
+
+if TYPE_CHECKING:
+    from .results import CollectReport
+
+# The jobs' modules load xlsxwriter, openpyxl, lxml or pandas: each command imports what it runs, so that
+# `kepuxl --help` (and a usage error) answers at once (tests/test_imports.py checks it).
 
 cli_zh.install()  # before the commands below are defined: click translates some texts at definition
 console = Console(highlight=False)
@@ -126,6 +128,8 @@ def init_cmd(folder: Path, with_returns: bool, nested: bool, form: str | None) -
         kepuxl init 2023科技活动周
         kepuxl init 2024科普日 --form 科普日定义.xlsx
     """
+    from .init import init_campaign
+
     if form and with_returns:
         raise click.UsageError("--with-returns 的示例回执只适用于内置示例表单，不能与 --form 同用。")
     with fatal_on_error():
@@ -162,6 +166,8 @@ def make_forms_cmd(
     Example:
         kepuxl make-forms -c kepuxl.toml -o output/forms
     """
+    from .make import make_forms
+
     with fatal_on_error(debug), progress_bar("生成统计表") as update:
         report = make_forms(config, outdir, progress=update, workers=jobs)
     write_json(json_target, report.to_dict())
@@ -189,6 +195,8 @@ def forms_list() -> None:
     Example:
         kepuxl forms list
     """
+    from . import spec as spec_mod
+
     columns = [Column("编号", head=True), Column("名称", head=True, flex=True), Column("版本", head=True)]
     columns += [Column("指标数"), Column("审核规则数"), Column("文件", cap=30)]
     rows: list[tuple[str | Text, ...]] = []
@@ -217,6 +225,8 @@ def forms_check(file: Path, json_target: str | None) -> None:
         kepuxl forms check forms/science_week.toml
         kepuxl forms check 科技活动周.xlsx
     """
+    from . import spec as spec_mod
+
     spec, findings = spec_mod.check(file)
     write_json(
         json_target, {"file": str(file), "ok": spec is not None, "findings": [f.to_dict() for f in findings]}
@@ -247,10 +257,12 @@ def forms_export(form: str, output: Path | None, force: bool) -> None:
     Example:
         kepuxl forms export science_week -o 科技活动周.xlsx
     """
+    from . import spec as spec_mod
+
     with fatal_on_error():
         path = spec_mod.find(form)
         output = output or Path(safe_name(path.stem) + ".xlsx")
-        written = spec_book.export_to(path, output, overwrite=force)
+        written = spec_mod.export_to(path, output, overwrite=force)
     console.print(f"已写出定义工作簿：{escape(str(written))}")
     check = f"kepuxl forms check {escape(str(written))}"
     console.print(
@@ -333,7 +345,7 @@ def render_collect(report: CollectReport) -> None:
         console.print(findings_table(shown[:60]))
         if len(shown) > 60:
             console.print(f"……另有 {len(shown) - 60} 条，见汇总表的“问题清单”。")
-    for key, label in (("summary", "汇总表"), ("feedback", "反馈表")):
+    for key, label in (("summary", "汇总表"), ("feedback", "反馈表"), ("report", "总结报告")):
         if report.outputs.get(key):
             console.print(f"{label}：{escape(report.outputs[key])}")
     if n["pending"]:
@@ -356,6 +368,12 @@ def render_collect(report: CollectReport) -> None:
 @click.option("--json", "json_target", metavar="FILE|-", help="把结果写成 JSON（- 表示输出到屏幕）")
 @click.option("--strict", is_flag=True, help="有待核实、退回或未报单位时退出码为 1")
 @click.option(
+    "--report",
+    "report_doc",
+    is_flag=True,
+    help="同时生成“总结报告（数据部分）”Word 文档（文字来自活动文件夹里的 总结报告模板.txt，可修改）",
+)
+@click.option(
     "-j",
     "--jobs",
     type=click.IntRange(min=0),
@@ -369,6 +387,7 @@ def collect_cmd(
     outdir: Path | None,
     json_target: str | None,
     strict: bool,
+    report_doc: bool,
     jobs: int | None,
     debug: bool,
 ) -> None:
@@ -378,11 +397,19 @@ def collect_cmd(
     Example:
         kepuxl collect inbox -c kepuxl.toml
         kepuxl collect inbox --json report.json --strict
+        kepuxl collect inbox --report
     """
     from .collection import collect
 
     with fatal_on_error(debug), progress_bar("读取回执") as update:
-        report = collect(inbox, _resolve_config(config, inbox), outdir, progress=update, workers=jobs)
+        report = collect(
+            inbox,
+            _resolve_config(config, inbox),
+            outdir,
+            progress=update,
+            workers=jobs,
+            report_doc=report_doc,
+        )
     write_json(json_target, report.to_dict())
     if json_target != "-":
         render_collect(report)
@@ -399,6 +426,8 @@ def demo_cmd(folder: Path) -> None:
         kepuxl demo
     """
     from .collection import collect
+    from .init import init_campaign
+    from .make import make_forms
 
     with fatal_on_error():
         config = folder / CONFIG_NAME
@@ -480,6 +509,69 @@ def render_confirm(report: Any, list_only: bool) -> None:
         )
     elif any(i.outcome in ("confirmed", "undone") for i in report.items):
         console.print("重新汇总后生效：kepuxl collect inbox")
+
+
+def render_report_up(report: Any) -> None:
+    ident, n = report.upper.identity, report.counts
+    console.print(f"已填好上级的统计表：{escape(str(report.output))}")
+    console.print(
+        f"上级活动：{escape(ident.title)}，本单位：{escape(report.upper.unit_name)}；"
+        f"填入 {len(report.values)} 项指标（计入合计的单位 {n['accepted'] + n['warnings']} 个，应报 {n['expected']} 个），"
+        f"活动明细 {report.detail.get('written', 0)}/{report.detail.get('rows', 0)} 项，下级单位表 {report.subunits} 行"
+    )
+    if report.pending:
+        console.print(Paragraph(f"待核实、未计入：{'、'.join(report.pending)}（已写入情况说明）"))
+    shown = [f for f in report.findings if f.severity is not Severity.INFO]
+    if shown:
+        console.print(findings_table(shown))
+    if report.mail:
+        console.print(f"上报邮件草稿：{escape(report.mail['file'])}（收件人 {escape(report.mail['to'])}）")
+        console.print(f"发送：kepuxl send {escape(str(Path(report.mail['file']).parent))}")
+
+
+@cli.command("report-up")
+@click.argument("upper_form", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@config_option
+@click.option(
+    "-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), help="输出文件夹（默认 output/）"
+)
+@click.option(
+    "--include-pending",
+    is_flag=True,
+    help="有待核实单位时仍上报已确认的数据（这些单位未计入，情况说明中写明）",
+)
+@click.option("--mail", "make_mail", is_flag=True, help="同时生成发给上级的邮件草稿（output/邮件/上报/）")
+@click.option("--json", "json_target", metavar="FILE|-", help="把结果写成 JSON（- 表示输出到屏幕）")
+@click.option("--debug", is_flag=True, hidden=True)
+def report_up_cmd(
+    upper_form: Path,
+    config: Path,
+    outdir: Path | None,
+    include_pending: bool,
+    make_mail: bool,
+    json_target: str | None,
+    debug: bool,
+) -> None:
+    """把本活动已确认的汇总数据填入上级下发的统计表 UPPER_FORM，写到 output/上报/（文件名不变），上级直接汇总。
+
+    按指标编号逐项填写（编号不同时在 kepuxl.toml 的 [report_up.map] 中写明）；活动明细列出各单位的活动并注明单位；
+    情况说明自动生成；另附“下级单位”表，列出本活动每个单位的数据。有待核实单位时不上报，除非加 --include-pending。
+
+    \b
+    Example:
+        kepuxl report-up 2023年科技活动周开展情况统计表（青溪县）.xlsx
+        kepuxl report-up 上级统计表.xlsx --mail
+        kepuxl send output/邮件/上报
+    """
+    from .upward import report_up
+
+    with fatal_on_error(debug), progress_bar("读取本级回执") as update:
+        report = report_up(
+            upper_form, config, outdir, include_pending=include_pending, mail=make_mail, progress=update
+        )
+    write_json(json_target, report.to_dict())
+    if json_target != "-":
+        render_report_up(report)
 
 
 @cli.command("serve")

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from . import audit as audit_mod
-from . import intake, lastrun, locks, materials, reader
+from . import intake, lastrun, locks, materials, media, reader
+from . import previous as previous_mod
 from . import workers as workers_mod
 from .campaign import Unit
 from .context import Context
@@ -38,7 +39,17 @@ from .files import (
 from .findings import Code, Finding, KepuError, Severity
 from .forms_writer import Prefill
 from .ledger import Entry, Ledger, ledger_path
-from .results import NOT_CONTENT, CollectReport, Confirmation, FileResult, Status, UnitResult, changes
+from .mail.templates import Template
+from .results import (
+    NOT_CONTENT,
+    CollectReport,
+    Confirmation,
+    FileResult,
+    Outcome,
+    Status,
+    UnitResult,
+    changes,
+)
 from .workers import Progress
 
 FORM_KINDS = ("xlsx", "xls", "ods")
@@ -74,34 +85,36 @@ def read_and_audit(cand: intake.Candidate, parts: Mapping[str, bytes], ctx: Cont
         received_from=cand.received_from,
     )
     if fr.has_error:
-        fr.outcome = "rejected"
+        fr.outcome = Outcome.REJECTED
         return Processed(fr)
     if cand.kind not in FORM_KINDS:
-        fr.outcome = "ignored"
+        fr.outcome = Outcome.IGNORED
+        fr.media = media.inspect(cand)  # a video's length (its header only), a link file's links
         return Processed(fr)
     try:
         form = reader.read(cand.data, cand.kind, ctx.spec, ctx.cells, parts)
     except Exception as exc:  # any parser failure on untrusted bytes is this file's problem only
         fr.findings.append(Finding.make(Code.READ_FAILED, error=f"{type(exc).__name__}: {str(exc)[:200]}"))
-        fr.outcome = "rejected"
+        fr.outcome = Outcome.REJECTED
         return Processed(fr)
     if not form.has_main and form.identity is None:
         fr.findings.append(Finding.make(Code.ID_NOT_A_FORM, name=cand.name, form_sheet=ctx.spec.sheet))
-        fr.outcome = "ignored"
+        fr.outcome = Outcome.IGNORED
         return Processed(fr)
     unit, found = audit_mod.identify(form, ctx.campaign, ctx.spec, ctx.cells, ctx.secret)
     fr.findings.extend(found)
     if unit is None:
-        fr.outcome = "unidentified"
+        fr.outcome = Outcome.UNIDENTIFIED
         return Processed(fr)
     fr.unit_id = unit.id
     if any(f.severity is Severity.ERROR for f in found):
-        fr.outcome = "rejected"
+        fr.outcome = Outcome.REJECTED
         return Processed(fr, audit_mod.Audited(unit=unit), unit)
-    audited = audit_mod.audit(form, ctx.spec, ctx.cells, unit)
+    last_year = ctx.previous.of(unit.id) if ctx.previous is not None else None
+    audited = audit_mod.audit(form, ctx.spec, ctx.cells, unit, last_year)
     fr.findings.extend(audited.findings)
     fr.values = audited.values
-    fr.outcome = "rejected" if fr.has_error else "used"
+    fr.outcome = Outcome.REJECTED if fr.has_error else Outcome.USED
     return Processed(fr, audited, unit)
 
 
@@ -115,6 +128,7 @@ def collect(
     write: bool = True,
     workers: int | None = None,
     timeout: float = workers_mod.FILE_TIMEOUT,
+    report_doc: bool = False,
 ) -> CollectReport:
     """Run the whole job; returns the report (outputs listed in `report.outputs`).
 
@@ -128,8 +142,14 @@ def collect(
     recorded is not begun); see `_write` for what an interruption leaves. A run that writes holds the
     campaign's collect lock (one at a time, the page's runs included: a second one is refused with
     OUT_BUSY) and leaves its report in .kepuxl/ for the page (`lastrun`).
+
+    `report_doc` also writes the 总结报告（数据部分）.docx beside the summary (`report_docx.write_report`,
+    listed as `outputs.report`) once the run's outputs are in place.
     """
     ctx = Context.load(Path(config))
+    if report_doc:
+        Template.load(ctx.campaign, "report")  # a broken 总结报告模板.txt stops the run before it begins
+    ctx.previous = previous_mod.load(ctx.campaign, ctx.spec)  # last year's, read by rules and the summary
     outdir = Path(outdir) if outdir else ctx.campaign.folder / "output"
     if not write:
         return _collect(ctx, Path(inbox), outdir, progress, now, write, workers, timeout)
@@ -138,6 +158,8 @@ def collect(
     try:
         with locks.held(lastrun.lock_path(ctx.campaign.state_dir), "collect"):
             report = _collect(ctx, Path(inbox), outdir, progress, now, write, workers, timeout)
+            if report_doc:
+                _write_report(report, outdir, progress)
             lastrun.save(report, ctx.campaign.state_dir)
     except locks.Busy as busy:
         raise KepuError(lastrun.busy(busy)) from None
@@ -235,6 +257,16 @@ def _write(ctx: Context, report: CollectReport, outdir: Path, ledger: Ledger, in
     report.outputs["ledger"] = str(ledger.path)
 
 
+def _write_report(report: CollectReport, outdir: Path, progress: Progress | None) -> None:
+    """The 总结报告（数据部分）.docx (python-docx and matplotlib are loaded only for it)."""
+    from .report_docx import write_report
+
+    if progress is not None:
+        n = len(report.files)
+        progress(n, n, "正在生成总结报告……")
+    write_report(report, outdir)
+
+
 def _load_writers() -> None:
     """The summary's modules (pandas alone takes ~0.4 s to import), loaded while the workers read."""
     importlib.import_module(f"{__package__}.summary_writer")
@@ -256,7 +288,7 @@ def _failed(cand: intake.Candidate, failure: workers_mod.Failure) -> Processed:
         fr.findings.append(Finding.make(Code.READ_TIMEOUT, seconds=f"{failure.seconds:g}"))
     else:
         fr.findings.append(Finding.make(Code.READ_CRASHED, error=failure.detail))
-    fr.outcome = "rejected"
+    fr.outcome = Outcome.REJECTED
     return Processed(fr)
 
 
@@ -316,8 +348,20 @@ def resolve(
         f.findings = [x.located(unit=names.get(f.unit_id, ""), file=f.path) for x in f.findings]
     findings = _all_findings(units, files)
     report = CollectReport(camp, spec, ctx.cells, units, files, findings, totals, now, pending_totals=pending)
+    _last_year(report, ctx.previous)
     materials.apply(report)  # photos, summaries, scans sent along: counted per unit, shortfalls noted
     return report
+
+
+def _last_year(report: CollectReport, previous: previous_mod.Previous | None) -> None:
+    """Last year beside this year: each unit's values, the totals, and what reading them found."""
+    if previous is None:
+        return
+    for u in report.units:
+        u.previous = previous.of(u.unit.id)
+    report.previous_totals = dict(previous.totals)
+    report.previous_source = previous.source
+    report.findings.extend(previous.findings)
 
 
 def _arrival(f: FileResult, first_seen: Mapping[str, datetime]) -> None:
@@ -336,12 +380,12 @@ def _by_unit(processed: list[Processed]) -> dict[str, list[Processed]]:
     by_unit: dict[str, list[Processed]] = {}
     for p in sorted(processed, key=lambda p: p.file.path):
         f = p.file
-        if f.sha256 in seen and f.kind in FORM_KINDS and f.outcome != "ignored":
-            f.outcome = "duplicate"
+        if f.sha256 in seen and f.kind in FORM_KINDS and f.outcome != Outcome.IGNORED:
+            f.outcome = Outcome.DUPLICATE
             f.findings = [Finding.make(Code.RESOLVE_DUPLICATE, kept=seen[f.sha256])]
             continue
         seen.setdefault(f.sha256, f.path)
-        if f.unit_id and f.outcome in ("used", "rejected") and p.audited is not None:
+        if f.unit_id and f.outcome in (Outcome.USED, Outcome.REJECTED) and p.audited is not None:
             by_unit.setdefault(f.unit_id, []).append(p)
     for returns in by_unit.values():
         returns.sort(key=lambda p: (p.file.received or datetime.min, p.file.path))
@@ -364,7 +408,7 @@ def _unit_result(
     stamp = _when(chosen.file.received)
     for older in returns:
         if older is not chosen and older not in passed_over:
-            older.file.outcome = "superseded"
+            older.file.outcome = Outcome.SUPERSEDED
             older.file.findings.append(
                 Finding.make(Code.RESOLVE_SUPERSEDED, newer=chosen.file.path, received=stamp)
             )
@@ -378,6 +422,7 @@ def _unit_result(
         audited.detail,
         audited.raw,
     )
+    result.subunits = audited.subunits
     result.findings = list(f.findings)
     for p in passed_over:  # a newer file that failed its identity check never replaces one that passed
         result.findings.append(
@@ -389,9 +434,9 @@ def _unit_result(
     if f.sender and unit.email and f.sender.lower() != unit.email.lower():
         result.findings.append(Finding.make(Code.RESOLVE_SENDER, sender=f.sender, expected=unit.email))
     _confirmed(result, f.sha256, confirmation, history)
-    previous = _previous(returns, chosen, history)
-    if previous is not None:
-        result.previous, old_values = previous
+    replaced = _replaced(returns, chosen, history)
+    if replaced is not None:
+        result.replaced, old_values = replaced
         result.changes = changes(ctx.spec, old_values, result.values)
     return result
 
@@ -468,7 +513,7 @@ def _sums(spec, counted: list[dict[str, float | None]]) -> dict[str, float]:
     }
 
 
-def _previous(
+def _replaced(
     returns: list[Processed], chosen: Processed, history: list[Entry]
 ) -> tuple[str, dict[str, float | None]] | None:
     """The version the chosen return replaces: an older file in the inbox, else the ledger's (`history`)."""
@@ -477,7 +522,8 @@ def _previous(
     older = [
         e
         for e in history
-        if e.sha256 != chosen.file.sha256 and e.outcome in ("used", "superseded", "rejected")
+        if e.sha256 != chosen.file.sha256
+        and e.outcome in (Outcome.USED, Outcome.SUPERSEDED, Outcome.REJECTED)
     ]
     received = chosen.file.received or datetime.max
     older = [e for e in older if (e.received or e.first_seen) <= received]
@@ -516,7 +562,7 @@ def _all_findings(units: Iterable[UnitResult], files: Iterable[FileResult]) -> l
         for fr in files
         if fr.path not in chosen
         for x in fr.findings
-        if fr.outcome != "superseded" or x.code is Code.RESOLVE_SUPERSEDED
+        if fr.outcome != Outcome.SUPERSEDED or x.code is Code.RESOLVE_SUPERSEDED
     )
     for f in [*(x for u in units for x in u.findings), *stray]:
         key = (f.code, f.unit, f.file, f.sheet, f.cell, f.message)

@@ -10,7 +10,7 @@ has another sha256 and is not covered. Who ran the command is not knowable and i
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ class ConfirmItem:
     outcome: str = ""  # confirmed | undone | refused
     confirmation: Confirmation | None = None
     file: str = ""
+    refusal: list[Finding] = field(default_factory=list)  # why it was refused (also in the report)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,52 +70,57 @@ def confirm(config: Path, names: Iterable[str], note: str, *, now: datetime | No
     note = " ".join((note or "").split())
     if not note:
         raise KepuError('请用 --note 写明核实情况，例如 --note "电话核实，确为5万元"。')
-    camp = load_campaign(Path(config))
-    now = now or datetime.now().replace(microsecond=0)
-    report = ConfirmReport(camp.title)
-    with _ledger(camp) as ledger:
-        for name in names:
-            item = _find(camp, name, report)
-            if item.unit is None:
-                continue
-            entry = ledger.chosen(item.unit.id)
-            if entry is None:
-                report.findings.add(Code.CONFIRM_NO_RETURN, unit=item.unit.name, name=item.unit.name)
-                item.outcome = "refused"
-            elif not entry.verify:
-                report.findings.add(
-                    Code.CONFIRM_NOTHING,
-                    unit=item.unit.name,
-                    file=entry.path,
-                    name=item.unit.name,
-                    path=entry.path,
-                )
-                item.outcome, item.file = "refused", entry.path
-            else:
-                item.confirmation = ledger.confirm(item.unit.id, entry.sha256, note, now)
-                item.outcome, item.file = "confirmed", entry.path
-        report.standing = _standing(camp, ledger)
-    return report
+
+    def one(ledger: Ledger, item: ConfirmItem, unit: Unit, at: datetime) -> None:
+        entry = ledger.chosen(unit.id)
+        if entry is None:
+            _refuse(item, Code.CONFIRM_NO_RETURN, unit)
+        elif not entry.verify:
+            item.file = entry.path
+            _refuse(item, Code.CONFIRM_NOTHING, unit, file=entry.path, path=entry.path)
+        else:
+            item.confirmation = ledger.confirm(unit.id, entry.sha256, note, at)
+            item.outcome, item.file = "confirmed", entry.path
+
+    return _each(config, names, now, one)
 
 
 def undo(config: Path, names: Iterable[str], *, now: datetime | None = None) -> ConfirmReport:
     """Withdraw each named unit's 核实: its 待核实 numbers leave the totals again at the next collect."""
+
+    def one(ledger: Ledger, item: ConfirmItem, unit: Unit, at: datetime) -> None:
+        item.confirmation = ledger.undo_confirmation(unit.id, at)
+        if item.confirmation is None:
+            _refuse(item, Code.CONFIRM_NOT_FOUND, unit)
+        else:
+            item.outcome = "undone"
+
+    return _each(config, names, now, one)
+
+
+def _each(
+    config: Path,
+    names: Iterable[str],
+    now: datetime | None,
+    one: Callable[[Ledger, ConfirmItem, Unit, datetime], None],
+) -> ConfirmReport:
+    """`one` for each named unit the roster has (the others are reported), then the standing list."""
     camp = load_campaign(Path(config))
     now = now or datetime.now().replace(microsecond=0)
     report = ConfirmReport(camp.title)
     with _ledger(camp) as ledger:
         for name in names:
             item = _find(camp, name, report)
-            if item.unit is None:
-                continue
-            item.confirmation = ledger.undo_confirmation(item.unit.id, now)
-            if item.confirmation is None:
-                report.findings.add(Code.CONFIRM_NOT_FOUND, unit=item.unit.name, name=item.unit.name)
-                item.outcome = "refused"
-            else:
-                item.outcome = "undone"
+            if item.unit is not None:
+                one(ledger, item, item.unit, now)
+                report.findings.extend(item.refusal)
         report.standing = _standing(camp, ledger)
     return report
+
+
+def _refuse(item: ConfirmItem, code: Code, unit: Unit, **context: str) -> None:
+    item.outcome = "refused"
+    item.refusal.append(Finding.make(code, unit=unit.name, name=unit.name, **context))
 
 
 def standing(config: Path) -> ConfirmReport:

@@ -14,15 +14,16 @@ from pathlib import Path
 from . import campaign as campaign_mod
 from . import identity, layout
 from . import spec as spec_mod
-from .campaign import Campaign, Unit
+from .campaign import CONFIG_NAME, Campaign, Unit
 from .feedback_template import Fallback, FeedbackTemplate
 from .files import safe_name
 from .findings import Finding
 from .form_template import FormTemplate
 from .forms_writer import Prefill, build_form
+from .previous import Previous
 from .xlsx_out import FAST
 
-CONFIG_NAME = "kepuxl.toml"
+__all__ = ["CONFIG_NAME", "Context"]
 
 
 @dataclass
@@ -33,6 +34,8 @@ class Context:
     spec: spec_mod.FormSpec
     cells: layout.CellMap
     secret: bytes
+    # last year's figures ([compare]): read by collect (previous.load), which the audit's prev() rules need
+    previous: Previous | None = field(default=None, compare=False)
     _template: FormTemplate | None = field(default=None, init=False, repr=False, compare=False)
     _feedback: FeedbackTemplate | None = field(default=None, init=False, repr=False, compare=False)
 

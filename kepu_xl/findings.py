@@ -1,4 +1,4 @@
-"""The finding model: the catalogue of codes → `Finding` → `Report`.
+"""The finding model: the catalogue of codes → `Finding` → `Findings` → a job's `Report`.
 
 Every problem kepuxl reports, from a bad form definition to a negative number in a returned
 form, is a `Finding` with a stable code from `Code`, a severity, a location and a Chinese
@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from enum import Enum, StrEnum
+from pathlib import Path
 from typing import Any
 
 
@@ -226,8 +227,17 @@ class Code(Enum):
         "本机无法读取“{name}”（{error}）。这不是报送单位的问题：请检查它在本机的访问权限、是否被杀毒软件拦截，"
         "或是否为尚未下载到本机的 OneDrive/网盘占位文件，处理后重新运行。",
     )
-    READ_CRASHED = (E, "读取崩溃", "读取此文件时解析程序崩溃（{error}），已跳过，其余文件不受影响。")
-    READ_TIMEOUT = (E, "读取超时", "读取此文件超过 {seconds} 秒，已跳过。")
+    READ_CRASHED = (
+        E,
+        "读取崩溃",
+        "读取此文件时解析程序崩溃（{error}），已跳过，其余文件不受影响。"
+        "请对方用 Excel/WPS 打开原表，另存为 .xlsx 后重发。",
+    )
+    READ_TIMEOUT = (
+        E,
+        "读取超时",
+        "读取此文件超过 {seconds} 秒，已跳过。请对方用 Excel/WPS 打开原表，删去多余的工作表和图片，另存为 .xlsx 后重发。",
+    )
     READ_MACRO_IGNORED = (W, "含宏", "文件含宏代码，宏已忽略（不会运行）。")
     READ_EML = (
         E,
@@ -336,7 +346,6 @@ class Code(Enum):
     )
     AUDIT_FORMULA_VALUE = (I, "按公式结果计", "“{label}”填写的是公式“{raw}”，按其结果 {value} 计。")
     AUDIT_DASH_ZERO = (I, "按 0 计", "“{label}”填写为“{raw}”，按 0 计。")
-    AUDIT_FORMULA_TEXT = (W, "公式样式文本", "“{label}”含公式样式文本“{raw}”，已按文本处理。")
     AUDIT_CELL_ERROR = (E, "单元格为错误值", "“{label}”为错误值 {raw}。请修正后重报。")
     AUDIT_BAD_DATE = (W, "日期无法识别", "“{label}”填写为“{raw}”，无法识别为日期。请按 2023-05-20 格式填写。")
     AUDIT_BAD_CHOICE = (W, "选项不在列表中", "“{label}”填写为“{raw}”，不在可选项中（{choices}）。")
@@ -409,7 +418,6 @@ class Code(Enum):
         "发件人与名单不符",
         "发件人 {sender} 不是名单中的邮箱 {expected}（可能由他人代发）。",
     )
-    RESOLVE_CHANGED = (I, "重报修改", "重报后“{label}”由 {old} 改为 {new}。")
 
     # -- e-mail: drafts, SMTP, IMAP (mail.py) and the materials sent with a form ---------------
     MAIL_CONFIG = (E, "邮件设置缺项", "kepuxl.toml 的 [mail] 缺少“{key}”：{hint}")
@@ -475,6 +483,176 @@ class Code(Enum):
         W,
         "随表材料不全",
         "{name}应至少 {need} {measure}，收到 {got} {measure}。请提醒该单位补报。",
+    )
+    MATERIAL_VIDEO_LONG = (
+        W,
+        "视频超过时长",
+        "视频“{name}”长 {length}，超过规定的 {limit}。请提醒该单位剪辑到 {limit} 以内后重发。",
+    )
+    MATERIAL_VIDEO_UNREAD = (
+        I,
+        "视频时长未读出",
+        "视频“{name}”的时长未能读出（{error}），已计入视频数。如需核对时长，请打开视频查看。",
+    )
+
+    # -- last year beside this year ([compare] previous; previous.py) --------------------------
+    # A problem with last year's workbook never stops collect: there is no comparison this time, and the
+    # finding says which file and how to fix it.
+    COMPARE_NOT_FOUND = (
+        W,
+        "找不到上年数据",
+        "kepuxl.toml 的 [compare] previous 指向的“{path}”不存在，本次不与上年比较。请写上年活动文件夹"
+        "或上年汇总表（……_汇总.xlsx）的路径（相对于 kepuxl.toml 所在的文件夹）。",
+    )
+    COMPARE_NO_SUMMARY = (
+        W,
+        "上年文件夹中没有汇总表",
+        "上年活动文件夹“{path}”中{why}，本次不与上年比较。请先在上年的文件夹里运行 kepuxl collect，"
+        "或把 [compare] previous 直接写成上年汇总表（……_汇总.xlsx）的路径。",
+    )
+    COMPARE_SELF = (
+        W,
+        "上年数据指向本次活动",
+        "[compare] previous 指向的“{path}”是本次活动自己的汇总表，本次不与上年比较。请改为上年活动的文件夹或汇总表。",
+    )
+    COMPARE_UNREADABLE = (
+        W,
+        "上年汇总表无法读取",
+        "上年汇总表“{path}”无法读取：{error}，本次不与上年比较。请用 Excel/WPS 打开后另存为 .xlsx，"
+        "或改写 kepuxl.toml 的 [compare] previous。",
+    )
+    COMPARE_NOT_SUMMARY = (
+        W,
+        "不是 kepuxl 汇总表",
+        "“{path}”{why}，不像 kepuxl 生成的汇总表，本次不与上年比较。请写上年 kepuxl collect 生成的"
+        "“……_汇总.xlsx”（可以是用 Excel/WPS 另存过的）。",
+    )
+    COMPARE_BAD_VALUE = (
+        W,
+        "上年数据不是数字",
+        "上年汇总表的 {where}（{name}的“{label}”）是“{raw}”，不是数字，按没有上年数处理（这一项不与上年比较）。",
+    )
+    COMPARE_FIELDS = (
+        I,
+        "部分指标没有上年数",
+        "上年汇总表中没有这些指标的列：{labels}。它们不与上年比较（上年的表单可能不同）。",
+    )
+    COMPARE_UNITS_GONE = (
+        I,
+        "上年单位不在今年名单中",
+        "上年汇总表中有 {n} 个计入汇总的单位在今年的名单中找不到（单位编码和名称都不同）：{names}。"
+        "它们的数计入上年合计，但不与今年的单位逐一比较；改了名的单位，可在名单中沿用上年的单位编码。",
+    )
+    COMPARE_UNITS_NEW = (
+        I,
+        "单位没有上年数",
+        "今年名单中有 {n} 个单位在上年汇总表中没有计入汇总的数（新增、改名或上年未报）：{names}。它们不与上年比较。",
+    )
+
+    # -- the 总结报告（数据部分）.docx (report_docx.py) -----------------------------------------
+    REPORT_TEMPLATE = (
+        W,
+        "报告模板占位符未知",
+        "报告模板 {template} 中的“{placeholder}”不是可用的占位符（可用：{allowed}），已原样保留。",
+    )
+    REPORT_NO_CHARTS = (
+        W,
+        "报告中没有图表",
+        "总结报告中没有插入图表：{why}。其余内容照常写出；{fix}",
+    )
+
+    # -- the reporting chain: kepuxl report-up, and the 下级单位 sheet of a return from below ------
+    REPORT_UPPER_FORM = (
+        E,
+        "上级表格无法使用",
+        "上级表格 {path} 无法使用：{error}。请使用上级下发的 .xlsx 原表（不要另存为其他格式，不要复制到新工作簿）。",
+    )
+    REPORT_OWN_FORM = (
+        E,
+        "不是上级的表格",
+        "{path} 是本活动（{campaign}）下发给下级单位的表格，不是上级下发的。请使用上级为本单位生成的统计表。",
+    )
+    REPORT_NO_FIELD_MAP = (
+        E,
+        "上级表格没有指标编号",
+        "上级表格 {path}（{form} 版本 {version}）中没有指标编号对照（由旧版 kepuxl 生成），本活动和内置的表单定义"
+        "也都与它的版式不同，无法逐项填写。请上级用新版 kepuxl 重新生成本单位的统计表后再试。",
+    )
+    REPORT_UPPER_FIELD = (
+        E,
+        "上级指标没有对应",
+        "上级表格的指标“{label}”（编号 {id}，{at}）在本活动中没有编号相同的指标。请在 kepuxl.toml 的 "
+        '[report_up.map] 中写明它由本活动的哪些指标计算，如 {id} = "指标编号 + 指标编号"。',
+    )
+    REPORT_LOWER_FIELD = (
+        W,
+        "本级指标不上报",
+        "本活动的指标“{label}”（编号 {id}）在上级表格中没有对应，不上报。",
+    )
+    REPORT_MAP_BAD = (
+        E,
+        "上报对照写法有误",
+        'kepuxl.toml 的 [report_up.map] 中 {key} = "{expr}" 有误：{error}。等号右边只能用本活动的指标编号、数字和'
+        " + - * /、abs/min/max/sum（同审核规则）。",
+    )
+    REPORT_MAP_UNKNOWN = (
+        E,
+        "上报对照的指标不存在",
+        "kepuxl.toml 的 [report_up.map] 中的“{key}”不是上级表格的填报指标。上级表格的指标编号有：{known}。",
+    )
+    REPORT_PENDING = (
+        E,
+        "有待核实单位",
+        "有 {n} 个单位待核实：{names}。它们的数据未计入合计。上报前请核实（kepuxl confirm 单位 --note …）"
+        "或请单位在“情况说明”中说明后重报，再运行 kepuxl collect；确需先上报已确认的数据，加 --include-pending"
+        "（情况说明中会写明这些单位未计入）。",
+    )
+    REPORT_ROUNDED = (
+        W,
+        "按上级表格的位数填写",
+        "上级表格的“{label}”最多 {places} 位小数，{value} 按 {rounded} 填写。",
+    )
+    REPORT_RANGE = (
+        W,
+        "超出上级表格的范围",
+        "“{label}”为 {value}，超出上级表格允许的范围 0～{max}，上级汇总时会作为错误退回。请与上级联系。",
+    )
+    REPORT_DETAIL_FULL = (
+        W,
+        "活动明细放不下",
+        "计入合计的单位共有 {total} 项活动明细，上级表格的活动明细只有 {room} 行：已填前 {room} 项，"
+        "其余 {rest} 项见各单位的回执（情况说明中已写明）。",
+    )
+    REPORT_DETAIL_COLUMNS = (
+        I,
+        "活动明细的列不同",
+        "上级表格的活动明细没有这些列：{columns}；它们未填入。上级表格中没有对应的列留空：{blank}。",
+    )
+    REPORT_NO_EMAIL = (
+        E,
+        "没有上级的邮箱",
+        'kepuxl.toml 的 [report_up] 没有填写上级的收件邮箱 email（如 email = "kjj@city.example.org"），'
+        "无法生成上报邮件。",
+    )
+    REPORT_MATERIALS_LEFT = (
+        I,
+        "材料未全部附上",
+        "邮件附件以 {limit} MB 为限，以下 {n} 个材料未附上（请另行报送）：{names}。",
+    )
+    REPORT_SUBUNITS_SHEET = (
+        W,
+        "下级单位表无法读取",
+        "“下级单位”表第 {row} 行不是指标编号行（表格可能被改动），未核对各下级单位的数据。",
+    )
+    REPORT_SUBUNITS_VALUE = (
+        W,
+        "下级单位表中不是数字",
+        "“下级单位”表中的“{raw}”不是数字，核对合计时未计入。",
+    )
+    REPORT_SUBUNITS_SUM = (
+        W,
+        "下级单位之和不符",
+        "“{label}”为 {value}，但“下级单位”表中计入合计的 {n} 个单位之和为 {sum}。请与报送单位核实。",
     )
 
     # -- outputs -------------------------------------------------------------------------------
@@ -666,6 +844,35 @@ class Findings:
         """One list per finding, for one-line test assertions (frictionless' `flatten`)."""
         keys = tuple(keys)
         return [[f.code.name if k == "code" else getattr(f, k) for k in keys] for f in self.items]
+
+
+@dataclass
+class Report:
+    """What a job that writes a set of files did: the base of `make.FormsReport` and `mail.DraftsReport`.
+
+    `ok` when no finding is an error; `to_dict()` (the command's `--json`) is campaign, outdir, the job's
+    own `parts()`, findings — in that order.
+    """
+
+    campaign: str
+    outdir: Path
+    findings: Findings = field(default_factory=Findings, kw_only=True)
+
+    @property
+    def ok(self) -> bool:
+        return self.findings.ok
+
+    def parts(self) -> dict[str, Any]:
+        """The job's own keys, between outdir and findings."""
+        return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "campaign": self.campaign,
+            "outdir": str(self.outdir),
+            **self.parts(),
+            "findings": [f.to_dict() for f in self.findings],
+        }
 
 
 def dumps(data: Any) -> str:

@@ -1,9 +1,9 @@
 """The unit's workbook: (spec, campaign, unit[, values, problems]) → xlsx bytes, built with xlsxwriter.
 
 Sheets: 填报说明, the statistics table (统计表), the detail table (活动明细) and the very hidden
-`_meta`. Inputs are unlocked and validated with Chinese prompts; totals and self-checks are
-locked formulas; sheets and the workbook structure are protected; the page prints on one A4
-sheet for stamping. The same builder makes feedback forms: a fresh form for the unit with the
+`_meta` (identity) and `_fields` (the field map, for the level below's report-up). Inputs are
+unlocked and validated with Chinese prompts; totals and self-checks are locked formulas; sheets
+and the workbook structure are protected; the page prints on one A4 sheet for stamping. The same builder makes feedback forms: a fresh form for the unit with the
 values it sent, problem cells highlighted with a comment, and a 问题清单 sheet.
 
 Output is deterministic: the same inputs give the same bytes.
@@ -25,7 +25,7 @@ from typing import Any
 import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
-from . import audit
+from . import audit, field_map
 from . import layout as lay
 from .campaign import Campaign, Unit
 from .findings import Code, Finding, Severity
@@ -386,6 +386,7 @@ class _FormWriter:
         problems = self.problem_sheet() if self.fill.problem_list else None
         self.meta_sheet()
         self.write_fill(sheets, problems)
+        self.fields_sheet()
         main.activate()
 
     def write_fill(self, sheets: Mapping[str, CheckedSheet], problems: CheckedSheet | None) -> None:
@@ -727,6 +728,16 @@ class _FormWriter:
         for n, key in enumerate(self.choice_ranges):
             for row, choice in enumerate(choices[key]):
                 ws.write_string(row, META_CHOICE_COL + n, choice)
+        ws.very_hidden()
+        self.protect(ws)
+
+    def fields_sheet(self) -> None:
+        """The field-id → cell map, for the level below's report-up (field_map.py); collect never reads it."""
+        ws = CheckedSheet(self.wb.add_worksheet(lay.FIELDS_SHEET, FastRowsWorksheet))
+        for row, texts in enumerate(field_map.rows(self.spec, self.cells)):
+            for col, text in enumerate(texts):
+                if text:
+                    ws.write_string(row, col, text)
         ws.very_hidden()
         self.protect(ws)
 

@@ -34,11 +34,8 @@ ACCEPTED = frozenset(
         *WORD_EXT,
         ".pdf",
         ".docm",
-        ".txt",
-        ".mp4",
-        ".mov",
-        ".avi",
-        ".wmv",
+        ".txt",  # links to media reports: a .url shortcut or a web page is refused (it can point anywhere)
+        *intake.VIDEO_EXTS,
     }
 )
 NAME_BYTES = 180  # UTF-8 bytes of a stored name: room left for " (99)" within every file system's 255

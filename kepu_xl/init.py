@@ -22,9 +22,9 @@ from . import spec as spec_mod
 from .context import CONFIG_NAME, Context
 from .files import safe_name, write_atomic
 from .findings import Code, Finding, KepuError
-from .mail import TEMPLATE_FILES, install_templates
+from .mail import install_templates, template_files
 from .sample_returns import write_inbox
-from .web.starter import BAT_NAME, write_bat
+from .starter import BAT_NAME, write_bat
 
 
 def samples_dir() -> Path:
@@ -65,7 +65,7 @@ def init_campaign(
     write_atomic(folder / "units.xlsx", roster_xlsx(src / "units.csv"))
     inbox = folder / "inbox"
     inbox.mkdir(exist_ok=True)
-    install_templates(folder)  # 邮件模板.txt, 催报模板.txt: the clerk edits the e-mails' wording there
+    install_templates(folder)  # 邮件模板.txt, 催报模板.txt, 总结报告模板.txt: the clerk edits the wording
     write_bat(folder)  # 打开工作台.bat: a double-click opens the page (kepuxl serve)
     if with_returns:
         write_inbox(Context.load(config), inbox)
@@ -88,9 +88,8 @@ def _init_form(folder: Path, form: str) -> tuple[Path | None, str]:
 
 def init_files(folder: Path) -> list[Path]:
     """Every file `init_campaign` writes (inbox/ is a folder, and what is in it is left alone)."""
-    mail = campaign_mod.MailSettings()
     names = [CONFIG_NAME, "units.xlsx", f"{campaign_mod.STATE_DIR}/secret"]
-    return [folder / n for n in (*names, *(getattr(mail, key) for key in TEMPLATE_FILES), BAT_NAME)]
+    return [folder / n for n in (*names, *template_files().values(), BAT_NAME)]
 
 
 def _check_init_target(folder: Path, nested: bool, extra: tuple[Path, ...] = ()) -> None:

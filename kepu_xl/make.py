@@ -1,7 +1,7 @@
 """The make-forms job: a campaign → one workbook per unit in output/forms/, replaced as a whole set.
 
-Library entry points mirrored by the CLI: `init_campaign(folder)` and `make_forms(config)`.
-Both return plain data (or raise `KepuError`); the CLI renders it.
+Library entry point mirrored by the CLI: `make_forms(config)`. It returns plain data (or raises
+`KepuError`); the CLI renders it.
 """
 
 from __future__ import annotations
@@ -23,21 +23,14 @@ from .files import (
     swap_folder,
     write_new,
 )
-from .findings import Code, Finding, Findings, KepuError
+from .findings import Code, Finding, KepuError, Report
 from .workers import Progress
 
 
 @dataclass
-class FormsReport:
-    campaign: str
-    outdir: Path
+class FormsReport(Report):
     forms: list[dict[str, Any]] = field(default_factory=list)
-    findings: Findings = field(default_factory=Findings)
     removed: list[str] = field(default_factory=list)  # forms of the old set no unit has any more
-
-    @property
-    def ok(self) -> bool:
-        return self.findings.ok
 
     @property
     def counts(self) -> dict[str, int]:
@@ -48,15 +41,8 @@ class FormsReport:
         n["removed"] = len(self.removed)
         return n
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "campaign": self.campaign,
-            "outdir": str(self.outdir),
-            "counts": self.counts,
-            "forms": self.forms,
-            "removed": self.removed,
-            "findings": [f.to_dict() for f in self.findings],
-        }
+    def parts(self) -> dict[str, Any]:
+        return {"counts": self.counts, "forms": self.forms, "removed": self.removed}
 
 
 FORM_STATUSES = ("new", "replaced", "unchanged")

@@ -27,6 +27,9 @@ class Frames:
     totals: field id → county total, as resolve computed it (report.totals).
     pending_totals: field id → the 待核实 units' sum (report.pending_totals), not in `totals`.
     detail: every counted unit's detail rows: 单位 (unit name), then one column per detail column id.
+    previous: last year's values ([compare]), rows as in `units`, one float column per field id (NaN: none).
+    previous_totals: field id → last year's total (NaN where last year had no such column); empty when
+        last year is not configured or could not be read.
     """
 
     units: pd.DataFrame
@@ -34,6 +37,13 @@ class Frames:
     totals: pd.Series
     detail: pd.DataFrame
     pending_totals: pd.Series
+    previous: pd.DataFrame
+    previous_totals: pd.Series
+
+    @property
+    def has_previous(self) -> bool:
+        """Whether last year's figures are there to show beside this year's."""
+        return not self.previous_totals.empty
 
     @property
     def pending(self) -> pd.DataFrame:
@@ -75,12 +85,22 @@ def frames(report: CollectReport) -> Frames:
         [u.unit.name, *map(row.get, columns)] for u in report.units if u.counted for row in u.detail
     ]
     detail = pd.DataFrame(detail_rows, columns=[DETAIL_UNIT, *columns], dtype=object)
+    last_year = [list(map(_number, map((u.previous or {}).get, field_ids))) for u in report.units]
     return Frames(
-        units=units, by_category=by_category, totals=totals, detail=detail, pending_totals=pending_totals
+        units=units,
+        by_category=by_category,
+        totals=totals,
+        detail=detail,
+        pending_totals=pending_totals,
+        previous=pd.DataFrame(last_year, columns=field_ids, dtype="float64"),
+        previous_totals=_series(report.previous_totals, field_ids, "上年")
+        if report.previous_totals
+        else pd.Series(dtype="float64", name="上年"),
     )
 
 
 def _series(sums: dict[str, float], field_ids: list[str], name: str) -> pd.Series:
+    """Sums as a Series over every field id (NaN where a sum is missing), extra keys kept after them."""
     extra = [k for k in sums if k not in field_ids]
     return pd.Series({k: _number(sums.get(k)) for k in [*field_ids, *extra]}, dtype="float64", name=name)
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from . import layout as lay
+from . import subunits as subunits_mod
 from .book import Book, Value, Window, load_xlsx
+from .findings import Finding
 from .identity import PROPERTY_PREFIX, Identity
 from .layout import Cell, CellMap
 from .spec import FormSpec
@@ -53,6 +55,10 @@ class ReturnedForm:
     detail: list[dict[str, Raw]] = field(default_factory=list)  # rows with anything in them
     first_difference: tuple[Cell, str, str] | None = None  # (cell, expected, actual)
     unprotected: list[str] = field(default_factory=list)
+    # a return made by the level below's report-up: its 下级单位 rows (None: no such sheet), and what in
+    # the sheet could not be read
+    subunits: list[subunits_mod.SubUnit] | None = None
+    subunit_findings: list[Finding] = field(default_factory=list)
 
     @property
     def identity(self) -> Identity | None:
@@ -61,6 +67,7 @@ class ReturnedForm:
 
 def windows(spec: FormSpec, cells: CellMap) -> dict[str, Window]:
     out = {cells.main: (cells.last_row + 3, lay.HINT_COL + 2), lay.META_SHEET: META_WINDOW}
+    out[subunits_mod.SHEET] = subunits_mod.WINDOW  # only in a return from a level that reports up
     if cells.detail:
         out[cells.detail] = (cells.detail_total + 2, cells.detail_width + 1)
     return out
@@ -111,18 +118,24 @@ def read(
     return from_book(load_book(data, kind, spec, cells, parts), spec, cells)
 
 
-def from_book(book: Book, spec: FormSpec, cells: CellMap) -> ReturnedForm:
-    form = ReturnedForm(kind=book.kind, application=book.application, sheets=list(book.sheets))
+def identities(book: Book) -> tuple[Identity | None, Identity | None]:
+    """The identity a workbook carries in its document properties and in its `_meta` sheet."""
     props = {
         k.removeprefix(PROPERTY_PREFIX): v
         for k, v in book.properties.items()
         if k.startswith(PROPERTY_PREFIX)
     }
-    form.props = Identity.from_mapping(props)
+    meta = book.sheets.get(lay.META_SHEET)
+    rows = {meta.text(r, 0): meta.text(r, 1) for r in range(META_WINDOW[0])} if meta is not None else {}
+    return Identity.from_mapping(props), Identity.from_mapping(rows)
+
+
+def from_book(book: Book, spec: FormSpec, cells: CellMap) -> ReturnedForm:
+    form = ReturnedForm(kind=book.kind, application=book.application, sheets=list(book.sheets))
+    form.props, form.meta = identities(book)
     meta = book.sheets.get(lay.META_SHEET)
     if meta is not None:
         form.meta_state = meta.state
-        form.meta = Identity.from_mapping({meta.text(r, 0): meta.text(r, 1) for r in range(META_WINDOW[0])})
     main = book.sheets.get(cells.main)
     if main is None:
         return form
@@ -148,6 +161,9 @@ def from_book(book: Book, spec: FormSpec, cells: CellMap) -> ReturnedForm:
     form.unprotected = [
         name for name in (cells.main, cells.detail) if name in book.sheets and not book.sheets[name].protected
     ]
+    below = book.sheets.get(subunits_mod.SHEET)
+    if below is not None:
+        form.subunits, form.subunit_findings = subunits_mod.from_sheet(below)
     detail = book.sheets.get(cells.detail) if cells.detail else None
     if detail is not None:
         form.has_detail = True

@@ -14,6 +14,7 @@ from typing import Any
 from .campaign import Campaign, Unit
 from .findings import Code, Finding, Severity
 from .layout import CellMap
+from .media import MediaInfo
 from .spec import FormSpec
 
 
@@ -31,9 +32,24 @@ class Status(StrEnum):
         return STATUS_ZH[self]
 
 
+class Outcome(StrEnum):
+    """What became of one file of the inbox (the JSON contract's strings, `files[].outcome`)."""
+
+    USED = "used"  # a unit's return without errors (the newest one is the unit's)
+    SUPERSEDED = "superseded"  # an older return of a unit that sent a newer one
+    DUPLICATE = "duplicate"  # the same bytes as a file seen before: read once
+    REJECTED = "rejected"  # refused by the pre-check or the reader, or a return with errors
+    UNIDENTIFIED = "unidentified"  # a form no unit of the roster could be told from
+    IGNORED = "ignored"  # not a form of this campaign: photos, documents, other workbooks
+
+    @property
+    def zh(self) -> str:
+        return OUTCOME_ZH[self]
+
+
 STATUSES = tuple(Status)
 COUNTED = (Status.ACCEPTED, Status.WARNINGS)  # the statuses whose numbers enter the totals
-OUTCOMES = ("used", "superseded", "duplicate", "rejected", "unidentified", "ignored")
+OUTCOMES = tuple(Outcome)
 STATUS_ZH = {
     Status.ACCEPTED: "通过",
     Status.WARNINGS: "有警告",
@@ -52,15 +68,17 @@ NOT_CONTENT = frozenset(
         Code.RESOLVE_SUPERSEDED,
         Code.RESOLVE_DUPLICATE,
         Code.MATERIAL_MISSING,
+        Code.MATERIAL_VIDEO_LONG,
+        Code.MATERIAL_VIDEO_UNREAD,
     }
 )
 OUTCOME_ZH = {
-    "used": "采用",
-    "superseded": "已被替代",
-    "duplicate": "重复",
-    "rejected": "退回",
-    "unidentified": "无法识别",
-    "ignored": "其他材料",
+    Outcome.USED: "采用",
+    Outcome.SUPERSEDED: "已被替代",
+    Outcome.DUPLICATE: "重复",
+    Outcome.REJECTED: "退回",
+    Outcome.UNIDENTIFIED: "无法识别",
+    Outcome.IGNORED: "其他材料",
 }
 
 
@@ -73,12 +91,13 @@ class FileResult:
     kind: str  # xlsx | xls | ods | other | rejected
     received: datetime | None
     unit_id: str = ""
-    outcome: str = "ignored"
+    outcome: Outcome = Outcome.IGNORED
     source: str = "file"
     sender: str = ""
     findings: list[Finding] = field(default_factory=list)
     values: dict[str, float | None] = field(default_factory=dict)
     received_from: str = "file"  # email: `received` is the message's Date; file: a file time; first_seen
+    media: MediaInfo | None = None  # a video's container and length, a link file's links (media.inspect)
 
     @property
     def has_error(self) -> bool:
@@ -93,6 +112,7 @@ class FileResult:
             "kind": self.kind,
             "received": self.received.isoformat(timespec="seconds") if self.received else None,
             "received_from": self.received_from,
+            "media": self.media.to_dict() if self.media is not None else None,
         }
 
 
@@ -134,12 +154,17 @@ class UnitResult:
     detail: list[dict[str, Any]] = field(default_factory=list)  # the detail table's filled rows
     findings: list[Finding] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
-    previous: str = ""  # the file the chosen return superseded
+    replaced: str = ""  # the file the chosen return superseded
     raw: dict[str, Any] = field(default_factory=dict)  # field id → raw cell value, for feedback forms
     feedback: str = ""  # the feedback form written for the unit to correct and resend
     materials: dict[str, int] = field(default_factory=dict)  # photos/summary/scan sent with the form
     materials_text: str = ""  # the same for 上报情况, against what the campaign requires
+    material_files: dict[str, list[str]] = field(default_factory=dict)  # material key → the files counted
     confirmation: Confirmation | None = None  # the clerk's 核实 of the chosen return (kepuxl confirm)
+    # last year's values ([compare] previous), None when not configured or the unit has none
+    previous: dict[str, float | None] | None = None
+    # a return from a level that reports up (kepuxl report-up): its own units, as its 下级单位 sheet lists them
+    subunits: list[Any] = field(default_factory=list)  # subunits.SubUnit
 
     @property
     def counted(self) -> bool:
@@ -165,9 +190,12 @@ class UnitResult:
             "confirmation": self.confirmation.to_dict() if self.confirmation else None,
             "feedback": self.feedback or None,
             "materials": self.materials,
+            "material_files": self.material_files,
             "problems": {str(s): self.count(s) for s in (Severity.ERROR, Severity.VERIFY, Severity.WARNING)},
-            "previous": self.previous or None,
+            "replaced": self.replaced or None,
             "changes": [c.to_dict() for c in self.changes],
+            "previous": self.previous,
+            "subunits": [s.to_dict() for s in self.subunits],
         }
 
 
@@ -195,6 +223,9 @@ class CollectReport:
     totals: dict[str, float]  # over the counted units (accepted + warnings)
     generated_at: datetime
     pending_totals: dict[str, float] = field(default_factory=dict)  # over the 待核实 units
+    # last year's totals ([compare] previous; {} when not configured) and the workbook they came from
+    previous_totals: dict[str, float] = field(default_factory=dict)
+    previous_source: str = ""
     # what was written: summary, feedback (folder), feedback_files (list), ledger
     outputs: dict[str, str | list[str]] = field(default_factory=dict)
 
@@ -226,6 +257,7 @@ class CollectReport:
             "units": [u.to_dict() for u in self.units],
             "totals": self.totals,
             "pending_totals": self.pending_totals,
+            "previous_totals": self.previous_totals,
             "files": [f.to_dict() for f in self.files],
             "findings": [f.to_dict() for f in self.findings],
             "outputs": self.outputs,

@@ -8,6 +8,11 @@ Excel formula for the form's live self-check cells, so a unit sees the warning w
 Grammar: numbers, field ids, ``detail_rows`` (filled rows of the detail table),
 ``detail_sum(column_id)``, ``+ - * /``, comparisons (chains allowed), ``and or not``,
 ``abs() min() max() sum()``. A blank or text input counts as 0, as in the form (`excel_value`).
+
+``prev(field_id)`` (audit rules only, `parse(..., previous=True)`) is last year's value of the field for
+the same unit ([compare] in kepuxl.toml). It has no cell in the form: such a rule is checked by collect
+only, and not at all for a unit without last year's value of every field it reads through prev() — an
+expression that reads a blank prev() is false, whatever its shape (`Expr.evaluate`).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class RuleError(ValueError):
 class Expr:
     """A checked expression: its source text, its tree and the names it reads, in order.
 
+    `previous`: the fields it reads through prev() (last year's values), not among `names`.
     Two expressions are equal when their texts are (ast nodes compare by identity; the tree is the text's).
     """
 
@@ -47,10 +53,22 @@ class Expr:
     tree: ast.expr = field(compare=False)
     names: tuple[str, ...]
     detail_columns: tuple[str, ...]
+    previous: tuple[str, ...] = ()
 
-    def evaluate(self, values: Mapping[str, float | None], detail: DetailStats | None = None) -> float | bool:
-        """Evaluate on numeric values (None = blank = 0). Division by zero gives 0, never raises."""
-        return _eval(self.tree, values, detail or DetailStats())
+    def evaluate(
+        self,
+        values: Mapping[str, float | None],
+        detail: DetailStats | None = None,
+        previous: Mapping[str, float | None] | None = None,
+    ) -> float | bool:
+        """Evaluate on numeric values (None = blank = 0). Division by zero gives 0, never raises.
+
+        An expression that reads prev() is False when any value it reads that way is blank (no last
+        year's value): a rule over last year says nothing about a unit that has none.
+        """
+        if self.previous and (previous is None or any(previous.get(n) is None for n in self.previous)):
+            return False
+        return _eval(self.tree, values, detail or DetailStats(), previous or {})
 
     def to_excel(
         self, ref: Callable[[str], str], detail_ref: Callable[[str | None], str] | None = None
@@ -70,8 +88,10 @@ class DetailStats:
         return (self.sums or {}).get(column, 0.0)
 
 
-def parse(text: str, names: set[str], detail_columns: set[str] = frozenset()) -> Expr:
-    """Parse and check `text`; raise `RuleError` naming the first problem."""
+def parse(
+    text: str, names: set[str], detail_columns: set[str] = frozenset(), *, previous: bool = False
+) -> Expr:
+    """Parse and check `text`; raise `RuleError` naming the first problem. `previous`: prev() allowed."""
     source = text.strip()
     try:
         tree = ast.parse(source, mode="eval").body
@@ -81,11 +101,31 @@ def parse(text: str, names: set[str], detail_columns: set[str] = frozenset()) ->
         raise RuleError(f"语法错误（第 {offset} 个字符附近）") from None
     found: list[str] = []
     columns: list[str] = []
-    _check(tree, names, detail_columns, found, columns)
-    return Expr(text=source, tree=tree, names=tuple(dict.fromkeys(found)), detail_columns=tuple(columns))
+    prev: list[str] | None = [] if previous else None
+    _check(tree, names, detail_columns, found, columns, prev)
+    return Expr(
+        text=source,
+        tree=tree,
+        names=tuple(dict.fromkeys(found)),
+        detail_columns=tuple(columns),
+        previous=tuple(dict.fromkeys(prev or ())),
+    )
 
 
-def _check(node: ast.AST, names: set[str], columns: set[str], found: list[str], used: list[str]) -> None:
+def _check(
+    node: ast.AST,
+    names: set[str],
+    columns: set[str],
+    found: list[str],
+    used: list[str],
+    prev: list[str] | None = None,
+) -> None:
+    """Raise RuleError unless `node` is in the language; collect the fields, detail columns and prev()
+    fields it reads (`prev` is None where prev() is not allowed: formulas of computed fields)."""
+
+    def sub(n: ast.AST) -> None:
+        _check(n, names, columns, found, used, prev)
+
     match node:
         case ast.Constant(value=v) if isinstance(v, int | float) and not isinstance(v, bool):
             return
@@ -99,27 +139,42 @@ def _check(node: ast.AST, names: set[str], columns: set[str], found: list[str], 
             if col not in columns:
                 raise RuleError(f"明细表没有列“{col}”")
             used.append(col)
+        case ast.Call(func=ast.Name(id="prev"), args=[ast.Name(id=name)], keywords=[]) if prev is not None:
+            if name not in names:
+                raise RuleError(f"prev() 中的“{name}”不是指标编号")
+            prev.append(name)
+        case ast.Call(func=ast.Name(id="prev")) if prev is not None:
+            raise RuleError("prev() 只能写一个指标编号，如 prev(activities)")
         case ast.Call(func=ast.Name(id=fn), args=args, keywords=[]) if fn in FUNCTIONS and args:
             for arg in args:
-                _check(arg, names, columns, found, used)
+                sub(arg)
         case ast.Call():
-            raise RuleError("只能使用函数 abs、min、max、sum、detail_sum(列编号)")
+            also = "、prev(指标编号)" if prev is not None else ""
+            raise RuleError(f"只能使用函数 abs、min、max、sum、detail_sum(列编号){also}")
         case ast.BinOp(op=op, left=left, right=right) if type(op) in _BINOPS:
-            _check(left, names, columns, found, used)
-            _check(right, names, columns, found, used)
+            sub(left)
+            sub(right)
         case ast.UnaryOp(op=ast.USub() | ast.UAdd() | ast.Not(), operand=operand):
-            _check(operand, names, columns, found, used)
+            sub(operand)
         case ast.BoolOp(values=values):
             for value in values:
-                _check(value, names, columns, found, used)
+                sub(value)
         case ast.Compare(left=left, ops=ops, comparators=comps) if all(type(o) in _CMPOPS for o in ops):
             for part in (left, *comps):
-                _check(part, names, columns, found, used)
+                sub(part)
         case _:
             raise RuleError(f"不支持的写法“{ast.unparse(node)}”")
 
 
-def _eval(node: ast.expr, values: Mapping[str, float | None], detail: DetailStats) -> float | bool:
+def _eval(
+    node: ast.expr,
+    values: Mapping[str, float | None],
+    detail: DetailStats,
+    previous: Mapping[str, float | None],
+) -> float | bool:
+    def sub(n: ast.expr) -> float | bool:
+        return _eval(n, values, detail, previous)
+
     match node:
         case ast.Constant(value=v):
             return v
@@ -129,26 +184,28 @@ def _eval(node: ast.expr, values: Mapping[str, float | None], detail: DetailStat
             return values.get(name) or 0
         case ast.Call(func=ast.Name(id="detail_sum"), args=[ast.Name(id=col)]):
             return detail.sum(col)
+        case ast.Call(func=ast.Name(id="prev"), args=[ast.Name(id=name)]):
+            return previous.get(name) or 0  # evaluate() returned False already when it is blank
         case ast.Call(func=ast.Name(id=fn), args=args):
-            return FUNCTIONS[fn](*(_eval(a, values, detail) for a in args))
+            return FUNCTIONS[fn](*(sub(a) for a in args))
         case ast.BinOp(op=op, left=left, right=right):
-            a, b = _eval(left, values, detail), _eval(right, values, detail)
+            a, b = sub(left), sub(right)
             if isinstance(op, ast.Div):
                 return a / b if b else 0  # a self-check never divides by zero; Excel is guarded alike
             return {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}[type(op)]
         case ast.UnaryOp(op=ast.Not(), operand=operand):
-            return not _eval(operand, values, detail)
+            return not sub(operand)
         case ast.UnaryOp(op=op, operand=operand):
-            v = _eval(operand, values, detail)
+            v = sub(operand)
             return -v if isinstance(op, ast.USub) else v
         case ast.BoolOp(op=ast.And(), values=parts):
-            return all(_eval(p, values, detail) for p in parts)
+            return all(sub(p) for p in parts)
         case ast.BoolOp(values=parts):
-            return any(_eval(p, values, detail) for p in parts)
+            return any(sub(p) for p in parts)
         case ast.Compare(left=left, ops=ops, comparators=comps):
-            a = _eval(left, values, detail)
+            a = sub(left)
             for op, comp in zip(ops, comps, strict=True):
-                b = _eval(comp, values, detail)
+                b = sub(comp)
                 if not _PYCMP[type(op)](a, b):
                     return False
                 a = b
@@ -175,6 +232,8 @@ def _excel(node: ast.expr, ref: Callable[[str], str], detail_ref: Callable[[str 
             return excel_value(ref(name))
         case ast.Call(func=ast.Name(id="detail_sum"), args=[ast.Name(id=col)]):
             return _need(detail_ref)(col)
+        case ast.Call(func=ast.Name(id="prev")):
+            raise RuleError("prev() 没有对应的单元格：用到它的规则只在汇总时检查，不放进表内自查")
         case ast.Call(func=ast.Name(id=fn), args=args):
             return f"{fn.upper()}({','.join(sub(a) for a in args)})"
         case ast.BinOp(op=ast.Div(), left=left, right=right):

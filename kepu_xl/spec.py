@@ -15,23 +15,30 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from . import rules
+from . import rules, spec_book
+from .files import write_atomic
 from .findings import Code, Finding, Findings, KepuError, Severity
+from .spec_book import INFO_TYPES, Located
 
 NUMERIC = ("integer", "decimal")
-INFO_TYPES = ("text", "phone", "date", "longtext", "choice")
 COLUMN_TYPES = ("text", "date", "choice", "integer", "decimal")
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-RESERVED = {"value", "detail_rows", "detail_sum", "abs", "min", "max", "sum"}
+RESERVED = {"value", "detail_rows", "detail_sum", "abs", "min", "max", "sum", "prev"}
 EXCEL_PROMPT_LIMIT = 255  # data-validation input message; xlsxwriter refuses longer ones
 EXCEL_FORMULA_TEXT_LIMIT = 255  # a text constant inside a formula (rule messages are live formulas)
-# Sheets every form has besides the definition's own (instructions, identity, feedback list).
+# Sheets every form has besides the definition's own (instructions, identity, feedback list, field map), and
+# the one report-up adds to the form from above (下级单位): no definition may use their names.
 INFO_SHEET, META_SHEET, FEEDBACK_SHEET = "填报说明", "_meta", "问题清单"
+FIELDS_SHEET, SUBUNITS_SHEET = "_fields", "下级单位"
+FIXED_SHEETS = (INFO_SHEET, META_SHEET, FEEDBACK_SHEET, FIELDS_SHEET, SUBUNITS_SHEET)
 SHEET_NAME_LIMIT = 31
 _SHEET_BAD_CHARS = re.compile(r"[\[\]:*?/\\]")
 DEFAULT_MAX = {"integer": 10_000_000, "decimal": 1_000_000}
+ACTIVITIES, PARTICIPANTS = "activities", "public"  # the field and the section of `FormSpec.main_fields`
+MAIN_FIELDS = 6
+PLACEHOLDERS = ("label", "value", "unit")  # what a rule's message and check may name ({previous}: see Rule)
 
 _FORM_KEYS = {"id", "version", "title", "sheet", "subtitle", "instructions"}
 _SECTION_KEYS = {"id", "title", "fields", "from"}
@@ -120,19 +127,20 @@ class Rule:
     id: str
     when: rules.Expr
     severity: Severity
-    message: str  # may use {label} and {value} of `target`
+    message: str  # may use {label}, {value}, {unit} and {previous} (last year's value) of `target`
     target: str  # the field the finding points at
     check: str = ""  # what is checked, shown in the form until the rule fires; may use {label}, {unit}
 
-    def text(self, spec: FormSpec, value: float | None = None) -> str:
+    def text(self, spec: FormSpec, value: float | None = None, previous: float | None = None) -> str:
         target = spec.field(self.target)
-        shown = "该数" if value is None else _fmt(value)
-        return self.message.format(label=target.label, value=shown, unit=target.unit)
+        shown = "该数" if value is None else show_number(value)
+        before = "—" if previous is None else show_number(previous)
+        return self.message.format(label=target.label, value=shown, unit=target.unit, previous=before)
 
     def check_text(self, spec: FormSpec) -> str:
         """The neutral description of the check ("" when the definition gives none)."""
         target = spec.field(self.target)
-        return self.check.format(label=target.label, value="", unit=target.unit)
+        return self.check.format(label=target.label, value="", unit=target.unit, previous="")
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,9 +152,12 @@ class FormSpec:
     sections: tuple[Section, ...]
     info: tuple[InfoField, ...]
     detail: Detail | None
-    rules: tuple[Rule, ...]
+    rules: tuple[Rule, ...]  # the form's self-checks, checked by collect too
     instructions: tuple[str, ...] = ()
     source: str = ""
+    # rules over last year's values (prev()): checked by collect only, never in the form (no cell holds
+    # last year's value), and only for units that have one; kept apart so the form's layout is unchanged
+    previous_rules: tuple[Rule, ...] = ()
 
     @property
     def fields(self) -> tuple[Field, ...]:
@@ -155,6 +166,18 @@ class FormSpec:
     @property
     def inputs(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if not f.computed)
+
+    @property
+    def main_fields(self) -> tuple[Field, ...]:
+        """The headline figures: the activity count (field `activities`, else the first input), every
+        computed total, then the participants (the inputs of section `public`), in the form's order, at
+        most MAIN_FIELDS. The summary shows last year's value of these per unit; the report's sentences
+        and its table by unit category are about these."""
+        inputs = self.inputs
+        activity = next((f for f in inputs if f.id == ACTIVITIES), inputs[0] if inputs else None)
+        public = {f.id for s in self.sections if s.id == PARTICIPANTS for f in s.fields}
+        chosen = [f for f in self.fields if f is activity or f.computed or f.id in public]
+        return tuple(chosen[:MAIN_FIELDS])
 
     def field(self, field_id: str) -> Field:
         for f in self.fields:
@@ -166,7 +189,8 @@ class FormSpec:
         return next((i for i in self.info if i.id == info_id), None)
 
 
-def _fmt(value: float) -> str:
+def show_number(value: float) -> str:
+    """A figure as messages and the report write it: 1,200 or 72.81 (at most 4 places, no trailing 0)."""
     return f"{value:,.4f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
 
 
@@ -217,8 +241,6 @@ def check(path: Path) -> tuple[FormSpec | None, list[Finding]]:
 def read_raw(path: Path, out: Findings) -> dict[str, Any] | None:
     """A definition's tables as one dict: TOML parsed, or a definition workbook read (spec_book.py) with its
     tables `Located` at their cells. None, with a finding, when the file cannot be read at all."""
-    from . import spec_book
-
     try:
         data = path.read_bytes()
         if spec_book.is_workbook(data):
@@ -241,35 +263,6 @@ def borrow(raw: dict[str, Any], folder: Path) -> tuple[dict[str, Any] | None, st
     if not match:
         return None, "id", f"{other} 中没有该部分"
     return {**match[0], **{k: v for k, v in raw.items() if k != "from"}}, "", ""
-
-
-class Located(dict):
-    """One table of a definition read from a workbook: its values and, per key, the cell it came from.
-
-    The builder checks it as it checks a TOML table and puts each finding at `sheet`!cell (pyxform's
-    `__row`): the key is named by the workbook's column header (`names`), and a value outside a fixed
-    list is answered in the workbook's own words for that list (`allowed`).
-    """
-
-    __slots__ = ("allowed", "anchor", "cells", "names", "sheet", "where")
-
-    def __init__(
-        self,
-        values: Any = (),
-        *,
-        sheet: str = "",
-        where: str = "",
-        anchor: str = "",
-        cells: dict[str, str] | None = None,
-        names: dict[str, str] | None = None,
-        allowed: dict[str, str] | None = None,
-    ):
-        super().__init__(values)
-        self.sheet, self.where, self.anchor = sheet, where, anchor
-        self.cells, self.names, self.allowed = cells or {}, names or {}, allowed or {}
-
-    def cell(self, key: str | None) -> str:
-        return self.cells.get(key or "", self.anchor)
 
 
 class _Builder:
@@ -341,12 +334,12 @@ class _Builder:
         form_id = self.need(form, "id", "[form]")
         version = str(self.need(form, "version", "[form]", (str, int)) or "")
         title = self.need(form, "title", "[form]")
-        sheet = self.sheet_name(form, "统计表", "[form]", [INFO_SHEET, META_SHEET, FEEDBACK_SHEET])
+        sheet = self.sheet_name(form, "统计表", "[form]", list(FIXED_SHEETS))
         sections = tuple(self.sections())
         if not sections:
             self.bad(Code.SPEC_MISSING, "定义文件", self.raw, key="[[sections]]")
         info = tuple(self.info())
-        detail = self.detail([INFO_SHEET, META_SHEET, FEEDBACK_SHEET, sheet])
+        detail = self.detail([*FIXED_SHEETS, sheet])
         fields = {f.id: f for s in sections for f in s.fields}
         sections = tuple(self.formulas(sections, set(fields) | self.field_ids))
         spec = FormSpec(
@@ -362,7 +355,10 @@ class _Builder:
             source=self.name,
         )
         rule_list = tuple(self.rules(spec))
-        return FormSpec(**{**{k: getattr(spec, k) for k in spec.__slots__}, "rules": rule_list})
+        own = tuple(r for r in rule_list if not r.when.previous)
+        over_last_year = tuple(r for r in rule_list if r.when.previous)
+        built = {k: getattr(spec, k) for k in spec.__slots__}
+        return FormSpec(**{**built, "rules": own, "previous_rules": over_last_year})
 
     def sheet_name(self, table: dict[str, Any], default: str, where: str, taken: list[str]) -> str:
         name = table.get("sheet", default)
@@ -572,85 +568,103 @@ class _Builder:
         for n, raw in enumerate(self.raw.get("rules", ()), start=1):
             where = f"规则 {raw.get('id', n)}"
             self.keys(raw, _RULE_KEYS, where)
-            rule_id = raw.get("id")
-            if not isinstance(rule_id, str) or not ID_RE.match(rule_id):
-                self.bad(Code.SPEC_BAD_ID, where, raw, "id", id=rule_id)
-                continue
-            if rule_id in rule_ids:
-                self.bad(Code.SPEC_DUPLICATE_ID, where, raw, "id", id=rule_id)
-                continue
-            rule_ids.add(rule_id)
-            when, message = self.need(raw, "when", where), self.need(raw, "message", where)
-            check = self.text(raw, "check", where, EXCEL_FORMULA_TEXT_LIMIT)
-            if isinstance(message, str) and len(message) > EXCEL_FORMULA_TEXT_LIMIT:
-                self.bad(
-                    Code.SPEC_TOO_LONG,
-                    where,
-                    raw,
-                    key="message",
-                    length=len(message),
-                    limit=EXCEL_FORMULA_TEXT_LIMIT,
-                )
-            severity = raw.get("severity", "warning")
-            if severity not in ("error", "verify", "warning"):
-                self.bad(
-                    Code.SPEC_BAD_VALUE,
-                    where,
-                    raw,
-                    key="severity",
-                    value=severity,
-                    rule="应为 error（错误）、verify（待核实）或 warning（警告）",
-                )
-                continue
-            each = raw.get("each")
-            targets: list[str | None] = [None]
-            if each is not None:
-                if not isinstance(each, list) or not each:
-                    self.bad(
-                        Code.SPEC_BAD_VALUE, where, raw, key="each", value=each, rule="应为指标编号的列表"
-                    )
-                    continue
-                unknown = [str(x) for x in each if x not in names]
-                if unknown:
-                    shown = "、".join(unknown)
-                    self.bad(
-                        Code.SPEC_BAD_VALUE, where, raw, key="each", value=shown, rule="没有这些指标编号"
-                    )
-                    continue
-                targets = list(each)
-            if when is None or message is None:
+            text = self.rule_text(raw, where, rule_ids)
+            targets = self.rule_targets(raw, where, names) if text is not None else None
+            if text is None or targets is None or text.when is None or text.message is None:
                 continue
             for target in targets:
-                text = when if target is None else re.sub(r"\bvalue\b", target, when)
-                try:
-                    expr = rules.parse(text, names, columns)
-                    if spec.detail is None and (expr.detail_columns or rules.DETAIL_ROWS in text):
-                        raise rules.RuleError("此表没有明细表，不能使用 detail_rows / detail_sum")
-                except rules.RuleError as exc:
-                    self.bad(Code.SPEC_RULE, where, raw, "when", expr=when, error=str(exc))
+                rule = self.rule_for(raw, where, text, target, spec, names, columns)
+                if rule is None:
                     break
-                point = target or (expr.names[0] if expr.names else None)
-                if point is None:
-                    self.bad(Code.SPEC_RULE, where, raw, "when", expr=when, error="至少要引用一个指标")
-                    break
-                bad = [(k, t) for k, t in (("message", message), ("check", check)) if not _placeholders_ok(t)]
-                for key, text in bad:
-                    self.bad(
-                        Code.SPEC_BAD_VALUE,
-                        where,
-                        raw,
-                        key=key,
-                        value=text,
-                        rule="只能使用 {label}、{value}、{unit}",
-                    )
-                if bad:
-                    break
-                yield Rule(rule_id, expr, Severity(severity), message, point, check)
+                yield rule
+
+    def rule_text(self, raw: dict[str, Any], where: str, rule_ids: set[str]) -> _RuleText | None:
+        """A rule's id, condition, messages and severity, checked; None when the rule cannot be kept."""
+        rule_id = raw.get("id")
+        if not isinstance(rule_id, str) or not ID_RE.match(rule_id):
+            self.bad(Code.SPEC_BAD_ID, where, raw, "id", id=rule_id)
+            return None
+        if rule_id in rule_ids:
+            self.bad(Code.SPEC_DUPLICATE_ID, where, raw, "id", id=rule_id)
+            return None
+        rule_ids.add(rule_id)
+        when, message = self.need(raw, "when", where), self.need(raw, "message", where)
+        check = self.text(raw, "check", where, EXCEL_FORMULA_TEXT_LIMIT)
+        if isinstance(message, str) and len(message) > EXCEL_FORMULA_TEXT_LIMIT:
+            limit = EXCEL_FORMULA_TEXT_LIMIT
+            self.bad(Code.SPEC_TOO_LONG, where, raw, key="message", length=len(message), limit=limit)
+        severity = raw.get("severity", "warning")
+        if severity not in ("error", "verify", "warning"):
+            rule = "应为 error（错误）、verify（待核实）或 warning（警告）"
+            self.bad(Code.SPEC_BAD_VALUE, where, raw, key="severity", value=severity, rule=rule)
+            return None
+        return _RuleText(rule_id, when, message, check, Severity(severity))
+
+    def rule_targets(self, raw: dict[str, Any], where: str, names: set[str]) -> list[str | None] | None:
+        """The fields `each` names (the rule is checked for each, as `value`), or [None] without `each`;
+        None when `each` is wrong."""
+        each = raw.get("each")
+        if each is None:
+            return [None]
+        if not isinstance(each, list) or not each:
+            self.bad(Code.SPEC_BAD_VALUE, where, raw, key="each", value=each, rule="应为指标编号的列表")
+            return None
+        unknown = [str(x) for x in each if x not in names]
+        if unknown:
+            shown = "、".join(unknown)
+            self.bad(Code.SPEC_BAD_VALUE, where, raw, key="each", value=shown, rule="没有这些指标编号")
+            return None
+        return list(each)
+
+    def rule_for(
+        self,
+        raw: dict[str, Any],
+        where: str,
+        text: _RuleText,
+        target: str | None,
+        spec: FormSpec,
+        names: set[str],
+        columns: set[str],
+    ) -> Rule | None:
+        """The rule for one target: its condition parsed (`value` → the target), pointed at a field, its
+        messages' placeholders checked. None, with findings, when it cannot be made."""
+        when = text.when if target is None else re.sub(r"\bvalue\b", target, text.when)
+        try:
+            expr = rules.parse(when, names, columns, previous=True)
+            if spec.detail is None and (expr.detail_columns or rules.DETAIL_ROWS in when):
+                raise rules.RuleError("此表没有明细表，不能使用 detail_rows / detail_sum")
+        except rules.RuleError as exc:
+            self.bad(Code.SPEC_RULE, where, raw, "when", expr=text.when, error=str(exc))
+            return None
+        point = target or (expr.names[0] if expr.names else None)
+        if point is None:
+            self.bad(Code.SPEC_RULE, where, raw, "when", expr=text.when, error="至少要引用一个指标")
+            return None
+        # {previous} (last year's value) only where the rule reads last year's values
+        allowed = (*PLACEHOLDERS, "previous") if expr.previous else PLACEHOLDERS
+        texts = (("message", text.message), ("check", text.check))
+        bad = [(k, t) for k, t in texts if not _placeholders_ok(t, allowed)]
+        for key, value in bad:
+            shown = "、".join("{" + name + "}" for name in allowed)
+            self.bad(Code.SPEC_BAD_VALUE, where, raw, key=key, value=value, rule=f"只能使用 {shown}")
+        if bad:
+            return None
+        return Rule(text.id, expr, text.severity, text.message, point, text.check)
 
 
-def _placeholders_ok(text: str) -> bool:
+class _RuleText(NamedTuple):
+    """What a [[rules]] table says, before its condition is parsed for each target."""
+
+    id: str
+    when: Any  # str, or None when missing (reported)
+    message: Any
+    check: str
+    severity: Severity
+
+
+def _placeholders_ok(text: str, allowed: tuple[str, ...]) -> bool:
     try:
-        text.format(label="", value="", unit="")
+        text.format(**dict.fromkeys(allowed, ""))
     except (KeyError, IndexError, ValueError):
         return False
     return True
@@ -670,3 +684,62 @@ def _sheet_name_problem(name: Any, taken: list[str]) -> str | None:
 
 
 _KIND_ZH = {str: "文字", int: "整数", (str, int): "文字或整数", bool: "true/false", list: "列表"}
+
+
+# -- a checked definition as a definition workbook (kepuxl forms export) ------------------------------
+
+
+def spec_raw(spec: FormSpec, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """A checked definition as explicit raw tables (every section's fields spelled out, types and
+    required written even where they are the default): what `write` puts in a workbook. `rules` are
+    the raw rules (with `each` and `value`), which a FormSpec holds expanded."""
+    form: dict[str, Any] = {"id": spec.id, "version": spec.version, "title": spec.title, "sheet": spec.sheet}
+    if spec.instructions:
+        form["instructions"] = list(spec.instructions)
+    raw: dict[str, Any] = {"form": form, "sections": [], "info": []}
+    for section in spec.sections:
+        fields = []
+        for f in section.fields:
+            item = {"id": f.id, "label": f.label, "unit": f.unit, "type": f.type, "required": f.required}
+            item |= {"places": f.places} if f.type == "decimal" else {}
+            item |= {"min": f.min} if f.min != 0 else {}
+            item |= {"max": f.max} if f.max != DEFAULT_MAX[f.type] else {}
+            item |= {"formula": f.formula.text} if f.formula is not None else {}
+            item |= {"help": f.help} if f.help else {}
+            fields.append(item)
+        raw["sections"].append({"id": section.id, "title": section.title, "fields": fields})
+    for i in spec.info:
+        raw["info"].append({"id": i.id, "label": i.label, "type": i.type, "required": i.required} | _help(i))
+    if spec.detail is not None:
+        d = spec.detail
+        columns = []
+        for c in d.columns:
+            item = {"id": c.id, "label": c.label, "type": c.type, "width": c.width}
+            item |= {"choices": list(c.choices)} if c.choices else {}
+            item |= {"places": c.places} if c.type == "decimal" else {}
+            item |= {"min": c.min} if c.min != 0 else {}
+            item |= {"max": c.max} if c.max != DEFAULT_MAX.get(c.type, 0) else {}
+            columns.append(item | _help(c))
+        raw["detail"] = {"sheet": d.sheet, "title": d.title, "rows": d.rows, "key": d.key, "columns": columns}
+    raw["rules"] = [dict(r) for r in rules]
+    return raw
+
+
+def _help(item: Any) -> dict[str, str]:
+    return {"help": item.help} if item.help else {}
+
+
+def export(path: Path) -> bytes:
+    """A definition (TOML or workbook) as a definition workbook; `KepuError` when it does not check."""
+    spec, findings = check(path)
+    if spec is None:
+        raise KepuError(findings)
+    raw = read_raw(path, Findings()) or {}
+    return spec_book.write(spec_raw(spec, list(raw.get("rules", ()))))
+
+
+def export_to(path: Path, output: Path, *, overwrite: bool = False) -> Path:
+    """`export` written (atomically) to `output`, which is never replaced unless `overwrite`."""
+    if output.exists() and not overwrite:
+        raise KepuError(Finding.make(Code.DEFINITION_EXISTS, path=str(output)))
+    return write_atomic(output, export(path))

@@ -6,11 +6,12 @@ A definition workbook has the sheets 表单 (项目 | 内容 rows: 编号, 版�
 规则 (one row per rule, in the rule language of rules.py), 明细 (one row per column of the detail table)
 and 说明 (how to fill it in; never read). Headers are Chinese; the TOML keys are accepted as aliases.
 
-`read`: workbook bytes → the dict the TOML path gives, each table a `spec.Located` that remembers the
+`read`: workbook bytes → the dict the TOML path gives, each table a `Located` that remembers the
 cell of every value, so the one builder of spec.py checks both kinds of definition and its findings
 point at 工作表!单元格 (pyxform's `__row`). Only the workbook's own shape (a sheet that cannot be read,
 an unknown column) is judged here. `write`: such a dict → workbook bytes (xlsxwriter, deterministic),
-with drop-downs on the columns of fixed words; `spec_raw` gives that dict for a checked definition.
+with drop-downs on the columns of fixed words; `spec.spec_raw` gives that dict for a checked definition.
+This module sits below spec.py (which reads a workbook definition through it) and never imports it.
 """
 
 from __future__ import annotations
@@ -19,17 +20,13 @@ import io
 import re
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
-from . import spec as spec_mod
 from .book import Book, Sheet
-from .files import write_atomic
-from .findings import Code, Finding, Findings, KepuError
-from .spec import DEFAULT_MAX, INFO_TYPES, FormSpec, Located
+from .findings import Code, Findings
 from .xlsx_out import CheckedSheet, strict_warnings
 
 FORM, FIELDS, RULES, DETAIL, README = "表单", "指标", "规则", "明细", "说明"
@@ -101,13 +98,49 @@ _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _HEADER_NOTE = re.compile(r"\s*[（(][^（）()]*[）)]\s*$")  # "类型（整数/小数）" is the column 类型
 
 
+# the 指标 rows that are the fields around the table, not numbers (spec.py's builder uses the same list)
+INFO_TYPES = ("text", "phone", "date", "longtext", "choice")
+
+
+class Located(dict):
+    """One table of a definition read from a workbook: its values and, per key, the cell it came from.
+
+    The builder checks it as it checks a TOML table and puts each finding at `sheet`!cell (pyxform's
+    `__row`): the key is named by the workbook's column header (`names`), and a value outside a fixed
+    list is answered in the workbook's own words for that list (`allowed`).
+    """
+
+    __slots__ = ("allowed", "anchor", "cells", "names", "sheet", "where")
+
+    def __init__(
+        self,
+        values: Any = (),
+        *,
+        sheet: str = "",
+        where: str = "",
+        anchor: str = "",
+        cells: dict[str, str] | None = None,
+        names: dict[str, str] | None = None,
+        allowed: dict[str, str] | None = None,
+    ):
+        super().__init__(values)
+        self.sheet, self.where, self.anchor = sheet, where, anchor
+        self.cells, self.names, self.allowed = cells or {}, names or {}, allowed or {}
+
+    def cell(self, key: str | None) -> str:
+        return self.cells.get(key or "", self.anchor)
+
+
 def is_workbook(data: bytes) -> bool:
     """A spreadsheet by its first bytes (zip: .xlsx/.ods; OLE: .xls/.et), never by its name."""
     return data.startswith(b"PK\x03\x04") or data.startswith(bytes.fromhex("d0cf11e0a1b11ae1"))
 
 
-def load_book(data: bytes, name: str, window: tuple[int, int] = WINDOW) -> tuple[Book | None, str]:
-    """A workbook a clerk gave (a definition, a table from above) → (Book, "") or (None, why not).
+def load_book(
+    data: bytes, name: str, window: tuple[int, int] = WINDOW, only: str | None = None
+) -> tuple[Book | None, str]:
+    """A workbook a clerk gave (a definition, a table from above, last year's summary) → (Book, "") or
+    (None, why not). `only`: read that sheet's cells alone (the others are only listed).
 
     The bytes pass the inbox's pre-check first (zip bombs, DTDs, encryption are refused the same way).
     """
@@ -120,11 +153,12 @@ def load_book(data: bytes, name: str, window: tuple[int, int] = WINDOW) -> tuple
         return None, problems[0].code.title + (f"（{error}）" if error else "")
     if kind not in ("xlsx", "xls", "ods"):
         return None, "文件不是 Excel/WPS/LibreOffice 工作簿"
+    windows, default = ({only: window}, None) if only else ({}, window)
     try:
         if kind == "xlsx":
-            return book.load_xlsx(data, {}, default=window, merges=True), ""
+            return book.load_xlsx(data, windows, default=default, merges=True), ""
         load = book_legacy.load_xls if kind == "xls" else book_legacy.load_ods
-        return load(data, {}, default=window), ""
+        return load(data, windows, default=default or (0, 0)), ""  # legacy: the others' A1 only
     except Exception as exc:  # a parser's own error on a damaged file: say so, never crash
         return None, f"文件已损坏或格式不受支持（{type(exc).__name__}）"
 
@@ -347,46 +381,6 @@ MAX_ROWS = 500  # rows that carry the drop-downs
 WIDTHS = {"编号": 18, "分组": 26, "标签": 36, "提示": 40, "公式": 40, "条件": 44, "自查说明": 40, "选项": 30}
 
 
-def spec_raw(spec: FormSpec, rules: list[dict[str, Any]]) -> dict[str, Any]:
-    """A checked definition as explicit raw tables (every section's fields spelled out, types and
-    required written even where they are the default): what `write` puts in a workbook. `rules` are
-    the raw rules (with `each` and `value`), which a FormSpec holds expanded."""
-    form: dict[str, Any] = {"id": spec.id, "version": spec.version, "title": spec.title, "sheet": spec.sheet}
-    if spec.instructions:
-        form["instructions"] = list(spec.instructions)
-    raw: dict[str, Any] = {"form": form, "sections": [], "info": []}
-    for section in spec.sections:
-        fields = []
-        for f in section.fields:
-            item = {"id": f.id, "label": f.label, "unit": f.unit, "type": f.type, "required": f.required}
-            item |= {"places": f.places} if f.type == "decimal" else {}
-            item |= {"min": f.min} if f.min != 0 else {}
-            item |= {"max": f.max} if f.max != DEFAULT_MAX[f.type] else {}
-            item |= {"formula": f.formula.text} if f.formula is not None else {}
-            item |= {"help": f.help} if f.help else {}
-            fields.append(item)
-        raw["sections"].append({"id": section.id, "title": section.title, "fields": fields})
-    for i in spec.info:
-        raw["info"].append({"id": i.id, "label": i.label, "type": i.type, "required": i.required} | _help(i))
-    if spec.detail is not None:
-        d = spec.detail
-        columns = []
-        for c in d.columns:
-            item = {"id": c.id, "label": c.label, "type": c.type, "width": c.width}
-            item |= {"choices": list(c.choices)} if c.choices else {}
-            item |= {"places": c.places} if c.type == "decimal" else {}
-            item |= {"min": c.min} if c.min != 0 else {}
-            item |= {"max": c.max} if c.max != DEFAULT_MAX.get(c.type, 0) else {}
-            columns.append(item | _help(c))
-        raw["detail"] = {"sheet": d.sheet, "title": d.title, "rows": d.rows, "key": d.key, "columns": columns}
-    raw["rules"] = [dict(r) for r in rules]
-    return raw
-
-
-def _help(item: Any) -> dict[str, str]:
-    return {"help": item.help} if item.help else {}
-
-
 def write(raw: dict[str, Any], created: datetime = datetime(2024, 1, 1)) -> bytes:
     """Raw tables → a definition workbook (the same bytes for the same tables)."""
     buffer = io.BytesIO()
@@ -505,19 +499,3 @@ def _readme(wb: Any, fmt: dict[str, Any]) -> None:
     ws.set_column(0, 0, 120)
     for r, line in enumerate(README_LINES):
         ws.write_string(r, 0, line, fmt["note"])
-
-
-def export(path: Path) -> bytes:
-    """A definition (TOML or workbook) as a definition workbook; `KepuError` when it does not check."""
-    spec, findings = spec_mod.check(path)
-    if spec is None:
-        raise KepuError(findings)
-    raw = spec_mod.read_raw(path, Findings()) or {}
-    return write(spec_raw(spec, list(raw.get("rules", ()))))
-
-
-def export_to(path: Path, output: Path, *, overwrite: bool = False) -> Path:
-    """`export` written (atomically) to `output`, which is never replaced unless `overwrite`."""
-    if output.exists() and not overwrite:
-        raise KepuError(Finding.make(Code.DEFINITION_EXISTS, path=str(output)))
-    return write_atomic(output, export(path))

@@ -29,15 +29,17 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 
 from . import layout as lay
 from . import print_layout as pl
-from .findings import Finding, KepuError, Severity
+from .findings import Finding, Severity
 from .merge import ID_COLUMNS, Frames
 from .results import COUNTED, OUTCOME_ZH, STATUS_ZH, CollectReport, Status, UnitResult
-from .spec import Field, FormSpec, InfoField
+from .spec import SUBUNITS_SHEET, Field, FormSpec, InfoField
 from .workers import gc_paused
-from .xlsx_out import CheckedSheet, FastRowsWorksheet, clean_text, strict_warnings
+from .xlsx_out import CheckedSheet, FastRowsWorksheet, check, clean_text, strict_warnings
 
 SHEETS = ("汇总表", "分单位", "图表", "上报情况", "问题清单", "活动明细", "文件清单", "说明")
 TOTALS, BY_UNIT, CHARTS, STATUS, FINDINGS, DETAIL, FILES, NOTES = SHEETS
+# after 上报情况, only when a unit's return came with its own units (a level that reports up: kepuxl report-up)
+SUBUNITS = SUBUNITS_SHEET
 TOP_N = 30  # charts by unit show at most this many units (the largest)
 OPTIONS = {
     "in_memory": True,
@@ -79,6 +81,18 @@ HEADER_LINE_PT = 16  # a header line of 11 pt text (Noto CJK draws CJK lines tal
 FOOTER = "&L&A&C第 &P 页，共 &N 页"  # the sheet's name, then the page number
 # yyyy-mm-dd hh:mm without ### where 宋体 is missing and its digits come from a wider font (DejaVu)
 DATETIME_WIDTH = 20
+# 汇总表 with last year: the headers of its value columns after 数量, the width of 增减%, and the smallest
+# fit-to-page scale its widths are planned for (its 11 pt text then prints at 8.03 pt or more)
+TOTALS_HEADERS = {
+    "pending": "待核实",
+    "both": "含待核实",
+    "previous": "上年",
+    "change": "增减",
+    "percent": "增减%",
+}
+PERCENT_WIDTH, TOTALS_MIN_SCALE, TOTALS_MARGIN_IN = 8, 73, 0.6
+DASH = "—"  # a comparison without last year's value (or a percentage of last year's 0)
+CHANGE_TITLE = "主要指标同比增减"  # no % before a bracket: LibreOffice sets them apart
 BAR_PX = 22  # a unit's bar: room for its name at CHART_FONT (at 20 px LibreOffice skips every other)
 
 
@@ -114,8 +128,8 @@ class _Sheet(CheckedSheet):
         """Cells from `col` on, each as `value` writes it; one call and one check for a row of a list
         sheet (800,000 cells at 10,000 units: a checked call per cell was most of the build time)."""
         rc = self.raw.write_values(row, col, values, formats, date_fmt, _plain)
-        if rc < 0:
-            raise KepuError(f"xlsxwriter {self.raw.name}.write_values{(row, col)!r} returned {rc}")
+        if rc:  # 0 when every cell went in: the message (1.5 µs a row) is made only for check to raise
+            check(rc, f"{self.raw.name}.write_values{(row, col)!r}")
 
     def merge_text(self, r1: int, c1: int, r2: int, c2: int, text: Any, fmt: Any) -> None:
         self.merge_range(r1, c1, r2, c2, "", fmt)
@@ -250,6 +264,8 @@ class _SummaryWriter:
         self.by_unit_sheet()
         self.charts_sheet()
         self.status_sheet()
+        if any(u.subunits for u in self.report.units):
+            self.subunits_sheet()
         self.findings_sheet()
         self.detail_sheet()
         self.files_sheet()
@@ -261,14 +277,9 @@ class _SummaryWriter:
         """The county totals on the unit form's layout (same rows, same merged section cells)."""
         spec, cells, f = self.spec, self.report.cells, self.f
         ws = self.sheet(TOTALS)
-        # narrow enough for fit-to-page to keep 11 pt text above 8 pt even where columns come out a
-        # third wider (LibreOffice without Calibri); the values as wide as the largest total needs;
-        # with 待核实 units: 已确认 | 待核实 | 含待核实 side by side (the signed figure is 已确认)
-        value_width = max(self.number_width(fl, 16) for fl in spec.fields) if spec.fields else 16
-        last_col = lay.VALUE_COL + (2 if len(self.frames.pending) else 0)
-        ws.widths = (
-            [22, 40, 10, value_width] if last_col == lay.VALUE_COL else [20, 32, 8, *[value_width] * 3]
-        )
+        kinds = self.totals_kinds()
+        last_col = lay.VALUE_COL + len(kinds) - 1
+        ws.widths = self.totals_widths(kinds)
         for col, width in enumerate(ws.widths):
             ws.set_column(col, col, width)
         ws.merge_text(0, 0, 0, last_col, f"{self.title()}（汇总）", f["title"])
@@ -289,9 +300,9 @@ class _SummaryWriter:
         for row in range(1, cells.header_row):
             ws.set_row(row, 24)
         headers = list(lay.COLUMNS[: lay.VALUE_COL + 1])
-        if last_col > lay.VALUE_COL:
+        if "pending" in kinds:
             headers[lay.VALUE_COL] += "（已确认）"
-            headers += ["待核实", "含待核实"]
+        headers += [TOTALS_HEADERS[k] for k in kinds[1:]]
         for col, text in enumerate(headers):
             ws.text(cells.header_row, col, text, f["header"])
         ws.set_row(cells.header_row, 22)
@@ -318,20 +329,14 @@ class _SummaryWriter:
             else:
                 ws.text(row, lay.LABEL_COL, fl.label, f["label"])
             ws.text(row, lay.UNIT_COL, fl.unit, f["center"])
-            confirmed = _float(self.frames.totals.get(fl.id))
-            ws.value(row, lay.VALUE_COL, confirmed, self.number_format(fl, "bold"))
-            if last_col > lay.VALUE_COL:
-                pending = _float(self.frames.pending_totals.get(fl.id))
-                both = None if confirmed is None and pending is None else (confirmed or 0) + (pending or 0)
-                ws.value(row, lay.VALUE_COL + 1, pending, self.number_format(fl))
-                ws.value(
-                    row,
-                    lay.VALUE_COL + 2,
-                    _float(fl.rounded(both)) if both is not None else None,
-                    self.number_format(fl),
-                )
-            # the table fills the A4 page the bureau stamps; a label of two lines gets their height
-            ws.set_row(row, 26 if max(lines, _lines(fl.label, room)) == 1 else 34)
+            ws.value(
+                row, lay.VALUE_COL, _float(self.frames.totals.get(fl.id)), self.number_format(fl, "bold")
+            )
+            for col, kind in enumerate(kinds[1:], start=lay.VALUE_COL + 1):
+                self.totals_cell(ws, row, col, fl, kind, kinds)
+            # the table fills the A4 page the bureau stamps; a label of several lines gets their height
+            lines = max(lines, _lines(fl.label, room))
+            ws.set_row(row, 26 if lines == 1 else 16 * lines + 2)
 
         n = self.report.counts
         line = (
@@ -363,41 +368,106 @@ class _SummaryWriter:
         ws.set_footer("&L填报单位（盖章）：&C审核人：&R日期：    年  月  日")
         ws.activate()
 
+    def totals_kinds(self) -> list[str]:
+        """The value columns of 汇总表: 已确认; with 待核实 units 待核实 and 含待核实 (the signed figure is
+        已确认); with last year 上年, 增减, 增减% of 已确认. With both, 含待核实 (已确认 + 待核实) is left
+        out: the page must stay one A4 portrait page with no text below 8 pt."""
+        kinds = ["confirmed"]
+        pending, previous = bool(len(self.frames.pending)), self.frames.has_previous
+        if pending:
+            kinds += ["pending"] if previous else ["pending", "both"]
+        if previous:
+            kinds += ["previous", "change", "percent"]
+        return kinds
+
+    def totals_widths(self, kinds: list[str]) -> list[float]:
+        """Column widths of 汇总表: narrow enough for fit-to-page to keep 11 pt text at 8 pt or more even
+        where LibreOffice draws columns wider (`pl.SLACK`); each value column as wide as its largest number."""
+        fields = self.spec.fields
+        if not self.frames.has_previous:  # as before last year could be shown: widths from the totals
+            value_width = max((self.number_width(fl, 16) for fl in fields), default=16)
+            return [22, 40, 10, value_width] if len(kinds) == 1 else [20, 32, 8, *[value_width] * 3]
+        values = [self.totals_width(kind) for kind in kinds]
+        values[0] = max(values[0], 14)  # column D also holds the header's 填报日期 (2023-06-05, bold)
+        room = pl.printable_px(False, TOTALS_MARGIN_IN) * 100 / TOTALS_MIN_SCALE / pl.SLACK
+        # A, B, C also hold the header's 单位（盖章）, the organizer and 填报日期: no narrower than the last
+        for labels in ((20, 30, 9), (16, 24, 9), (14, 18, 9)):
+            widths = [*labels, *values]
+            if sum(map(pl.column_px, widths)) <= room:
+                break
+        return widths
+
+    def totals_width(self, kind: str) -> float:
+        """A value column of 汇总表 (with last year) as wide as its widest number."""
+        if kind == "percent":
+            return PERCENT_WIDTH
+        figures = ((fl, self.totals_figure(fl, kind)) for fl in self.spec.fields)
+        return max((self.number_width(fl, 12, figure or 0.0) for fl, figure in figures), default=12)
+
+    def totals_figure(self, fl: Field, kind: str) -> float | None:
+        """The number in one of 汇总表's value columns (`totals_kinds`) for a field; None: blank or "—"."""
+        confirmed = _float(self.frames.totals.get(fl.id))
+        pending = _float(self.frames.pending_totals.get(fl.id))
+        before = _float(self.frames.previous_totals.get(fl.id)) if self.frames.has_previous else None
+        if kind == "both":
+            both = None if confirmed is None and pending is None else (confirmed or 0) + (pending or 0)
+            return _float(fl.rounded(both)) if both is not None else None
+        if kind == "change":
+            return _change(confirmed, before, fl)
+        if kind == "percent":
+            return _ratio(confirmed, before)
+        return {"confirmed": confirmed, "pending": pending, "previous": before}[kind]
+
+    def totals_cell(self, ws: _Sheet, row: int, col: int, fl: Field, kind: str, kinds: list[str]) -> None:
+        """One of 汇总表's value cells after 已确认 (column D): 待核实, 含待核实, 上年, and 增减 / 增减% as
+        formulas over D and 上年 that show "—" where last year has no value (or, for 增减%, a 0)."""
+        figure = self.totals_figure(fl, kind)
+        if kind in ("pending", "both", "previous"):
+            shown = DASH if kind == "previous" and figure is None else figure
+            ws.value(row, col, shown, self.number_format(fl))
+            return
+        now = xl_rowcol_to_cell(row, lay.VALUE_COL)
+        last = xl_rowcol_to_cell(row, lay.VALUE_COL + kinds.index("previous"))
+        if kind == "change":
+            formula, fmt = f'=IF(ISNUMBER({last}),{now}-{last},"{DASH}")', self.number_format(fl)
+        else:
+            formula = f'=IF(AND(ISNUMBER({last}),{last}<>0),({now}-{last})/{last},"{DASH}")'
+            fmt = self.f["percent"]
+        ws.write_formula(row, col, formula, fmt, DASH if figure is None else figure)
+
     def info_value(self, item: InfoField) -> Any:
         """What the county fills in the form's header fields: the bureau's contact and today's date."""
-        c = self.report.campaign
-        if item.type == "date":
-            return _naive(self.report.generated_at).date()
-        if item.type == "phone":
-            return c.contact.phone
-        if item.id == "preparer" or "填表人" in item.label:
-            return c.contact.name
-        return None
+        today = _naive(self.report.generated_at).date()
+        return self.report.campaign.header_value(item.type, item.id, item.label, today)
 
     # -- 分单位 ------------------------------------------------------------------------------------
 
     def by_unit_sheet(self) -> None:
-        """One row per roster unit grouped by 单位类别, live SUM subtotals per group and a 合计 row."""
+        """One row per roster unit grouped by 单位类别, live SUM subtotals per group and a 合计 row; with
+        last year, its value of each main field (`FormSpec.main_fields`) beside this year's."""
         spec, f, units = self.spec, self.f, self.frames.units
         ws = self.sheet(BY_UNIT)
-        fields = list(spec.fields)
+        columns = self.by_unit_columns()
         first_field = 4
-        last_col = first_field + len(fields) - 1
+        last_col = first_field + len(columns) - 1
         header = 2
-        headers = ["单位编码", "单位名称", "单位类别", "状态", *(f"{fl.label}（{fl.unit}）" for fl in fields)]
-        widths = [10, 22, 12, 8, *(self.number_width(fl, 12) for fl in fields)]
+        headers = ["单位编码", "单位名称", "单位类别", "状态"]
+        headers += [f"{'上年' if last else ''}{fl.label}（{fl.unit}）" for fl, last in columns]
+        widths = [10, 22, 12, 8, *(self.by_unit_width(fl, last) for fl, last in columns)]
         self.header_row(ws, header, headers, widths, max_lines=4)
         # printed in column pages of whole sections where they fit, 单位编码 and 单位名称 on every page
         section = {fl.id: n for n, s in enumerate(spec.sections, start=1) for fl in s.fields}
-        bands = [0] * (first_field - 2) + [section[fl.id] for fl in fields]
+        bands = [0] * (first_field - 2) + [section[fl.id] for fl, _ in columns]
         plan = pl.plan_pages(ws.widths, repeat=2, bands=bands)
-        self.title_rows(
-            ws,
-            plan,
-            f"{self.title()} 分单位汇总",
+        hint = (
             "灰色行为退回或未报单位：不填数值，不计入小计与合计。橙色行为待核实单位：数值仅供核对，"
-            "核实前不计入小计与合计。小计、合计为公式。",
+            "核实前不计入小计与合计。小计、合计为公式。"
         )
+        if self.frames.has_previous:
+            hint += (
+                "“上年”各列为该单位上年计入汇总的数（上年的单位不在今年名单中的，只计入“汇总表”的上年合计）。"
+            )
+        self.title_rows(ws, plan, f"{self.title()} 分单位汇总", hint)
 
         # the row formats of counted units, of 待核实 ones (orange) and of grey ones (rejected, missing)
         styles = {"counted": ("cell", "center"), "pending": ("pending", "pending_center")}
@@ -408,21 +478,20 @@ class _SummaryWriter:
                 f[style],
                 f[style],
                 f[center],
-                *(self.number_format(fl, style) for fl in fields),
+                *(self.number_format(fl, style) for fl, _ in columns),
             ]
             for kind, (style, center) in styles.items()
         }
         kinds = {status: "counted" for status in COUNTED}
         kinds[Status.PENDING] = "pending"
-        pending_label = STATUS_ZH[Status.PENDING]
+        table = self.by_unit_table(columns)
         row = header + 1
         subtotal_rows: list[int] = []
-        sums = {fl.id: 0.0 for fl in fields}
-        for category, group in units.groupby("单位类别", sort=False):
+        sums = [0.0] * len(columns)
+        for category, group in table.groupby("单位类别", sort=False):
             first = row
             # plain tuples (id, name, category, status, *values): a pandas row per unit costs ~100 µs
-            rows = group[[*ID_COLUMNS, *(fl.id for fl in fields)]].itertuples(index=False, name=None)
-            for unit_id, name, cat, status, *values in rows:
+            for unit_id, name, cat, status, *values in group.itertuples(index=False, name=None):
                 kind = kinds.get(status, "other")
                 ws.values(
                     row, 0, [unit_id, name, cat, STATUS_ZH.get(status, status), *values], row_formats[kind]
@@ -433,22 +502,8 @@ class _SummaryWriter:
             ws.text(row, 1, f"{category} 小计", f["sub"])
             ws.text(row, 2, category, f["sub"])
             ws.text(row, 3, f"计入 {n_counted}", f["sub_center"])
-            counted = group["状态"].isin(COUNTED)
-            status_rng = (
-                f"{xl_rowcol_to_cell(first, 3, True, True)}:{xl_rowcol_to_cell(row - 1, 3, True, True)}"
-            )
-            for k, fl in enumerate(fields):
-                col = first_field + k
-                cached = _round(group[fl.id].where(counted).sum(min_count=0))
-                sums[fl.id] += cached
-                rng = f"{xl_rowcol_to_cell(first, col)}:{xl_rowcol_to_cell(row - 1, col)}"
-                # 待核实 rows show their numbers but stay out of the sums (SUMIF on the 状态 column)
-                formula = (
-                    f'=SUMIF({status_rng},"<>{pending_label}",{rng})'
-                    if len(self.frames.pending)
-                    else f"=SUM({rng})"
-                )
-                ws.write_formula(row, col, formula, self.number_format(fl, "sub"), cached)
+            for k, cached in enumerate(self.subtotals(ws, row, first, group, columns)):
+                sums[k] += cached
             subtotal_rows.append(row)
             row += 1
 
@@ -458,19 +513,57 @@ class _SummaryWriter:
         ws.text(total, 1, "合计", f["total"])
         ws.text(total, 2, "", f["total"])
         ws.text(total, 3, f"计入 {counted_all}", f["total_center"])
-        for k, fl in enumerate(fields):
+        for k, (fl, _) in enumerate(columns):
             col = first_field + k
             refs = [xl_rowcol_to_cell(r, col) for r in subtotal_rows]
             ws.write_formula(
-                total, col, "=" + _sum_of(refs), self.number_format(fl, "total"), _round(sums[fl.id])
+                total, col, "=" + _sum_of(refs), self.number_format(fl, "total"), _round(sums[k])
             )
         ws.freeze_panes(header + 1, 2)
         ws.autofilter(header, 0, max(total - 1, header), last_col)  # 合计 stays outside: always visible
         self.list_page(ws, plan, header, total)
 
-    def number_width(self, fl: Field, least: float) -> float:
-        """A field's column: `least` characters, or what its total needs (a province's totals)."""
-        total = _float(self.frames.totals.get(fl.id)) or 0.0
+    def by_unit_columns(self) -> list[tuple[Field, bool]]:
+        """分单位's value columns: (field, whether it is last year's), each main field's 上年 after it."""
+        main = {fl.id for fl in self.spec.main_fields} if self.frames.has_previous else set()
+        return [(fl, last) for fl in self.spec.fields for last in (False, True) if not last or fl.id in main]
+
+    def by_unit_width(self, fl: Field, last: bool) -> float:
+        return self.number_width(fl, 12, _float(self.frames.previous_totals.get(fl.id)) if last else None)
+
+    def by_unit_table(self, columns: list[tuple[Field, bool]]) -> pd.DataFrame:
+        """The units' ID_COLUMNS and the value of every column of 分单位, in its order."""
+        units, previous = self.frames.units, self.frames.previous
+        parts = [units[list(ID_COLUMNS)]]
+        parts += [(previous if last else units)[fl.id].rename(f"{k}") for k, (fl, last) in enumerate(columns)]
+        return pd.concat(parts, axis=1)
+
+    def subtotals(
+        self, ws: _Sheet, row: int, first: int, group: pd.DataFrame, columns: list[tuple[Field, bool]]
+    ) -> list[float]:
+        """A category's subtotal row of formulas (their cached values returned): this year's over the
+        counted units, 待核实 rows shown but left out (SUMIF on 状态); last year's over every row."""
+        counted = group["状态"].isin(COUNTED)
+        status_rng = f"{xl_rowcol_to_cell(first, 3, True, True)}:{xl_rowcol_to_cell(row - 1, 3, True, True)}"
+        pending_label = STATUS_ZH[Status.PENDING]
+        out = []
+        for k, (fl, last) in enumerate(columns):
+            col = 4 + k
+            values = group[f"{k}"]
+            cached = _round((values if last else values.where(counted)).sum(min_count=0))
+            rng = f"{xl_rowcol_to_cell(first, col)}:{xl_rowcol_to_cell(row - 1, col)}"
+            formula = (
+                f'=SUMIF({status_rng},"<>{pending_label}",{rng})'
+                if len(self.frames.pending) and not last
+                else f"=SUM({rng})"
+            )
+            ws.write_formula(row, col, formula, self.number_format(fl, "sub"), cached)
+            out.append(cached)
+        return out
+
+    def number_width(self, fl: Field, least: float, largest: float | None = None) -> float:
+        """A field's column: `least` characters, or what its total (or `largest`) needs (a province's totals)."""
+        total = max(_float(self.frames.totals.get(fl.id)) or 0.0, largest or 0.0)
         places = fl.places if fl.type == "decimal" else 0
         # digits as wide as a fallback for SimSun draws them (DejaVu: 1.33× Calibri's), the indent
         return max(least, math.ceil(len(f"{total:,.{places}f}") * 1.35) + 2)
@@ -505,7 +598,7 @@ class _SummaryWriter:
             )
         people = self.section_inputs(PARTICIPANTS)
         if people:
-            title = _short(next(s.title for s in self.spec.sections if s.id == PARTICIPANTS))
+            title = short_label(next(s.title for s in self.spec.sections if s.id == PARTICIPANTS))
             self.units_chart(
                 counted, people, f"各单位{title}（{people[0].unit}）{suffix}", people[0].unit, stacked=True
             )
@@ -515,6 +608,8 @@ class _SummaryWriter:
                 self.totals_chart(section, inputs, colour)
         if many:
             self.category_chart(activity, people)
+        if self.frames.has_previous:
+            self.change_chart()
         ws.set_h_pagebreaks(self.breaks)
         ws.set_paper(9)
         ws.set_portrait()
@@ -615,12 +710,12 @@ class _SummaryWriter:
         """County totals of one section's inputs by source/type, as columns with their values."""
         section = next(s for s in self.spec.sections if s.id == section_id)
         unit = fields[0].unit
-        title = f"{_short(section.title)}（按{'来源' if section_id == FUNDING else '类型'}，{unit}）"
+        title = f"{short_label(section.title)}（按{'来源' if section_id == FUNDING else '类型'}，{unit}）"
         # a label wider than its column's share of the axis is broken evenly (a lone 况 otherwise)
         share = (CHART_WIDTH - 110) / len(fields) / 7  # in characters, as wrap_header measures
         rows = [
             (
-                pl.wrap_header(_short(fl.label), share, CHART_FONT, bold=False),
+                pl.wrap_header(short_label(fl.label), share, CHART_FONT, bold=False),
                 _round(_float(self.frames.totals.get(fl.id)) or 0.0),
             )
             for fl in fields
@@ -647,6 +742,46 @@ class _SummaryWriter:
                 "name": unit,
                 "min": 0,
                 "num_format": "#,##0" if not decimals else "#,##0.0",
+                "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
+            }
+        )
+        chart.set_legend({"none": True})
+        self.place(chart, 340)
+
+    def change_chart(self) -> None:
+        """同比: the main fields' change on last year in per cent (a bar per field; none where last year
+        has no value or a 0), beside a data block with this year's and last year's totals."""
+        fields = self.spec.main_fields
+        share = (CHART_WIDTH - 110) / max(len(fields), 1) / 7
+        rows = []
+        for fl in fields:
+            now, before = (
+                _float(self.frames.totals.get(fl.id)),
+                _float(self.frames.previous_totals.get(fl.id)),
+            )
+            label = pl.wrap_header(f"{short_label(fl.label)}（{fl.unit}）", share, CHART_FONT, bold=False)
+            rows.append((label, now, before, _ratio(now, before)))
+        formats = [self.f["cell"], self.f["cell"], self.f["percent"]]  # fields of several units: General
+        table = self.data_table(CHANGE_TITLE, ["指标", "本年", "上年", "增减%"], rows, formats)
+        chart = self.wb.add_chart({"type": "column"})
+        colours = [{"fill": {"color": "#70AD47" if (r[3] or 0) >= 0 else "#C00000"}} for r in rows]
+        chart.add_series(
+            {
+                "name": table.name(3),
+                "categories": table.ref(0),
+                "values": table.ref(3),
+                "points": colours,
+                "gap": 80,
+                "data_labels": {"value": True, "num_format": "0.0%", "font": {"size": CHART_FONT}},
+            }
+        )
+        chart.set_title({"name": CHANGE_TITLE, "name_font": {"size": 12, "bold": True}})
+        chart.set_x_axis({"name": "指标", "num_font": {"size": CHART_FONT}, "label_position": "low"})
+        chart.set_y_axis(
+            {
+                "name": "比上年增减",
+                "num_format": "0%",
+                "num_font": {"size": CHART_FONT},
                 "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
             }
         )
@@ -799,6 +934,57 @@ class _SummaryWriter:
         ws.autofilter(1, 0, max(last, 1), last_col)
         self.list_page(ws, plan, 1, last)
 
+    # -- 下级单位 ----------------------------------------------------------------------------------
+
+    def subunits_sheet(self) -> None:
+        """Every unit of this level, each followed by the units below it as its return's 下级单位 sheet lists
+        them (a county and its towns): drill-down for a city or a province. A unit's own row carries the
+        numbers it reported; its units' rows their own, those not counted by it in grey."""
+        f, fields = self.f, list(self.spec.fields)
+        ws = self.sheet(SUBUNITS)
+        headers = ["单位编码", "单位名称", "单位类别", "状态", "计入合计", "所属单位"]
+        headers += [f"{fl.label}（{fl.unit}）" for fl in fields]
+        largest = {  # a town's 待核实 50,000 is in no total
+            fl.id: max(
+                (abs(v) for u in self.report.units for s in u.subunits if (v := s.values.get(fl.id))),
+                default=0.0,
+            )
+            for fl in fields
+        }
+        widths = [10, 22, 12, 8, 9, 16, *(self.number_width(fl, 12, largest[fl.id]) for fl in fields)]
+        header = 2
+        self.header_row(ws, header, headers, widths, max_lines=4)
+        plan = pl.plan_pages(ws.widths, repeat=2)
+        hint = (
+            "粗体行为本级各单位（状态、上报的数值）；其下各行是该单位“下级单位”表中的单位及其数值，"
+            "灰色为该单位未计入的（待核实、退回、未报）。"
+        )
+        self.title_rows(ws, plan, f"{self.title()} 下级单位", hint)
+        own = [f["sub_center"], f["sub"], f["sub"], f["sub_center"], f["sub_center"], f["sub"]]
+        own += [self.number_format(fl, "sub") for fl in fields]
+        kinds = {True: ("center", "cell", "cell"), False: ("grey_center", "grey", "grey")}
+        rows = {
+            counted: [f[c], f[t], f[t], f[c], f[c], f[t], *(self.number_format(fl, n) for fl in fields)]
+            for counted, (c, t, n) in kinds.items()
+        }
+        row = header + 1
+        for u in self.report.units:
+            values = [
+                u.values.get(fl.id) if u.status in (*COUNTED, Status.PENDING) else None for fl in fields
+            ]
+            status = STATUS_ZH.get(u.status, u.status)
+            mine = [u.unit.id, u.unit.name, u.unit.category, status, "是" if u.counted else "否", ""]
+            ws.values(row, 0, [*mine, *values], own)
+            row += 1
+            for s in u.subunits:
+                below = [s.unit_id, "\u3000" + s.unit, s.category, STATUS_ZH.get(s.status, s.status)]
+                below += ["是" if s.counted else "否", u.unit.name, *(s.values.get(fl.id) for fl in fields)]
+                ws.values(row, 0, below, rows[s.counted])
+                row += 1
+        ws.freeze_panes(header + 1, 2)
+        ws.autofilter(header, 0, max(row - 1, header), len(headers) - 1)
+        self.list_page(ws, plan, header, row - 1)
+
     def changes_text(self, u: UnitResult) -> str:
         """`label：old→new` per changed field, from the resubmission that replaced an earlier return."""
         parts = []
@@ -918,6 +1104,8 @@ class _SummaryWriter:
             ("报送截止", c.deadline),
             ("生成时间", self.report.generated_at),
         ]
+        if self.report.previous_source:
+            facts.append(("上年数据", self.report.previous_source))
         row = 2
         for key, value in facts:
             ws.text(row, 0, key, f["key"])
@@ -979,7 +1167,7 @@ class _SummaryWriter:
         if not u.counted:
             return f"退回，未计入合计（文件：{_name(u.file)}）" if u.file else "退回，未计入合计"
         note = "已计入合计"
-        return f"{note}；替代了 {_name(u.previous)}" if u.previous else note
+        return f"{note}；替代了 {_name(u.replaced)}" if u.replaced else note
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -1031,6 +1219,7 @@ def _formats(wb: xlsxwriter.Workbook) -> dict[str, Any]:
         "sub_center": {**_STYLES["sub"], "align": "center"},
         "total_center": {**_STYLES["total"], "align": "center"},
         "int": {**_BASE, "num_format": "#,##0"},
+        "percent": {**_BASE, "num_format": "0.0%", "align": "right", "indent": 1},
         "int_center": {**_BASE, "num_format": "0", "align": "center"},
         "int_left": {**_BASE, "num_format": "#,##0", "align": "left"},
         "date": {**_BASE, "num_format": DATE_FORMAT, "align": "center"},
@@ -1078,6 +1267,16 @@ def _naive(value: datetime | date) -> datetime:
     return value.replace(tzinfo=None)
 
 
+def _change(now: float | None, before: float | None, fl: Field) -> float | None:
+    """This year minus last year at the field's places; None when either is missing."""
+    return None if now is None or before is None else fl.rounded(now - before)
+
+
+def _ratio(now: float | None, before: float | None) -> float | None:
+    """(this year − last year) / last year; None without last year's value or when it is 0."""
+    return None if now is None or not before else (now - before) / before
+
+
 def _float(value: Any) -> float | None:
     if value is None:
         return None
@@ -1099,7 +1298,7 @@ def _sum_of(refs: list[str]) -> str:
     return "+".join(f"SUM({','.join(chunk)})" for chunk in chunks)
 
 
-def _short(label: str) -> str:
+def short_label(label: str) -> str:
     """A chart-sized label: parenthesised remarks dropped (县级(单位)财政经费… → 县级财政经费…)."""
     return re.sub(r"[（(][^）)]*[）)]", "", label).strip() or label
 

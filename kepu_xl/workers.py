@@ -1,8 +1,9 @@
 """Per-file work in worker processes: a crash or a hang costs one file, never the batch.
 
-The native parsers behind the readers (libxml2 through lxml; calamine, which aborts the whole
-process on a 2 KB file with a cell at XFD1048576) can kill or wedge the process that runs them, and
-Python cannot catch that. `run` therefore calls the per-file function in child processes:
+A file from outside can trigger a bug in the code that parses it: the C code behind the readers
+(libxml2 through lxml, zlib) can abort or segfault the process that runs it, which Python cannot
+catch, and any parser can be made to loop or to allocate without end. `run` therefore calls the
+per-file function in child processes:
 
 - each worker gets a batch of items at a time and sends one small result per item back;
 - a worker that dies (SIGSEGV, SIGABRT, os._exit, the kernel's OOM killer) costs the item it was on:
@@ -13,7 +14,7 @@ Python cannot catch that. `run` therefore calls the per-file function in child p
 
 Items are pulled from the iterable as the workers need them (intake streams the inbox), so only a
 few batches of file bytes are in memory at once. On Linux the workers are forked, inheriting the
-loaded campaign; elsewhere they are spawned and get the function and context pickled.
+loaded campaign; elsewhere they are spawned and get the function and context pickled (`start_method`).
 
 A batch is sent only to a worker that has finished its previous one (it is then waiting to read),
 so neither side can block the other on a full pipe, whatever the size of an item or a result.
@@ -47,6 +48,7 @@ BATCH = 32  # items per message to a worker: start-up and messaging amortised, a
 PER_WORKER = 150  # fewer expected items than this per extra worker: its start-up would not pay
 MEMORY_LIMIT = 2 << 30  # address space a worker may add to what it inherits (POSIX only)
 _STARTUP_FAILURES = 3  # workers in a row that die before saying ready: the pool itself is broken
+START_METHOD_ENV = "KEPUXL_START_METHOD"  # "spawn" or "fork": overrides the platform's choice
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,16 @@ class Failure:
 
 class PoolBroken(RuntimeError):
     """Workers die before they can take any work (environment, not input)."""
+
+
+def start_method() -> str:
+    """How workers start: forked on Linux (cheap, and they inherit the loaded campaign; macOS: fork is
+    unsafe with its libraries), spawned elsewhere. `KEPUXL_START_METHOD=spawn` spawns them on Linux
+    too: the tests run Windows' and macOS's path that way."""
+    forced = os.environ.get(START_METHOD_ENV, "")
+    if forced in ("fork", "spawn"):
+        return forced
+    return "fork" if sys.platform.startswith("linux") else "spawn"
 
 
 def default_workers(expected: int | None) -> int:
@@ -201,8 +213,7 @@ class _Pool:
     ):
         self.func, self.context, self.failed, self.keep, self.weigh = func, context, failed, keep, weigh
         self.size, self.timeout, self.batch, self.memory_limit = size, timeout, batch, memory_limit
-        # fork: cheap, and the workers inherit the loaded campaign (macOS: fork is unsafe with its libs)
-        method = "fork" if sys.platform.startswith("linux") else "spawn"
+        method = start_method()
         self.mp = multiprocessing.get_context(method)
         self.forked = method == "fork"
         self.workers: list[_Worker] = []

@@ -2,7 +2,8 @@
 
 `pytest --update-golden` rewrites tests/golden/*.xlsx from the current code; review the diff (and open
 the files in Excel and WPS) before committing them. Tests marked `crashes_workers` crash worker processes on
-purpose; tests/quiet_crashes.py keeps their crash dumps out of the log (see there).
+purpose; tests/quiet_crashes.py keeps their crash dumps out of the log (see there). tests/every_code.py
+fails a whole run in which some finding code was never produced.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import every_code
 import pytest
 import quiet_crashes
 
@@ -34,6 +36,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.has_plugin("quiet_crashes"):  # tests that crash workers on purpose
         config.pluginmanager.register(quiet_crashes, "quiet_crashes")
+    if not config.pluginmanager.has_plugin("every_code"):  # every finding code is produced by some test
+        config.pluginmanager.register(every_code, "every_code")
 
 
 @pytest.fixture

@@ -85,6 +85,7 @@ def test_init_refuses_to_overwrite(run, tmp_path: Path) -> None:
             ".kepuxl/secret",
             "邮件模板.txt",
             "催报模板.txt",
+            "总结报告模板.txt",
             "打开工作台.bat",
         )
     )

@@ -238,8 +238,8 @@ def test_materials_sent_with_the_forms_are_counted(report):
     # the sample inbox holds 城关街道's photo and 县教育局's stamped scan beside their forms
     materials = {u.unit.id: u.materials for u in report.units if any(u.materials.values())}
     assert materials == {
-        "T01": {"photos": 1, "summary": 0, "scan": 0},
-        "D01": {"photos": 0, "summary": 0, "scan": 1},
+        "T01": {"photos": 1, "summary": 0, "scan": 0, "videos": 0, "media": 0},
+        "D01": {"photos": 0, "summary": 0, "scan": 1, "videos": 0, "media": 0},
     }
     assert next(u for u in report.units if u.unit.id == "T01").materials_text == "活动照片 1"
 

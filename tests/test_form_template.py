@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import init_sample
 
-from kepu_xl import context, identity, make, reader
+from kepu_xl import context as context_mod
+from kepu_xl import identity, make, reader
 from kepu_xl.campaign import Unit
 from kepu_xl.collection import collect
 from kepu_xl.context import CONFIG_NAME, Context
@@ -83,7 +84,7 @@ def direct_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         built.append(args[3].name)
         return build_form(*args, **kwargs)
 
-    monkeypatch.setattr(context, "build_form", spy)
+    monkeypatch.setattr(context_mod, "build_form", spy)
     return built
 
 

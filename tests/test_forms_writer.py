@@ -30,7 +30,7 @@ from kepu_xl.identity import Identity
 from kepu_xl.init import init_campaign, samples_dir
 from kepu_xl.layout import Cell
 
-MAIN, DETAIL, INFO, META = "统计表", "活动明细", "填报说明", "_meta"
+MAIN, DETAIL, INFO, META, FIELDS = "统计表", "活动明细", "填报说明", "_meta", "_fields"
 REF = re.compile(r"\$?\b([A-Z]{1,3})\$?(\d+)\b")
 
 
@@ -100,7 +100,7 @@ def fit(value: object) -> int:
 
 
 def test_sheet_names_and_order(wb: Workbook) -> None:
-    assert wb.sheetnames == [INFO, MAIN, DETAIL, META]
+    assert wb.sheetnames == [INFO, MAIN, DETAIL, META, FIELDS]
     assert wb.active.title == MAIN  # the form opens on the table to fill
 
 
@@ -110,6 +110,7 @@ def test_meta_is_very_hidden_and_the_rest_visible(wb: Workbook) -> None:
         MAIN: "visible",
         DETAIL: "visible",
         META: "veryHidden",
+        FIELDS: "veryHidden",
     }
 
 

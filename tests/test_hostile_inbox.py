@@ -532,18 +532,20 @@ def test_readme_lists_what_is_rejected(run: dict[str, Any]) -> None:
     assert produced <= listed, produced - listed
 
 
-def test_xml_defences_are_never_switched_off() -> None:
-    """defusedxml is a declared dependency that openpyxl picks up, and no code turns an XML defence off."""
-    import importlib.metadata
+def test_xml_defences_are_never_switched_off(tmp_path: Path) -> None:
+    """Behind the byte pre-check (a DTD never reaches a parser), the readers' parser itself loads no DTD,
+    expands no entity and reads no file; and no code turns an XML defence off."""
+    from lxml import etree
 
-    import openpyxl
+    from kepu_xl.book import PARSER
 
-    assert any(
-        r.replace(" ", "").startswith("defusedxml>=") for r in importlib.metadata.requires("kepuxl") or []
-    )
-    assert openpyxl.DEFUSEDXML is True
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET", encoding="utf-8")
+    xml = f'<!DOCTYPE r [<!ENTITY a "EXPANDED"><!ENTITY f SYSTEM "{secret.as_uri()}">]><r>&a;&f;</r>'
+    text = "".join(etree.fromstring(xml.encode(), PARSER).itertext())
+    assert "EXPANDED" not in text and "SECRET" not in text
     package = Path(make.__file__).parent
-    for source in package.glob("*.py"):
+    for source in package.rglob("*.py"):
         text = source.read_text(encoding="utf-8")
         for switch in ("OPENPYXL_DEFUSEDXML", "resolve_entities=True", "load_dtd=True", "huge_tree=True"):
             assert switch not in text, (source.name, switch)

@@ -15,7 +15,15 @@ from kepu_xl.cli import cli
 from kepu_xl.findings import Code, KepuError
 from kepu_xl.init import init_campaign, init_files
 
-WRITTEN = ["kepuxl.toml", "units.xlsx", ".kepuxl/secret", "邮件模板.txt", "催报模板.txt", "打开工作台.bat"]
+WRITTEN = [
+    "kepuxl.toml",
+    "units.xlsx",
+    ".kepuxl/secret",
+    "邮件模板.txt",
+    "催报模板.txt",
+    "总结报告模板.txt",
+    "打开工作台.bat",
+]
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

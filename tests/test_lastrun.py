@@ -50,7 +50,7 @@ def test_a_unit_entry_counts_its_problems_and_changes(county: Path) -> None:
     assert units["白沙镇"]["status"] == "pending"
     assert units["白沙镇"]["problems"] == {"error": 0, "verify": 1, "warning": 0}
     assert units["柳河镇"]["problems"]["error"] == 2  # 12次, 三百
-    assert units["县教育局"]["previous"] == "县教育局-统计表（初稿）.xlsx"
+    assert units["县教育局"]["replaced"] == "县教育局-统计表（初稿）.xlsx"
     changed = {c["field_id"]: (c["old"], c["new"]) for c in units["县教育局"]["changes"]}
     d01 = next(u for u in report.units if u.unit.name == "县教育局")
     assert changed["fund_government"] == (0.8, d01.values["fund_government"])

@@ -583,6 +583,25 @@ def test_fetch_errors(config: Path, dovecot: Dovecot, certs: Certs) -> None:
 
 
 @requires_dovecot
+def test_a_message_too_large_for_the_inbox_is_not_downloaded(
+    config: Path, folder: Path, dovecot: Dovecot, certs: Certs
+) -> None:
+    """A reply over the inbox's 30 MB cap for one message stays in the mailbox, with a finding that says
+    to take its attachments from the web mail; the rest is fetched."""
+    user = "fetch-4@qingxi.example.org"
+    use_imap(config, dovecot, user, certs)
+    when = datetime(2023, 5, 29, 9)
+    big = reply(WITH_ADDRESS[0], "统计表（含视频）", when, {"录像.pdf": bytes(mail.message.MAX_MESSAGE)})
+    dovecot.append(user, dovecot.password, big)
+    dovecot.append(user, dovecot.password, reply(WITH_ADDRESS[1], "统计表", when, {}))
+    report = mail.fetch(config, password=dovecot.password, subject=())
+    assert (report.counts["too-large"], report.counts["fetched"]) == (1, 1)
+    assert report.findings.flatten(("code",)) == [["MAIL_FETCH_FAILED"]]
+    assert "请在网页邮箱中下载附件" in report.findings.items[0].message
+    assert len(list((folder / "inbox" / "邮件").glob("*.eml"))) == 1
+
+
+@requires_dovecot
 def test_fetch_over_starttls(config: Path, folder: Path, dovecot: Dovecot, certs: Certs) -> None:
     user = "fetch-3@qingxi.example.org"
     use_imap(config, dovecot, user, certs)
@@ -731,8 +750,8 @@ def test_round_trip_drafts_send_reply_fetch_collect_remind(
 
     library = collect(folder / "inbox", config, write=False)
     counted = materials.count_materials(library)
-    assert counted["T01"].counts == {"photos": 4, "summary": 1, "scan": 1}
-    assert counted["T02"].counts == {"photos": 0, "summary": 0, "scan": 0}
+    assert counted["T01"].counts == {"photos": 4, "summary": 1, "scan": 1, "videos": 0, "media": 0}
+    assert counted["T02"].counts == {"photos": 0, "summary": 0, "scan": 0, "videos": 0, "media": 0}
     short = materials.shortfalls(library.campaign, counted)
     assert "T01" not in short
     assert [f.message for f in short["T02"]] == [

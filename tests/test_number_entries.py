@@ -73,3 +73,74 @@ def test_the_forms_zero_words_can_be_found_in_a_formula() -> None:
     # forms_writer finds a word with FIND("|"&text&"|", "|-|--|…|") after turning "|" into "#"
     assert all(word and not set(word) & {"|", "#"} for word in audit.ZERO_WORDS)
     assert all(space.isspace() for space in audit.ZERO_SPACES)
+
+
+# -- audit.parse_number alone: what each kind of entry parses to ------------------------------------------
+
+# (cell content, kind as the reader returns it) → (value counted, code, the number the message names)
+PARSED: list[tuple[Any, str, float | None, str | None, str | None]] = [
+    # full-width digits, signs and points (NFKC): text, never counted; the message names the number
+    ("１２００", "s", None, "AUDIT_NUMBER_AS_TEXT", "1200"),
+    ("１.５", "s", None, "AUDIT_NUMBER_AS_TEXT", "1.5"),
+    ("－１２", "s", None, "AUDIT_NUMBER_AS_TEXT", "-12"),
+    # thousands separators: only well-formed groups read as one number
+    ("1,200", "s", None, "AUDIT_NUMBER_AS_TEXT", "1200"),
+    ("1，200", "s", None, "AUDIT_NUMBER_AS_TEXT", "1200"),  # a Chinese comma
+    ("12,345,678.5", "s", None, "AUDIT_NUMBER_AS_TEXT", "12345678.5"),
+    ("12,00", "s", None, "AUDIT_UNPARSED", None),
+    ("1,2,3", "s", None, "AUDIT_UNPARSED", None),
+    # spaces (ASCII, ideographic, no-break) around or inside
+    (" 12 ", "s", None, "AUDIT_NUMBER_AS_TEXT", "12"),
+    ("\u3000１２\u3000", "s", None, "AUDIT_NUMBER_AS_TEXT", "12"),
+    ("12\u00a0", "s", None, "AUDIT_NUMBER_AS_TEXT", "12"),
+    ("1 200", "s", None, "AUDIT_NUMBER_AS_TEXT", "1200"),
+    # invisible characters pasted with the number: zero-width space, BOM, soft hyphen
+    ("1\u200b200", "s", None, "AUDIT_NUMBER_AS_TEXT", "1200"),
+    ("\ufeff12", "s", None, "AUDIT_NUMBER_AS_TEXT", "12"),
+    ("1\u00ad2", "s", None, "AUDIT_NUMBER_AS_TEXT", "12"),
+    # approximations: 约/余/多/左右 are never a number
+    ("约300", "s", None, "AUDIT_UNPARSED", None),
+    ("300余", "s", None, "AUDIT_UNPARSED", None),
+    ("300多", "s", None, "AUDIT_UNPARSED", None),
+    ("300左右", "s", None, "AUDIT_UNPARSED", None),
+    # ranges
+    ("300-400", "s", None, "AUDIT_UNPARSED", None),
+    ("300～400", "s", None, "AUDIT_UNPARSED", None),
+    ("300至400", "s", None, "AUDIT_UNPARSED", None),
+    # Chinese numerals
+    ("三百", "s", None, "AUDIT_UNPARSED", None),
+    ("十二", "s", None, "AUDIT_UNPARSED", None),
+    ("壹佰", "s", None, "AUDIT_UNPARSED", None),
+    # units and other words after the number
+    ("12次", "s", None, "AUDIT_UNPARSED", None),
+    ("5万元", "s", None, "AUDIT_UNPARSED", None),
+    ("12%", "s", None, "AUDIT_UNPARSED", None),
+    # exponents: a number cell holds the number; as text they are not a plain number to retype
+    (1e3, "n", 1000.0, None, None),
+    ("1e3", "s", None, "AUDIT_UNPARSED", None),
+    ("1E+400", "s", None, "AUDIT_UNPARSED", None),
+    # NaN and infinities, as text or saved into a number cell: never a count
+    ("NaN", "s", None, "AUDIT_UNPARSED", None),
+    ("INF", "s", None, "AUDIT_UNPARSED", None),
+    ("-Infinity", "s", None, "AUDIT_UNPARSED", None),
+    (float("nan"), "n", None, "AUDIT_UNPARSED", None),
+    (float("inf"), "n", None, "AUDIT_UNPARSED", None),
+    (float("nan"), "f", None, "AUDIT_UNPARSED", None),  # a formula's saved #NUM! as NaN: no number
+    # the other kinds of cell
+    (-0.0, "n", 0.0, None, None),
+    (True, "b", None, "AUDIT_UNPARSED", None),
+    ("#DIV/0!", "e", None, "AUDIT_CELL_ERROR", None),
+    ("0", "s", None, "AUDIT_NUMBER_AS_TEXT", "0"),
+    ("没有", "s", None, "AUDIT_UNPARSED", None),  # only the dashes and 无 mean 0
+]
+
+
+@pytest.mark.parametrize(("raw", "kind", "value", "code", "names"), PARSED)
+def test_parse_number_table(
+    raw: Any, kind: str, value: float | None, code: str | None, names: str | None
+) -> None:
+    parsed = audit.parse_number(Raw(raw, kind, AT, "1+2" if kind == "f" else ""))
+    assert (repr(parsed.value), parsed.code.name if parsed.code else None) == (repr(value), code)  # -0.0 too
+    assert parsed.context.get("value") == names
+    if code is not None and code != "AUDIT_CELL_ERROR":
+        assert parsed.context["raw"]  # the message quotes what the unit typed

@@ -6,7 +6,9 @@ county's inbox, collected for real, with the ledger between runs.
 
 from __future__ import annotations
 
+import io
 import os
+import zipfile
 from datetime import datetime
 from pathlib import Path
 
@@ -141,3 +143,36 @@ def test_counts_of_a_unit_are_those_of_its_return(county: Path) -> None:
     assert (kx.status, kx.late, kx.count("warning"), kx.count("error")) == ("accepted", True, 0, 0)
     assert (missing.status, missing.count("error")) == ("missing", 0)
     assert report.counts["accepted"] == 1 and report.counts["warnings"] == 0
+
+
+def test_messages_say_what_to_do(county: Path) -> None:
+    # issue 13 §4.11: "尚未收到该单位的统计表。" and "…为 -2，不能为负数。" said nothing about what to do
+    ctx = Context.load(county / "kepuxl.toml")
+    put(county / "inbox", "云台乡.xlsx", filled(ctx, "云台乡", {"staff_fulltime": -2}), BEFORE_DEADLINE)
+    report = collect(county / "inbox", county / "kepuxl.toml", now=BEFORE_DEADLINE, write=False)
+    (missing,) = unit_of(report, "县妇联").findings
+    assert "kepuxl remind" in missing.message and "放进收件箱" in missing.message
+    (negative,) = [f for f in unit_of(report, "云台乡").findings if f.code.name == "AUDIT_NEGATIVE"]
+    assert negative.message.endswith("不能为负数。请填实际数量，没有发生的填 0。")
+
+
+def test_text_excel_escaped_is_read_as_typed(county: Path) -> None:
+    # Excel writes a CR as _x000D_ and a literal "_x000D_" as _x005F_x000D_ (ECMA-376 ST_Xstring): read as typed
+    from openpyxl import load_workbook
+
+    ctx = Context.load(county / "kepuxl.toml")
+    wb = load_workbook(io.BytesIO(filled(ctx, "县水利局")))
+    wb[ctx.spec.sheet][ctx.cells.info["note"].a1] = "第一行\r\n第二行，字面 _x000D_ 保留"
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    out = io.BytesIO()
+    with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.startswith("xl/worksheets/"):  # as Excel escapes them
+                data = data.replace(b" _x000D_ ", b" _x005F_x000D_ ")  # (openpyxl writes CJK as &#NNNN;)
+                data = data.replace(b"&#13;", b"_x000D_")
+            dst.writestr(info, data)
+    put(county / "inbox", "县水利局.xlsx", out.getvalue(), BEFORE_DEADLINE)
+    report = collect(county / "inbox", county / "kepuxl.toml", now=BEFORE_DEADLINE, write=False)
+    assert unit_of(report, "县水利局").info["note"] == "第一行\r\n第二行，字面 _x000D_ 保留"

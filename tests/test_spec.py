@@ -240,7 +240,7 @@ def test_rule_cannot_smuggle_python(tmp_path: Path) -> None:
         Code.SPEC_RULE.format(
             where="规则 r1",
             expr="__import__('os').system('id')",
-            error="只能使用函数 abs、min、max、sum、detail_sum(列编号)",
+            error="只能使用函数 abs、min、max、sum、detail_sum(列编号)、prev(指标编号)",
         )
     ]
 

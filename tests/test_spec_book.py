@@ -33,12 +33,12 @@ BUNDLED = spec.bundled()
 
 
 def exported(tmp_path: Path, name: str = "science_week") -> Path:
-    return spec_book.export_to(spec.bundled_dir() / f"{name}.toml", tmp_path / f"{name}.xlsx")
+    return spec.export_to(spec.bundled_dir() / f"{name}.toml", tmp_path / f"{name}.xlsx")
 
 
 @pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)
 def test_export_reads_back_to_the_same_definition(tmp_path: Path, path: Path) -> None:
-    book = spec_book.export_to(path, tmp_path / "定义.xlsx")
+    book = spec.export_to(path, tmp_path / "定义.xlsx")
     got, findings = spec.check(book)
     assert findings == []
     original = spec.load(path)
@@ -94,7 +94,7 @@ def test_export_is_deterministic_and_never_replaces_a_file(tmp_path: Path) -> No
     with pytest.raises(KepuError) as info:
         exported(tmp_path)
     assert [f.code for f in info.value.findings] == [Code.DEFINITION_EXISTS]
-    again = spec_book.export_to(spec.bundled_dir() / "science_week.toml", tmp_path / "x.xlsx", overwrite=True)
+    again = spec.export_to(spec.bundled_dir() / "science_week.toml", tmp_path / "x.xlsx", overwrite=True)
     assert again.read_bytes() == first
 
 
@@ -311,7 +311,16 @@ def test_init_on_a_bundled_definition(tmp_path: Path) -> None:
     config = init_campaign(tmp_path / "科普月", form="science_month")
     assert Context.load(config).spec.id == "science_month"
     assert sorted(p.name for p in config.parent.iterdir()) == sorted(
-        ["kepuxl.toml", "units.xlsx", ".kepuxl", "inbox", "邮件模板.txt", "催报模板.txt", "打开工作台.bat"]
+        [
+            "kepuxl.toml",
+            "units.xlsx",
+            ".kepuxl",
+            "inbox",
+            "邮件模板.txt",
+            "催报模板.txt",
+            "总结报告模板.txt",
+            "打开工作台.bat",
+        ]
     )
 
 

@@ -1,8 +1,10 @@
 """The summary on paper: every sheet on A4, no text printed below 8 pt, the header row and the unit column on
 every page, page numbers, no header line of one character or a lone ）, the charts' data not printed.
 
-Two workbooks: the sample county's (collect over its sample returns, as the golden file) and a 300-unit
-campaign's (make_report from test_summary_writer: sheets of many pages, split into column pages). Each is
+Three workbooks: the sample county's (collect over its sample returns, as the golden file), a 300-unit
+campaign's (make_report from test_summary_writer: sheets of many pages, split into column pages), and the
+sample county's beside last year ([compare] previous: 上年 / 增减 / 增减% beside 已确认 and 待核实 in 汇总表,
+last year's columns in 分单位, a 同比 chart). Each is
 printed to PDF once by real LibreOffice and measured page by page: page sizes (pdfinfo), words and their
 boxes (pdftotext -bbox), the size each text run is printed at (the PDF's Tf operators). A page belongs to
 the sheet named in its footer (&A). The tests of the print set-up as written need no LibreOffice.
@@ -22,7 +24,7 @@ from pathlib import Path
 import libreoffice as lo
 import openpyxl
 import pytest
-from conftest import init_sample
+from conftest import GOLDEN_DIR, init_sample
 from openpyxl.utils import range_boundaries
 from test_summary_writer import make_report
 
@@ -58,7 +60,18 @@ def big_xlsx(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return summary_writer.build_summary(report, merge.frames(report))
 
 
-@pytest.fixture(scope="module", params=["sample", "big"])
+@pytest.fixture(scope="module")
+def compare_xlsx(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    county = init_sample(tmp_path_factory.mktemp("compare") / "青溪县", with_returns=True)
+    config = county / "kepuxl.toml"
+    old = GOLDEN_DIR / "old-summary_青溪县.xlsx"  # last year's, as an older kepuxl wrote it
+    config.write_text(config.read_text("utf-8") + f'\n[compare]\nprevious = "{old}"\n', "utf-8")
+    report = collect(county / "inbox", config, county / "output", now=NOW)
+    assert report.previous_totals and report.counts["pending"]  # the widest 汇总表: both extra blocks
+    return Path(report.outputs["summary"]).read_bytes()
+
+
+@pytest.fixture(scope="module", params=["sample", "big", "compare"])
 def xlsx(request: pytest.FixtureRequest) -> bytes:
     return request.getfixturevalue(f"{request.param}_xlsx")
 
@@ -179,6 +192,12 @@ def test_every_sheet_prints_on_a4_pages_in_order(printout: Printout) -> None:
     assert sizes <= A4, sizes
     order = [s for k, s in enumerate(printout.sheets) if k == 0 or printout.sheets[k - 1] != s]
     assert order == SHEETS  # every sheet printed, each in one run of pages
+
+
+@pdf_test
+def test_the_totals_sheet_is_one_portrait_page(printout: Printout) -> None:
+    (page,) = printout.of(TOTALS)  # the page the bureau stamps
+    assert (round(page.width), round(page.height)) == (595, 842)
 
 
 @pdf_test

@@ -125,7 +125,7 @@ def make_report(camp: Campaign, spec: spec_mod.FormSpec, n_units: int = 26) -> C
                 Change("fund_government", "县级(单位)财政经费投入情况", 1.2, 1.5),
                 Change("activities", "举办活动次数", None, 3.0),
             ]
-            r.previous = "inbox/06_old.xlsx"
+            r.replaced = "inbox/06_old.xlsx"
         if status == "rejected":
             r.findings += [
                 Finding.make(

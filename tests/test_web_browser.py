@@ -57,8 +57,11 @@ def nav(page, word: str) -> None:
 
 
 def run_collect(page) -> None:
-    """Click 重新汇总 and wait until the page has reloaded with the result."""
+    """Click 重新汇总 and wait until the page has reloaded with the result of this run (the page may still
+    show the previous run's 重新汇总完成: wait for that status to be replaced first)."""
+    before = page.locator("#job").element_handle()
     page.get_by_role("button", name="重新汇总").click()
+    page.wait_for_function("el => !el.isConnected", arg=before, timeout=120_000)
     page.wait_for_selector("text=重新汇总完成", timeout=120_000)
 
 

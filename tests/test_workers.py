@@ -1,7 +1,7 @@
 """workers.run: real worker processes; a crash, a hang or an exception costs one item, never the batch.
 
 The per-file functions below misbehave on chosen inputs the way a native parser does on a hostile file
-(os.abort is what calamine does on a cell at XFD1048576; a segfault; os._exit; a loop that never ends).
+(os.abort, as C code does on a failed assertion; a segfault; os._exit; a loop that never ends).
 The collect tests then run the real job on the sample county with such a function swapped in.
 """
 
@@ -28,7 +28,7 @@ NOW = datetime(2023, 6, 5, 9, 0)
 def misbehave(item: str, ctx: str) -> str:
     """A per-file function with a bad day on some inputs."""
     if item == "abort":
-        os.abort()  # SIGABRT, as calamine on XFD1048576
+        os.abort()  # SIGABRT, as C code on a failed assertion
     if item == "segfault":
         ctypes.string_at(0)  # SIGSEGV
     if item == "exit":
@@ -217,7 +217,11 @@ def test_a_parser_crash_costs_its_file_only(county: Path, monkeypatch: pytest.Mo
     f = next(f for f in crashed.files if f.path == CRASH_ON)
     assert f.outcome == "rejected"
     assert [(x.code.name, x.message) for x in f.findings] == [
-        ("READ_CRASHED", "读取此文件时解析程序崩溃（进程被信号 SIGABRT 终止），已跳过，其余文件不受影响。")
+        (
+            "READ_CRASHED",
+            "读取此文件时解析程序崩溃（进程被信号 SIGABRT 终止），已跳过，其余文件不受影响。"
+            "请对方用 Excel/WPS 打开原表，另存为 .xlsx 后重发。",
+        )
     ]
     t03 = next(u for u in crashed.units if u.unit.id == "T03")
     assert t03.status == "missing"  # its only file could not be read
@@ -237,7 +241,10 @@ def test_a_parser_hang_costs_its_file_only(county: Path, monkeypatch: pytest.Mon
     f = next(f for f in report.files if f.path == HANG_ON)
     assert f.outcome == "rejected"
     assert [(x.code.name, x.message) for x in f.findings] == [
-        ("READ_TIMEOUT", "读取此文件超过 1.5 秒，已跳过。")
+        (
+            "READ_TIMEOUT",
+            "读取此文件超过 1.5 秒，已跳过。请对方用 Excel/WPS 打开原表，删去多余的工作表和图片，另存为 .xlsx 后重发。",
+        )
     ]
     assert [x.to_dict() for x in report.files if x.path != HANG_ON] == [
         x.to_dict() for x in normal.files if x.path != HANG_ON

@@ -15,8 +15,20 @@ In the order a file goes through: `folder` (the walk, `scan`) → `unpack` (rout
 types and helpers they share.
 """
 
-from .base import KINDS, PENDING, SEP, SPREADSHEET_EXTS, Candidate, Limits, display_name, read_cap
-from .bytecheck import document_problem, precheck
+from .base import (
+    KINDS,
+    PENDING,
+    SEP,
+    SPREADSHEET_EXTS,
+    VIDEO_EXTS,
+    VIDEO_LABEL,
+    Candidate,
+    Limits,
+    display_name,
+    other_kind,
+    read_cap,
+)
+from .bytecheck import document_problem, precheck, video_format
 from .folder import scan
 from .unpack import candidates_from_email, checked
 
@@ -25,13 +37,17 @@ __all__ = [
     "PENDING",
     "SEP",
     "SPREADSHEET_EXTS",
+    "VIDEO_EXTS",
+    "VIDEO_LABEL",
     "Candidate",
     "Limits",
     "candidates_from_email",
     "checked",
     "display_name",
     "document_problem",
+    "other_kind",
     "precheck",
     "read_cap",
     "scan",
+    "video_format",
 ]

@@ -8,6 +8,7 @@ import os
 import re
 import stat
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +21,12 @@ PENDING = "pending"  # kind of a candidate whose content check was deferred to w
 SPREADSHEET_EXTS = frozenset(
     {".xlsx", ".xlsm", ".xltx", ".xltm", ".xlsb", ".xls", ".xlt", ".et", ".ett", ".ods", ".ots"}
 )
+# what a phone, a camera or a screen recorder saves a video as; such a file is never read whole (see folder)
+VIDEO_EXTS = frozenset(
+    {".mp4", ".m4v", ".mov", ".qt", ".3gp", ".3g2", ".mkv", ".webm", ".avi", ".wmv", ".asf", ".flv", ".f4v"}
+    | {".mpg", ".mpeg", ".vob", ".ts", ".mts", ".m2ts", ".rm", ".rmvb"}
+)
+VIDEO_LABEL = "视频"  # the READ_OTHER_FILE kind of a video (materials counts it, media reads its length)
 SEP = " → "  # joins a container's path and a member/attachment name in `Candidate.path` (GBK has no »)
 
 _CFB = bytes.fromhex("d0cf11e0a1b11ae1")
@@ -44,6 +51,8 @@ class Limits:
     max_header_block: int = 64 << 10
     max_header: int = 8 << 10  # one (unfolded) header field
     max_depth: int = 3  # containers (mail, forwarded mail, zip) nested in one another
+    max_video: int = 500 << 20  # a video added through the page (a 3-minute 4K phone video is ~400 MB);
+    # collect never reads a video file whole, whatever its size: only the header that holds its length
 
 
 DEFAULT_LIMITS = Limits()  # frozen: one instance serves every default
@@ -63,7 +72,9 @@ class Candidate:
     sender: str = ""  # e-mail From address (lower-case) for attachments
     findings: tuple[Finding, ...] = ()  # pre-check findings; an ERROR here means the file is rejected
     macro: bool = False
-    location: str = ""  # a deferred inbox file not read yet: its filesystem path (`checked` reads it)
+    # an inbox file not read yet, by its filesystem path: a deferred one (`checked` reads it), or a video
+    # (never read whole: media.inspect reads its header)
+    location: str = ""
     received_from: str = "file"  # "email" when `received` is a message's Date, "file" for a file time
 
     @property
@@ -74,8 +85,8 @@ class Candidate:
         )
 
 
-def _read_capped(path: str, cap: int) -> bytes | None:
-    """The whole file, or None if it is longer than `cap`. Read-only, no link following, never blocks."""
+def open_regular(path: str) -> int:
+    """A read-only descriptor of the regular file at `path`: no link following, never blocks (OSError else)."""
     flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
     # O_NONBLOCK: if the entry was swapped for a FIFO after lstat, open() must not wait for a writer.
     flags |= getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
@@ -83,6 +94,16 @@ def _read_capped(path: str, cap: int) -> bytes | None:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError("不是普通文件")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _read_capped(path: str, cap: int) -> bytes | None:
+    """The whole file, or None if it is longer than `cap`. Read-only, no link following, never blocks."""
+    fd = open_regular(path)
+    try:
         chunks, size = [], 0
         while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)
@@ -117,7 +138,14 @@ def read_cap(name: str, limits: Limits) -> int:
         return limits.max_eml
     if ext in (".zip", ".mbox"):
         return limits.max_total
+    if ext in VIDEO_EXTS:  # only a page upload is capped so; collect reads a video's header alone
+        return limits.max_video
     return limits.max_file
+
+
+def other_kind(findings: Iterable[Finding]) -> str:
+    """What the content check called a file that is not a form (图片, PDF, 视频…; "" when not said)."""
+    return next((f.context.get("kind", "") for f in findings if f.code is Code.READ_OTHER_FILE), "")
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -11,7 +11,18 @@ import zipfile
 import zlib
 
 from ..findings import Code, Finding
-from .base import _CFB, _ZIP, DEFAULT_LIMITS, SPREADSHEET_EXTS, Limits, _ext, _mb, _tech
+from .base import (
+    _CFB,
+    _ZIP,
+    DEFAULT_LIMITS,
+    SPREADSHEET_EXTS,
+    VIDEO_EXTS,
+    VIDEO_LABEL,
+    Limits,
+    _ext,
+    _mb,
+    _tech,
+)
 
 # ---------------------------------------------------------------------------------------------------
 # precheck: bytes → (kind, findings)
@@ -39,6 +50,8 @@ def precheck(
     label = name or "该文件"
     if not data:
         return "rejected", [Finding.make(Code.READ_EMPTY)]
+    if video_format(data) is not None:  # already in memory (an attachment): its size costs nothing more
+        return _other(ext, label, VIDEO_LABEL)
     if len(data) > limits.max_file:
         return "rejected", [
             Finding.make(Code.READ_TOO_LARGE, error=f"{_mb(len(data))}，上限 {_mb(limits.max_file)}")
@@ -164,14 +177,10 @@ def _check_package(
     data: bytes = b"",
 ) -> tuple[str, list[Finding]]:
     infos = zf.infolist()
-    if len(infos) > limits.max_members:
-        return "rejected", [_zip_limits(f"含 {len(infos)} 个成员，上限 {limits.max_members}")]
-    names = {i.filename for i in infos}
-    if len(names) != len(infos):  # readers disagree on which duplicate wins: a known smuggling trick
-        return "rejected", [Finding.make(Code.READ_CORRUPT, error="压缩包内有重名成员")]
-    if any(i.flag_bits & 0x1 for i in infos):  # zip-level password: nothing inside can be read
-        return "rejected", [Finding.make(Code.READ_ENCRYPTED)]
-    kind, workbook = _package_kind(zf, names)
+    problem = _container_problem(infos, limits)
+    if problem is not None:
+        return "rejected", [problem]
+    kind, workbook = _package_kind(zf, {i.filename for i in infos})
     if kind == "zip":
         if ext in SPREADSHEET_EXTS:
             return "rejected", [
@@ -192,26 +201,50 @@ def _check_package(
         problem = _member_problem(info, limits)
         if problem is not None:
             return "rejected", [problem]
-    macro, wb_head = False, b""
+    problem, wb_head = _parts_problem(zf, infos, workbook, parts, data)
+    if problem is not None:
+        return "rejected", [problem]
+    if b"purl.oclc.org/ooxml/spreadsheetml" in wb_head:
+        return "rejected", [Finding.make(Code.READ_STRICT_OOXML)]
+    macro = any(
+        low.endswith("vbaproject.bin") or low.startswith(("xl/macrosheets/", "basic/", "scripts/"))
+        for low in (i.filename.lower() for i in infos)
+    )
+    return kind, [Finding.make(Code.READ_MACRO_IGNORED)] if macro else []
+
+
+def _container_problem(infos: list[zipfile.ZipInfo], limits: Limits) -> Finding | None:
+    """What is wrong with the zip itself: too many members, two of one name, a zip password."""
+    if len(infos) > limits.max_members:
+        return _zip_limits(f"含 {len(infos)} 个成员，上限 {limits.max_members}")
+    if len({i.filename for i in infos}) != len(infos):  # readers disagree on which duplicate wins
+        return Finding.make(Code.READ_CORRUPT, error="压缩包内有重名成员")
+    if any(i.flag_bits & 0x1 for i in infos):  # zip-level password: nothing inside can be read
+        return Finding.make(Code.READ_ENCRYPTED)
+    return None
+
+
+def _parts_problem(
+    zf: zipfile.ZipFile,
+    infos: list[zipfile.ZipInfo],
+    workbook: str,
+    parts: dict[str, bytes] | None,
+    data: bytes,
+) -> tuple[Finding | None, bytes]:
+    """The first XML part with a DTD (or a prolog this check cannot follow), and the workbook part's head.
+
+    Every XML part, whatever its name says: a reader follows relationships, not extensions."""
+    wb_head = b""
     for info in infos:
-        low = info.filename.lower()
-        macro = (
-            macro
-            or low.endswith("vbaproject.bin")
-            or low.startswith(("xl/macrosheets/", "basic/", "scripts/"))
-        )
-        # Every XML part, whatever its name says: a reader follows relationships, not extensions.
         head = _xml_head(zf, info, parts, data)
         if head is None:
             continue
         problem = _xml_problem(info, head)
         if problem is not None:
-            return "rejected", [problem]
+            return problem, wb_head
         if info.filename == workbook:
             wb_head = head
-    if b"purl.oclc.org/ooxml/spreadsheetml" in wb_head:
-        return "rejected", [Finding.make(Code.READ_STRICT_OOXML)]
-    return kind, [Finding.make(Code.READ_MACRO_IGNORED)] if macro else []
+    return None, wb_head
 
 
 def _xml_problem(info: zipfile.ZipInfo, head: bytes) -> Finding | None:
@@ -450,6 +483,8 @@ _EXT_LABELS = {
     **dict.fromkeys((".zip", ".rar", ".7z", ".gz"), "压缩包"),
     **dict.fromkeys((".htm", ".html", ".mht"), "网页"),
     **dict.fromkeys((".eml", ".msg", ".mbox"), "邮件"),
+    # named as a video, content not recognised: still counted as one (its length cannot be read)
+    **dict.fromkeys(VIDEO_EXTS, VIDEO_LABEL),
     ".pdf": "PDF",
     ".txt": "文本",
     ".csv": "CSV 文本",
@@ -464,6 +499,42 @@ def _binary_label(data: bytes) -> str | None:
             return label
     if (data[:4] == b"RIFF" and data[8:12] == b"WEBP") or data[4:12] in (b"ftypheic", b"ftypmif1"):
         return "图片"
+    if video_format(data) is not None:
+        return VIDEO_LABEL
+    return None
+
+
+# ISO base media brands that are sound or pictures, not video (an .m4a recording, a HEIF/AVIF photo)
+_NOT_VIDEO_BRANDS = (b"M4A ", b"M4B ", b"M4P ", b"heic", b"heix", b"mif1", b"msf1", b"avif", b"avis")
+_QUICKTIME_ATOMS = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")  # old .mov files have no ftyp
+_ASF = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
+VIDEO_HEAD = 4 * 188  # bytes `video_format` looks at: four MPEG-TS packets
+
+
+def video_format(head: bytes) -> str | None:
+    """The container of a video from its first bytes (VIDEO_HEAD of them), or None when it is not one."""
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in _NOT_VIDEO_BRANDS:
+            return None
+        return "QuickTime" if brand == b"qt  " else "3GP" if brand.startswith(b"3g") else "MP4"
+    size = int.from_bytes(head[:4], "big")  # of the first atom: 1 = a 64-bit size follows
+    if head[4:8] in _QUICKTIME_ATOMS and (size == 1 or size >= 8) and head[:1] < b"\x20":  # not "I'm free"
+        return "QuickTime"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "WebM" if b"webm" in head[:64] else "Matroska"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "AVI"
+    if head.startswith(_ASF):
+        return "WMV"
+    if head.startswith(b"FLV\x01"):
+        return "FLV"
+    if head.startswith((b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3")):
+        return "MPEG"
+    if all(head[k : k + 1] == b"\x47" for k in range(0, VIDEO_HEAD, 188)) and b"\x00" in head[:188]:
+        return "MPEG-TS"  # a sync byte every 188 bytes, and binary (a text starting with "G" is not)
+    if head.startswith(b".RMF"):
+        return "RealMedia"
     return None
 
 

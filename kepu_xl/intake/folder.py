@@ -7,14 +7,19 @@ import os
 import stat
 import unicodedata
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 from ..findings import Code, Finding, KepuError
 from .base import (
+    _CFB,
     _EMPTY_SHA,
+    _ZIP,
     DEFAULT_LIMITS,
     PENDING,
     SPREADSHEET_EXTS,
+    VIDEO_EXTS,
+    VIDEO_LABEL,
     Candidate,
     Limits,
     _Ctx,
@@ -28,8 +33,10 @@ from .base import (
     _read_capped,
     _rejected,
     display_name,
+    open_regular,
     read_cap,
 )
+from .bytecheck import VIDEO_HEAD, _binary_label, video_format
 from .unpack import _route
 
 # ---------------------------------------------------------------------------------------------------
@@ -159,7 +166,17 @@ def _scan_file(
     name = display_name(base, "文件")
     received = _mtime(st)
     cap = read_cap(base, limits)
-    if st is not None and st.st_size > cap:
+    big = st is not None and st.st_size > cap
+    if big or _ext(name) in VIDEO_EXTS:  # a video is 50–300 MB: looked at by its first bytes only
+        try:
+            video = _video_on_disk(rel, name, full, received)
+        except OSError as exc:
+            yield _rejected(rel, name, st, Code.READ_LOCAL, name=name, error=_local(exc))
+            return
+        if video is not None:
+            yield video
+            return
+    if big:
         yield _rejected(rel, name, st, Code.READ_TOO_LARGE, error=f"{_mb(st.st_size)}，上限 {_mb(cap)}")
         return
     if defer and _ext(name) in SPREADSHEET_EXTS:  # nothing to sniff here: read where it is checked
@@ -175,3 +192,27 @@ def _scan_file(
         return
     ctx = _Ctx(path=rel, name=name, received=received, source="file", limits=limits, defer=defer)
     yield from _route(data, ctx)
+
+
+def _video_on_disk(rel: str, name: str, full: str, received: datetime | None) -> Candidate | None:
+    """A video in the inbox as a candidate that carries its path, not its bytes (the worker reads the
+    header that holds its length, `media.inspect`); None when the first bytes say it is something else.
+
+    A file named as a video whose content no check recognises is still taken for one (its length then
+    cannot be read: a note, not a rejection); one that is a known other kind (a photo, a workbook, a
+    zip named .mp4) goes the usual way.
+    """
+    fd = open_regular(full)
+    with os.fdopen(fd, "rb") as fh:
+        head = fh.read(VIDEO_HEAD)
+    if video_format(head) is None and (_ext(name) not in VIDEO_EXTS or _known_other(head)):
+        return None
+    found = Finding.make(Code.READ_OTHER_FILE, file=rel, name=name, kind=VIDEO_LABEL)
+    return Candidate(rel, name, b"", _EMPTY_SHA, "other", received, "file", findings=(found,), location=full)
+
+
+def _known_other(head: bytes) -> bool:
+    """The first bytes of a file that is certainly not a video (a photo, a document, an archive, a text)."""
+    if not head:
+        return True  # empty: the usual way reports it as such
+    return head.startswith((_ZIP, _CFB)) or _binary_label(head) is not None or b"\x00" not in head

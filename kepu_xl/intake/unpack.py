@@ -23,6 +23,8 @@ from .base import (
     PENDING,
     SEP,
     SPREADSHEET_EXTS,
+    VIDEO_EXTS,
+    VIDEO_LABEL,
     Candidate,
     Limits,
     _Ctx,
@@ -163,6 +165,11 @@ def _zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, sub: _Ctx) -> list[C
     """One archive member → its candidate(s); the declared size is checked before inflating."""
     if info.flag_bits & 0x1:
         return [_reject(sub, b"", Code.READ_ENCRYPTED)]
+    if _ext(sub.name) in VIDEO_EXTS and info.file_size > sub.limits.max_file:
+        # counted, not inflated into memory: its length is left unread (media.inspect says so)
+        return [
+            _make(sub, b"", "other", [Finding.make(Code.READ_OTHER_FILE, name=sub.name, kind=VIDEO_LABEL)])
+        ]
     if info.file_size > read_cap(sub.name, sub.limits):
         return [_reject(sub, b"", Code.READ_TOO_LARGE, error=f"解压后 {_mb(info.file_size)}")]
     if (problem := _member_problem(info, sub.limits)) is not None:

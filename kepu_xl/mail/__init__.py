@@ -22,7 +22,7 @@ from .draftset import MANIFEST, DraftSet, read_manifest, recover
 from .fetching import FETCH_DIR, FetchReport, fetch
 from .message import Attachment, build_message, message_id, rfc2231_param
 from .sending import SendReport, send_drafts
-from .templates import TEMPLATE_FILES, Template, install_templates
+from .templates import TEMPLATE_FILES, Template, install_templates, template_files
 from .transport import check_servers, imap_utf7, imap_utf7_decode, require_settings, tls_context
 
 __all__ = [
@@ -49,5 +49,6 @@ __all__ = [
     "require_settings",
     "rfc2231_param",
     "send_drafts",
+    "template_files",
     "tls_context",
 ]

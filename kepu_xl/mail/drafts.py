@@ -11,37 +11,25 @@ from typing import Any
 from ..campaign import Campaign, Unit
 from ..context import Context
 from ..files import safe_name
-from ..findings import Code, Finding, Findings, KepuError
+from ..findings import Code, Finding, Findings, KepuError, Report
 from ..workers import Progress
 from .draftset import DraftSet
 from .message import SEND_ADDRESS, Attachment, build_message, control_chars, message_id, visible
 from .templates import Template, base_values, form_title
 
 FORMS_DIR = Path("output") / "邮件" / "统计表"  # relative to the campaign folder
+REPORT_UP_KIND = "report_up"  # X-Kepuxl-Kind of the draft to the level above (report_draft.py)
 
 
 @dataclass
-class DraftsReport:
+class DraftsReport(Report):
     """What `make_drafts` / `make_reminders` wrote."""
 
-    campaign: str
-    outdir: Path
     kind: str  # "form" | "reminder"
     drafts: list[dict[str, Any]] = field(default_factory=list)
-    findings: Findings = field(default_factory=Findings)
 
-    @property
-    def ok(self) -> bool:
-        return self.findings.ok
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "campaign": self.campaign,
-            "outdir": str(self.outdir),
-            "kind": self.kind,
-            "drafts": self.drafts,
-            "findings": [f.to_dict() for f in self.findings],
-        }
+    def parts(self) -> dict[str, Any]:
+        return {"kind": self.kind, "drafts": self.drafts}
 
 
 def _sender(campaign: Campaign) -> tuple[str, str]:

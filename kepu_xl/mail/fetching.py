@@ -14,7 +14,7 @@ from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
-from ..campaign import load
+from ..campaign import Campaign, load
 from ..files import safe_name, write_atomic
 from ..findings import Code, Finding, Findings, KepuError
 from ..ledger import Ledger, ledger_path
@@ -111,19 +111,11 @@ def fetch(
     folder = folder or mail.imap_folder
     words = tuple(subject) if subject is not None else mail.subject
     report = FetchReport(camp.title, f"{mail.imap_host}:{mail.imap_port}", folder, inbox)
-    if since is None and mail.since is None:
-        with Ledger(ledger_path(camp.state_dir)) as ledger:
-            first = ledger.first_sent("form")
-        since = first.date() if first else None
-    since = since or mail.since
+    since = since or _first_sent(camp) or mail.since
     conn = _imap(mail, password)
     try:
         _select(conn, folder)
-        criteria = ["SINCE", f"{since.day:02d}-{_MONTHS[since.month - 1]}-{since.year}"] if since else ["ALL"]
-        status, data = conn.uid("SEARCH", *criteria)
-        if status != "OK":
-            raise KepuError(Finding.make(Code.MAIL_CONNECT, server=report.server, error=_imap_text(data)))
-        uids = [u.decode() for u in (data[0] or b"").split()]
+        uids = _search(conn, since, report.server)
         with Ledger(ledger_path(camp.state_dir)) as ledger:
             own = ledger.sent_message_ids()
             for start in range(0, len(uids), 100):
@@ -139,6 +131,24 @@ def fetch(
     finally:
         _logout(conn)
     return report
+
+
+def _first_sent(camp: Campaign) -> date | None:
+    """The day kepuxl first sent the forms (the default start of a fetch unless [mail] since is set)."""
+    if camp.mail.since is not None:
+        return None
+    with Ledger(ledger_path(camp.state_dir)) as ledger:
+        first = ledger.first_sent("form")
+    return first.date() if first else None
+
+
+def _search(conn: imaplib.IMAP4, since: date | None, server: str) -> list[str]:
+    """The UIDs of the folder's messages that arrived on or after `since` (all without it)."""
+    criteria = ["SINCE", f"{since.day:02d}-{_MONTHS[since.month - 1]}-{since.year}"] if since else ["ALL"]
+    status, data = conn.uid("SEARCH", *criteria)
+    if status != "OK":
+        raise KepuError(Finding.make(Code.MAIL_CONNECT, server=server, error=_imap_text(data)))
+    return [u.decode() for u in (data[0] or b"").split()]
 
 
 def _imap_text(data: Any) -> str:
@@ -174,21 +184,11 @@ def _fetch_one(
     report: FetchReport,
     now: Callable[[], datetime],
 ) -> Fetched:
-    item = Fetched(uid=uid)
     if head is None:
         report.findings.add(Code.MAIL_FETCH_FAILED, what=f"UID {uid}", error="服务器未返回邮件头")
-        return item
+        return Fetched(uid=uid)
     raw, size = head
-    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
-    item.subject = _decode(msg.get("Subject"))
-    item.sender = parseaddr(_decode(msg.get("From")))[1].lower()
-    try:
-        when = parsedate_to_datetime(str(msg.get("Date", "")))
-        item.date = when.astimezone().replace(tzinfo=None) if when.tzinfo else when
-    except Exception:  # no or bad Date: the file name uses the fetch time
-        item.date = None
-    mid = " ".join(str(msg.get("Message-ID", "")).split())
-    item.message_id = mid or "<sha256-" + hashlib.sha256(raw).hexdigest()[:40] + "@kepuxl>"
+    item = _described(uid, raw)
     if item.message_id in own:
         item.outcome = "own"
     elif ledger.was_fetched(item.message_id):
@@ -214,6 +214,22 @@ def _fetch_one(
         path = write_atomic(inbox / FETCH_DIR / name, data)
         ledger.record_fetch(item.message_id, folder, uid, str(path), now())
         item.outcome, item.file = "fetched", str(path)
+    return item
+
+
+def _described(uid: str, raw: bytes) -> Fetched:
+    """A message as its headers describe it: subject, sender, date, Message-ID (else one from its hash)."""
+    item = Fetched(uid=uid)
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    item.subject = _decode(msg.get("Subject"))
+    item.sender = parseaddr(_decode(msg.get("From")))[1].lower()
+    try:
+        when = parsedate_to_datetime(str(msg.get("Date", "")))
+        item.date = when.astimezone().replace(tzinfo=None) if when.tzinfo else when
+    except Exception:  # no or bad Date: the file name uses the fetch time
+        item.date = None
+    mid = " ".join(str(msg.get("Message-ID", "")).split())
+    item.message_id = mid or "<sha256-" + hashlib.sha256(raw).hexdigest()[:40] + "@kepuxl>"
     return item
 
 

@@ -19,7 +19,7 @@ from ..campaign import Campaign, load
 from ..findings import Code, Finding, KepuError
 from ..ledger import Ledger, ledger_path
 from ..workers import Progress
-from .drafts import FORMS_DIR, _sender
+from .drafts import FORMS_DIR, REPORT_UP_KIND, _sender
 from .draftset import MANIFEST, read_manifest, recover
 from .message import _WIRE, MAX_MESSAGE, SEND_ADDRESS, _decode, visible
 from .transport import MAX_CONNECT_FAILURES, _net_error, _server_text, _Smtp, require_settings
@@ -123,8 +123,7 @@ def send_drafts(
     folder = Path(folder) if folder else camp.folder / FORMS_DIR
     entries = _complete_set(folder)
     drafts = sorted(folder.glob("*.eml"))
-    server = f"{mail.smtp_host}:{mail.smtp_port}"
-    report = SendReport(camp.title, folder, server, dry_run)
+    report = SendReport(camp.title, folder, f"{mail.smtp_host}:{mail.smtp_port}", dry_run)
     if not dry_run:
         require_settings(mail, "smtp_host", "smtp_user")
         if not password:
@@ -133,77 +132,110 @@ def send_drafts(
                     Code.MAIL_CONFIG, key="password", hint=f"请设置环境变量 {mail.password_env}（授权码）"
                 )
             )
-    sender = _sender(camp)[1]
-    smtp = _Smtp(mail, password)
-    connect_failures, stop_why, last_sent = 0, "", False
+    run = _SendRun(camp, report, _Smtp(mail, password), resend=resend, sleep=sleep, now=now)
     with Ledger(ledger_path(camp.state_dir)) as ledger:
         try:
             for n, path in enumerate(drafts, start=1):
-                item = Sent(draft=str(path))
-                report.items.append(item)
                 if progress:
                     progress(n, len(drafts), path.name)
-                msg, data, error = _open_draft(camp, path, entries.get(path.name), item)
-                where = {"unit": item.unit, "file": path.name}
-                if msg is None or error:
-                    item.outcome = "failed"
-                    item.finding = Finding.make(Code.MAIL_DRAFT, **where, draft=path.name, error=error)
-                    continue
-                kind = str(msg.get("X-Kepuxl-Kind", "")).strip() or "form"
-                skip = _already_sent(ledger, item, kind, resend)
-                if skip is not None:
-                    item.outcome, item.finding = "skipped", skip.located(**where)
-                    continue
-                if dry_run:
-                    item.outcome = "dry-run"
-                    continue
-                if stop_why:
-                    item.finding = Finding.make(Code.MAIL_NOT_ATTEMPTED, **where, to=item.to, why=stop_why)
-                    continue
-                if last_sent and mail.pause:
-                    sleep(mail.pause)  # QQ/163 treat a burst from a new sender as spam
-                last_sent = False
-                try:
-                    conn = smtp.open()
-                    connect_failures = 0
-                except smtplib.SMTPAuthenticationError as exc:
-                    error = _server_text(exc.smtp_code, exc.smtp_error)
-                    item.outcome = "failed"
-                    item.finding = Finding.make(
-                        Code.MAIL_LOGIN, **where, server=server, user=mail.smtp_user, error=error
-                    )
-                    stop_why = "邮箱登录失败，为免账号被锁定未再尝试"
-                    continue
-                except (OSError, smtplib.SMTPException) as exc:
-                    connect_failures += 1
-                    item.outcome = "failed"
-                    item.finding = Finding.make(
-                        Code.MAIL_CONNECT, **where, server=server, error=_net_error(exc)
-                    )
-                    if connect_failures >= MAX_CONNECT_FAILURES:
-                        stop_why = f"连续 {connect_failures} 次无法连接服务器"
-                    continue
-                outcome, finding = _send_one(conn, sender, item, msg, now())
-                if outcome == "sent":
-                    item.outcome, last_sent = "sent", True
-                else:
-                    item.outcome, item.finding = "failed", finding.located(**where) if finding else None
-                    if finding is not None and finding.code is Code.MAIL_SEND_FAILED:
-                        smtp.drop()  # the session may be half-broken: start the next one afresh
-                ledger.record_send(
-                    message_id=item.message_id,
-                    unit_id=item.unit_id,
-                    kind=kind,
-                    draft=str(path),
-                    sha256=hashlib.sha256(data).hexdigest(),
-                    recipient=item.to,
-                    at=now(),
-                    outcome=item.outcome,
-                    error=item.finding.message if item.finding else "",
-                )
+                run.draft(ledger, path, entries.get(path.name))
         finally:
-            smtp.drop()
+            run.smtp.drop()
     return report
+
+
+class _SendRun:
+    """One `send_drafts` run: each draft's fate, the SMTP session, and when to stop trying."""
+
+    def __init__(
+        self,
+        camp: Campaign,
+        report: SendReport,
+        smtp: _Smtp,
+        *,
+        resend: bool,
+        sleep: Callable[[float], None],
+        now: Callable[[], datetime],
+    ):
+        self.camp, self.mail, self.report, self.smtp = camp, camp.mail, report, smtp
+        self.sender = _sender(camp)[1]  # raises on a From that cannot go into a header
+        self.resend, self.sleep, self.now = resend, sleep, now
+        self.connect_failures = 0
+        self.stop_why = ""  # once set (a refused login, a dead server), nothing more is tried
+        self.last_sent = False  # the previous draft went out: pause before the next
+
+    def draft(self, ledger: Ledger, path: Path, entry: dict[str, str] | None) -> None:
+        """One draft: failed, skipped, rehearsed, not attempted, or sent (and the attempt recorded)."""
+        item = Sent(draft=str(path))
+        self.report.items.append(item)
+        msg, data, error = _open_draft(self.camp, path, entry, item)
+        where = {"unit": item.unit, "file": path.name}
+        if msg is None or error:
+            item.outcome = "failed"
+            item.finding = Finding.make(Code.MAIL_DRAFT, **where, draft=path.name, error=error)
+            return
+        kind = str(msg.get("X-Kepuxl-Kind", "")).strip() or "form"
+        skip = _already_sent(ledger, item, kind, self.resend)
+        if skip is not None:
+            item.outcome, item.finding = "skipped", skip.located(**where)
+            return
+        if self.report.dry_run:
+            item.outcome = "dry-run"
+            return
+        if self.stop_why:
+            item.finding = Finding.make(Code.MAIL_NOT_ATTEMPTED, **where, to=item.to, why=self.stop_why)
+            return
+        conn = self.connect(item, where)
+        if conn is None:
+            return
+        self.send(conn, item, msg, where)
+        ledger.record_send(
+            message_id=item.message_id,
+            unit_id=item.unit_id,
+            kind=kind,
+            draft=str(path),
+            sha256=hashlib.sha256(data).hexdigest(),
+            recipient=item.to,
+            at=self.now(),
+            outcome=item.outcome,
+            error=item.finding.message if item.finding else "",
+        )
+
+    def connect(self, item: Sent, where: dict[str, str]) -> smtplib.SMTP | None:
+        """The SMTP session, after the pause between two messages; None (the item failed) if it fails."""
+        if self.last_sent and self.mail.pause:
+            self.sleep(self.mail.pause)  # QQ/163 treat a burst from a new sender as spam
+        self.last_sent = False
+        server = self.report.server
+        try:
+            conn = self.smtp.open()
+        except smtplib.SMTPAuthenticationError as exc:
+            error = _server_text(exc.smtp_code, exc.smtp_error)
+            item.outcome = "failed"
+            item.finding = Finding.make(
+                Code.MAIL_LOGIN, **where, server=server, user=self.mail.smtp_user, error=error
+            )
+            self.stop_why = "邮箱登录失败，为免账号被锁定未再尝试"
+            return None
+        except (OSError, smtplib.SMTPException) as exc:
+            self.connect_failures += 1
+            item.outcome = "failed"
+            item.finding = Finding.make(Code.MAIL_CONNECT, **where, server=server, error=_net_error(exc))
+            if self.connect_failures >= MAX_CONNECT_FAILURES:
+                self.stop_why = f"连续 {self.connect_failures} 次无法连接服务器"
+            return None
+        self.connect_failures = 0
+        return conn
+
+    def send(self, conn: smtplib.SMTP, item: Sent, msg: email.message.Message, where: dict[str, str]) -> None:
+        """One message over the open session; a failure mid-session drops it, for the next to start afresh."""
+        outcome, finding = _send_one(conn, self.sender, item, msg, self.now())
+        if outcome == "sent":
+            item.outcome, self.last_sent = "sent", True
+        else:
+            item.outcome, item.finding = "failed", finding.located(**where) if finding else None
+            if finding is not None and finding.code is Code.MAIL_SEND_FAILED:
+                self.smtp.drop()  # the session may be half-broken: start the next one afresh
 
 
 def _complete_set(folder: Path) -> dict[str, dict[str, str]]:
@@ -227,9 +259,10 @@ def _open_draft(
 ) -> tuple[email.message.Message | None, bytes, str]:
     """(message, bytes, why it cannot be sent or ""); fills in `item`, its recipient from the roster.
 
-    The draft names its unit (X-Kepuxl-Unit); the address is the roster's 电子邮箱 of that unit, never
-    one read back from the draft, whose decoded display names may hold anything. The draft's own
-    recipients, read without decoding, must be that one address and nothing else.
+    The draft names its unit (X-Kepuxl-Unit); the address is the roster's 电子邮箱 of that unit (for a
+    report-up draft, [report_up] email), never one read back from the draft, whose decoded display names
+    may hold anything. The draft's own recipients, read without decoding, must be that one address and
+    nothing else.
     """
     try:
         msg, data = _read_draft(path)
@@ -242,19 +275,24 @@ def _open_draft(
         return msg, data, f"不在草稿清单 {MANIFEST} 中（不是与这批草稿一起生成的）"
     if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
         return msg, data, "草稿生成后被改动或已损坏"
-    unit = camp.unit(item.unit_id)
-    if unit is None:
-        return msg, data, f"单位编码“{visible(item.unit_id)}”不在单位名单中"
-    item.unit = unit.name
+    if str(msg.get("X-Kepuxl-Kind", "")).strip() == REPORT_UP_KIND:  # to the level above, not to a unit
+        item.unit = camp.report_up.name or "上级"
+        address, where = camp.report_up.email, "kepuxl.toml [report_up] 的 email"
+    else:
+        unit = camp.unit(item.unit_id)
+        if unit is None:
+            return msg, data, f"单位编码“{visible(item.unit_id)}”不在单位名单中"
+        item.unit = unit.name
+        address, where = unit.email, "名单中的电子邮箱"
     campaign = str(msg.get("X-Kepuxl-Campaign", "")).strip()
     if campaign != camp.id:
         return msg, data, f"草稿属于另一个活动（{visible(campaign)}）"
-    if not SEND_ADDRESS.match(unit.email):
-        return msg, data, "名单中该单位没有有效的电子邮箱"
-    item.to = unit.email
+    if not SEND_ADDRESS.match(address):
+        return msg, data, f"{where}不是有效的邮箱地址"
+    item.to = address
     listed = getaddresses([str(v) for h in _RECIPIENT_HEADERS for v in msg.get_all(h, [])])
-    if [a.lower() for _, a in listed] != [unit.email.lower()]:
-        return msg, data, f"草稿的收件人与名单中的电子邮箱 {unit.email} 不符"
+    if [a.lower() for _, a in listed] != [address.lower()]:
+        return msg, data, f"草稿的收件人与{where} {address} 不符"
     if not item.message_id:
         return msg, data, "缺少 Message-ID"
     return msg, data, ""
@@ -262,7 +300,7 @@ def _open_draft(
 
 def _already_sent(ledger: Ledger, item: Sent, kind: str, resend: bool) -> Finding | None:
     at = ledger.sent_at(item.message_id)
-    what = "统计表邮件" if kind == "form" else "催报邮件"
+    what = {"form": "统计表邮件", REPORT_UP_KIND: "上报邮件"}.get(kind, "催报邮件")
     if at is not None:
         return Finding.make(Code.MAIL_ALREADY_SENT, to=item.to, what=what, at=f"{at:%m-%d %H:%M}", hint="")
     if kind == "form" and item.unit_id and not resend:

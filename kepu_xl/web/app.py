@@ -31,7 +31,7 @@ from . import downloads, guard, mailpage, views
 from .jobs import Jobs
 
 STATIC = ("htmx.min.js", "app.js", "app.css", "htmx.LICENSE.txt")
-UPLOAD_CEILING = Limits().max_total + (1 << 20)  # the largest file the inbox takes, plus slack
+UPLOAD_CEILING = max(Limits().max_total, Limits().max_video) + (1 << 20)  # the largest file taken, plus slack
 
 
 class Site:
@@ -295,7 +295,7 @@ def _limits_text() -> str:
 
 def _upload(site: Site) -> Response:
     """One file per request, its bytes as the body and its name in a header (URL-encoded UTF-8)."""
-    # the body may be as large as the inbox takes (a zip: 200 MB); each kind's cap is checked by `add`
+    # the body may be as large as the inbox takes (a video: 500 MB); each kind's cap is checked by `add`
     request.max_content_length = UPLOAD_CEILING
     raw_name = unquote(request.headers.get("X-File-Name", ""))
     added = inbox_add.add(site.inbox, raw_name, request.stream, size=request.content_length)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from waitress import create_server
 
+from ..starter import write_bat
 from .app import UPLOAD_CEILING, create_app
 from .guard import Keys
-from .starter import write_bat
 
 __all__ = ["serve", "write_bat"]
 

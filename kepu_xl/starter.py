@@ -1,6 +1,6 @@
 """The double-click starter of a campaign folder: `打开工作台.bat` runs `kepuxl serve` there (Windows).
 
-Imports nothing of the web stack: `kepuxl init` writes it too.
+Beside the campaign, not in kepu_xl/web: `kepuxl init` writes it too, and init must not load the page.
 """
 
 from __future__ import annotations
