@@ -385,8 +385,10 @@ class _FormWriter:
             sheets[self.spec.detail.sheet] = self.detail_sheet()
         problems = self.problem_sheet() if self.fill.problem_list else None
         self.meta_sheet()
-        self.write_fill(sheets, problems)
         self.fields_sheet()
+        self.write_fill(
+            sheets, problems
+        )  # last: every fixed text comes first (feedback_template relies on it)
         main.activate()
 
     def write_fill(self, sheets: Mapping[str, CheckedSheet], problems: CheckedSheet | None) -> None:

@@ -309,9 +309,11 @@ class _Builder:
 
     def materials_table(self) -> None:
         """Per unit: its status and the materials received with its form (photos, summaries, …)."""
-        keys = list(MATERIALS)
-        header = ["单位", "状态", *(f"{MATERIALS[k][0]}（{MATERIALS[k][1]}）" for k in keys)]
         units = self.report.units
+        asked = {key for key, _ in self.report.campaign.materials}
+        # the kinds the campaign asks for and any a unit sent anyway: no column of zeros nobody expected
+        keys = [k for k in MATERIALS if k in asked or any(u.materials.get(k) for u in units)]
+        header = ["单位", "状态", *(f"{MATERIALS[k][0]}（{MATERIALS[k][1]}）" for k in keys)]
         rows = [
             [u.unit.name, STATUS_ZH.get(u.status, str(u.status)), *(str(u.materials.get(k, 0)) for k in keys)]
             for u in units[:MATERIAL_ROWS]

@@ -68,6 +68,7 @@ class ReportUpReport:
     detail: dict[str, int] = field(default_factory=dict)  # total rows of the counted units, rows written
     note: str = ""  # the 情况说明 written
     mail: dict[str, Any] | None = None  # the draft (`mail=True`)
+    document: Path | None = None  # the 总结报告（数据部分）.docx written beside the filled form
     findings: Findings = field(default_factory=Findings)
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,6 +93,7 @@ class ReportUpReport:
             "subunits": self.subunits,
             "detail": self.detail,
             "note": self.note,
+            "report": str(self.document) if self.document else None,
             "mail": self.mail,
             "findings": [f.to_dict() for f in self.findings],
         }
@@ -134,9 +136,16 @@ def report_up(
     report.output = write_atomic(target, data)
     if report.output != target:
         report.findings.add(Code.OUT_LOCKED, path=str(target), saved=str(report.output))
+    from .report_docx import write_report  # python-docx and matplotlib: loaded for the report only
+
+    seen = len(result.findings)
+    report.document = write_report(result, target.parent)  # the 总结报告 the level above asks for
+    report.findings.extend(result.findings[seen:])  # its template's or its charts' problems
     if mail:
         unit = (upper.identity.unit, upper.unit_name)
-        report.mail, found = make_report_draft(ctx, report.output, report.note, result, now.date(), unit)
+        report.mail, found = make_report_draft(
+            ctx, report.output, report.note, result, now.date(), unit, report.document
+        )
         report.findings.extend(found)
     return report
 

@@ -396,16 +396,19 @@ def test_the_draft_carries_the_form_the_report_and_the_materials_that_fit(
     (inbox / "城关镇-活动照片1.jpg").write_bytes(PHOTO + bytes(1000))
     (inbox / "青山镇-活动照片1.jpg").write_bytes(PHOTO + bytes(300_000))
     (inbox / "白沙镇-活动照片1.jpg").write_bytes(PHOTO + bytes(500))  # 待核实: not counted, not sent up
-    docx = county.parent / "output" / REPORT_DIR / report_draft.SUMMARY_DOCX
-    docx.parent.mkdir(parents=True)
-    docx.write_bytes(b"PK\x03\x04 the report part 2 writes")
-    monkeypatch.setattr(report_draft, "MAIL_LIMIT", 200_000)  # the 300 KB photo no longer fits
+    first = report_up(upper_form(city, "C01"), county, include_pending=True, now=NOW)
+    assert first.document is not None and first.document.parent == first.output.parent
+    assert first.document.name.endswith("_总结报告（数据部分）.docx")
+    fixed = first.output.stat().st_size + first.document.stat().st_size
+    # the form and the report go first; after them only the small materials fit, not the 300 KB photo
+    monkeypatch.setattr(report_draft, "MAIL_LIMIT", int(fixed * 1.4) + 150_000)
     report = report_up(upper_form(city, "C01"), county, include_pending=True, mail=True, now=NOW)
     draft = report.mail
     assert draft["to"] == "kjj@jining.example.org"
+    assert report.to_dict()["report"] == str(report.document)
     assert draft["attachments"] == [
         "01_青溪县.xlsx",
-        report_draft.SUMMARY_DOCX,
+        report.document.name,
         "城关镇活动总结.pdf",
         "城关镇-活动照片1.jpg",
     ]

@@ -123,7 +123,9 @@ def test_every_problem_of_a_workbook_is_found_at_its_cell(tmp_path: Path) -> Non
         ("SPEC_RULE", "指标", "K7"),
         ("SPEC_RULE", "规则", "C3"),
         ("SPEC_BAD_VALUE", "规则", "D4"),
-        ("SPEC_BAD_VALUE", "规则", "B5"),  # fund_in_kind is gone: the rule listing it is wrong too
+        ("SPEC_BAD_VALUE", "规则", "B5"),  # fund_in_kind is gone: the rules listing it are wrong too
+        ("SPEC_BAD_VALUE", "规则", "B8"),  # (tenfold_last_year, zero_last_year: over last year's values)
+        ("SPEC_BAD_VALUE", "规则", "B10"),
     ]
     messages = [f.message for f in findings]
     assert messages[1] == Code.SPEC_BAD_VALUE.format(

@@ -24,7 +24,7 @@ import pytest
 import xlsxwriter
 from packaging.requirements import Requirement
 
-from kepu_xl import context, merge, spec_book, summary_writer, xlsx_out
+from kepu_xl import context, merge, spec, summary_writer, xlsx_out
 from kepu_xl.campaign import Unit
 from kepu_xl.collection import collect
 from kepu_xl.context import Context
@@ -121,7 +121,7 @@ def _builds(ctx: Context):
     return {
         "form": lambda: build_form(ctx.spec, ctx.cells, ctx.campaign, unit, ctx.identity(unit), "pw"),
         "summary": lambda: summary_writer.build_summary(report, merge.frames(report)),
-        "definition": lambda: spec_book.export(find(ctx.campaign.form, ctx.campaign.folder)),
+        "definition": lambda: spec.export(find(ctx.campaign.form, ctx.campaign.folder)),
     }
 
 

@@ -31,15 +31,21 @@ TEMPLATE_KEY = "report_up_template"
 # (intake.Limits.max_eml), and QQ/163 take about that much as ordinary attachments
 MAIL_LIMIT = 25 << 20
 DOCX_TYPE = ("application", "vnd.openxmlformats-officedocument.wordprocessingml.document")
-SUMMARY_DOCX = "总结报告（数据部分）.docx"  # beside the filled form, when the report module wrote one
 
 
 def make_report_draft(
-    ctx: Context, filled: Path, note: str, result: CollectReport, today: date, upper_unit: tuple[str, str]
+    ctx: Context,
+    filled: Path,
+    note: str,
+    result: CollectReport,
+    today: date,
+    upper_unit: tuple[str, str],
+    document: Path | None = None,
 ) -> tuple[dict[str, Any], list[Finding]]:
     """The draft to the level above; (what it holds, findings: materials left out, template problems).
 
-    `upper_unit`: (id, name) of this level in the upper campaign's roster, as its form names it.
+    `upper_unit`: (id, name) of this level in the upper campaign's roster, as its form names it;
+    `document`: the 总结报告（数据部分）.docx report-up wrote, attached after the form.
     """
     camp = ctx.campaign
     up = camp.report_up
@@ -50,9 +56,8 @@ def make_report_draft(
     template = Template.load(camp, TEMPLATE_KEY)
     found = Findings()
     attachments = [Attachment(filled.name, filled.read_bytes())]
-    docx = filled.parent / SUMMARY_DOCX
-    if docx.is_file():
-        attachments.append(Attachment(docx.name, docx.read_bytes(), DOCX_TYPE))
+    if document is not None and document.is_file():
+        attachments.append(Attachment(document.name, document.read_bytes(), DOCX_TYPE))
     extra, left = _materials(result, camp.folder / "inbox", up.materials, MAIL_LIMIT - _size(attachments))
     attachments += extra
     if left:
