@@ -117,8 +117,11 @@ def test_three_counties_report_to_their_city_and_the_city_to_its_province(
     mail_settings(baihe, smtp_user=smtp_server.user, ca_file=str(certs.ca_file), pause=0, timeout=10)
     totals["C02"] = run("collect", baihe.parent / "inbox", "-c", baihe)["totals"]
     report = run("report-up", upper_form(city, "C02"), "-c", baihe, "--mail")
+    # the filled form, then the 总结报告 written beside it (this county's units sent no materials)
+    assert report["report"] and Path(report["report"]).parent == Path(report["output"]).parent
     assert report["mail"]["to"] == CITY_MAIL and report["mail"]["attachments"] == [
-        upper_form(city, "C02").name
+        upper_form(city, "C02").name,
+        Path(report["report"]).name,
     ]
     sent = run("send", Path(report["mail"]["file"]).parent, "-c", baihe, password=password)
     assert sent["counts"]["sent"] == 1

@@ -268,6 +268,42 @@ def test_towns_that_do_not_add_up_get_a_warning_at_the_cell(city: Path, county: 
     assert c01.status == "warnings"
 
 
+def test_a_sheet_of_towns_that_cannot_be_read_is_said_so_and_not_summed(city: Path, county: Path) -> None:
+    report = report_up(upper_form(city, "C01"), county, include_pending=True, now=NOW)
+    data = report.output.read_bytes()
+    # a town's number replaced by text: said at its cell, left out of the check of the sums
+    at = (subunits.FIRST_ROW, 5)
+    typed = report.output.with_name("typed.xlsx")
+    typed.write_bytes(xlsx_patch.patch(data, {subunits.SHEET: {at: "约20"}}))
+    c01 = unit_of(city_collect(city, typed), "C01")
+    found = [(f.code, f.sheet, f.cell) for f in c01.findings if f.code.name.startswith("REPORT_SUBUNITS")]
+    assert (Code.REPORT_SUBUNITS_VALUE, subunits.SHEET, f"F{subunits.FIRST_ROW + 1}") in found
+    assert c01.subunits and c01.subunits[0].values.get("activities") is None
+    # the row of field ids emptied: the sheet cannot be read, no town is listed and nothing is summed
+    wiped = report.output.with_name("wiped.xlsx")
+    row = {(subunits.ID_ROW, col): None for col in range(2)}
+    wiped.write_bytes(xlsx_patch.patch(data, {subunits.SHEET: row}))
+    c01 = unit_of(city_collect(city, wiped), "C01")
+    found = [(f.code, f.sheet, f.cell) for f in c01.findings if f.code.name.startswith("REPORT_SUBUNITS")]
+    assert found == [(Code.REPORT_SUBUNITS_SHEET, subunits.SHEET, f"A{subunits.ID_ROW + 1}")]
+    assert c01.subunits == [] and c01.status == "warnings"
+
+
+def test_detail_columns_the_upper_form_lacks_are_said_so(city: Path, county: Path) -> None:
+    # the county's 活动明细 calls its 媒体报道数 column "press"; the city's has "reports"
+    text = (Path(__file__).parents[1] / "forms" / "science_week.toml").read_text(encoding="utf-8")
+    (county.parent / "county_form.toml").write_text(text.replace('id = "reports"', 'id = "press"'), "utf-8")
+    config = county.read_text(encoding="utf-8").replace('form = "science_week"', 'form = "county_form.toml"')
+    county.write_text(config, encoding="utf-8")
+    for f in (county.parent / "inbox").iterdir():
+        f.unlink()
+    fill_returns(county, {"T01": values_for(1, {})})
+    report = report_up(upper_form(city, "C01"), county, now=NOW)
+    found = [f for f in report.findings if f.code is Code.REPORT_DETAIL_COLUMNS]
+    assert [(f.context["columns"], f.context["blank"]) for f in found] == [("媒体报道数", "媒体报道数")]
+    assert report.detail["written"] == report.detail["rows"] > 0
+
+
 def test_a_form_filled_before_is_filled_again(city: Path, county: Path) -> None:
     first = report_up(upper_form(city, "C01"), county, include_pending=True, now=NOW)
     collect(county.parent / "inbox", county, now=NOW)
