@@ -304,6 +304,21 @@ def test_detail_columns_the_upper_form_lacks_are_said_so(city: Path, county: Pat
     assert report.detail["written"] == report.detail["rows"] > 0
 
 
+def test_videos_are_listed_to_be_sent_otherwise_never_attached(city: Path, county: Path) -> None:
+    text = county.read_text(encoding="utf-8").replace(
+        "[report_up]\n", '[report_up]\nmaterials = ["videos", "photos"]\n'
+    )
+    county.write_text(text, encoding="utf-8")
+    inbox = county.parent / "inbox"
+    (inbox / "城关镇-活动视频.mp4").write_bytes(bytes(64) + b"ftypisom" + bytes(4000))  # never read whole
+    (inbox / "城关镇-活动照片1.jpg").write_bytes(PHOTO + bytes(1000))
+    report = report_up(upper_form(city, "C01"), county, include_pending=True, mail=True, now=NOW)
+    assert report.mail["attachments"][2:] == ["城关镇-活动照片1.jpg"]
+    assert report.mail["left_out"] == ["城关镇-活动视频.mp4"]
+    left = [f for f in report.findings if f.code is Code.REPORT_MATERIALS_LEFT]
+    assert len(left) == 1 and "城关镇-活动视频.mp4" in left[0].message
+
+
 def test_a_form_filled_before_is_filled_again(city: Path, county: Path) -> None:
     first = report_up(upper_form(city, "C01"), county, include_pending=True, now=NOW)
     collect(county.parent / "inbox", county, now=NOW)

@@ -121,7 +121,7 @@ def _materials(
         return [], []
     wanted = {path for _, path in order}
     own = (result.campaign.folder / "output", result.campaign.state_dir)
-    found = {c.path: c for c in intake.scan(inbox, skip=own) if c.path in wanted and c.data}
+    found = {c.path: c for c in intake.scan(inbox, skip=own) if c.path in wanted}
     out: list[Attachment] = []
     left: list[str] = []
     used = 0
@@ -132,7 +132,8 @@ def _materials(
             continue
         name = cand.name if unit in cand.name else f"{unit}_{cand.name}"  # whose it is, at a glance
         att = Attachment(_unique(name, names), cand.data, _mime(cand.name))
-        if used + _size([att]) > budget:
+        # a video is never read whole (intake): too big for a mail anyway, it is listed to be sent otherwise
+        if not cand.data or used + _size([att]) > budget:
             left.append(att.name)
             continue
         used += _size([att])
