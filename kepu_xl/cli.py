@@ -519,6 +519,8 @@ def render_report_up(report: Any) -> None:
         f"填入 {len(report.values)} 项指标（计入合计的单位 {n['accepted'] + n['warnings']} 个，应报 {n['expected']} 个），"
         f"活动明细 {report.detail.get('written', 0)}/{report.detail.get('rows', 0)} 项，下级单位表 {report.subunits} 行"
     )
+    if report.document:
+        console.print(f"总结报告（数据部分）：{escape(str(report.document))}")
     if report.pending:
         console.print(Paragraph(f"待核实、未计入：{'、'.join(report.pending)}（已写入情况说明）"))
     shown = [f for f in report.findings if f.severity is not Severity.INFO]
@@ -555,7 +557,8 @@ def report_up_cmd(
     """把本活动已确认的汇总数据填入上级下发的统计表 UPPER_FORM，写到 output/上报/（文件名不变），上级直接汇总。
 
     按指标编号逐项填写（编号不同时在 kepuxl.toml 的 [report_up.map] 中写明）；活动明细列出各单位的活动并注明单位；
-    情况说明自动生成；另附“下级单位”表，列出本活动每个单位的数据。有待核实单位时不上报，除非加 --include-pending。
+    情况说明自动生成；另附“下级单位”表，列出本活动每个单位的数据；旁边写出总结报告（数据部分）.docx。
+    有待核实单位时不上报，除非加 --include-pending。
 
     \b
     Example:
