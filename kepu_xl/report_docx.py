@@ -31,7 +31,7 @@ from .findings import Code, Finding, Findings
 from .mail.templates import REPORT_TEMPLATE, Template, fill, note_unknown
 from .merge import Frames
 from .report_charts import CJK_FONTS, NoCharts, charts, cjk_font
-from .results import COUNTED, STATUS_ZH, CollectReport, Status
+from .results import COUNT_ZH, COUNTED, STATUS_ZH, CollectReport, Status
 from .spec import Field, show_number
 from .xlsx_out import clean_text
 
@@ -90,7 +90,7 @@ def text_values(report: CollectReport, frames: Frames) -> dict[str, str]:
         "范围": scope(c.organizer),
         "汇总时间": _when(report.generated_at),
         "上年数据": Path(report.previous_source).name if report.previous_source else "未配置",
-        **{zh: str(n[key]) for zh, key in COUNT_WORDS},
+        **{zh: str(n[key]) for zh, key in COUNT_ZH},
         "计入说明": counted_note(report),
         "主要数据": "\n".join(key_sentences(report, frames)),
         "前列指标": report.spec.main_fields[0].label if report.spec.main_fields else "",
@@ -104,16 +104,6 @@ def text_values(report: CollectReport, frames: Frames) -> dict[str, str]:
     return values
 
 
-COUNT_WORDS = (
-    ("应报", "expected"),
-    ("已报", "reported"),
-    ("通过", "accepted"),
-    ("有警告", "warnings"),
-    ("待核实", "pending"),
-    ("退回", "rejected"),
-    ("未报", "missing"),
-    ("逾期", "late"),
-)
 SHOWN_NAMES = (
     "活动",
     "年度",
@@ -122,7 +112,7 @@ SHOWN_NAMES = (
     "范围",
     "汇总时间",
     "上年数据",
-    *(z for z, _ in COUNT_WORDS),
+    *(z for z, _ in COUNT_ZH),
 )
 SHOWN_NAMES += ("计入说明", "主要数据", "前列指标", "缺报情况", "指标编号", "指标编号.上年", "指标编号.同比")
 

@@ -72,6 +72,18 @@ NOT_CONTENT = frozenset(
         Code.MATERIAL_VIDEO_UNREAD,
     }
 )
+# the counts of a run as the summary's 说明 and the report's placeholders name them: (Chinese word, key of `counts`)
+COUNT_ZH = (
+    ("应报", "expected"),
+    ("已报", "reported"),
+    ("通过", "accepted"),
+    ("有警告", "warnings"),
+    ("待核实", "pending"),
+    ("退回", "rejected"),
+    ("未报", "missing"),
+    ("逾期", "late"),
+    ("可能逾期", "maybe_late"),
+)
 OUTCOME_ZH = {
     Outcome.USED: "采用",
     Outcome.SUPERSEDED: "已被替代",

@@ -31,7 +31,7 @@ from . import layout as lay
 from . import print_layout as pl
 from .findings import Finding, Severity
 from .merge import ID_COLUMNS, Frames
-from .results import COUNTED, OUTCOME_ZH, STATUS_ZH, CollectReport, Status, UnitResult
+from .results import COUNT_ZH, COUNTED, OUTCOME_ZH, STATUS_ZH, CollectReport, Status, UnitResult
 from .spec import SUBUNITS_SHEET, Field, FormSpec, InfoField
 from .workers import gc_paused
 from .xlsx_out import CheckedSheet, FastRowsWorksheet, check, clean_text, strict_warnings
@@ -1115,18 +1115,7 @@ class _SummaryWriter:
         row += 1
         ws.text(row, 0, "报送情况", f["heading"])
         row += 1
-        counts = [
-            ("应报", "expected"),
-            ("已报", "reported"),
-            ("通过", "accepted"),
-            ("有警告", "warnings"),
-            ("待核实", "pending"),
-            ("退回", "rejected"),
-            ("未报", "missing"),
-            ("逾期", "late"),
-            ("可能逾期", "maybe_late"),
-        ]
-        for key, name in counts:
+        for key, name in COUNT_ZH:
             ws.text(row, 0, key, f["key"])
             ws.write_number(row, 1, n[name], f["int_left"])
             row += 1
