@@ -90,3 +90,19 @@ def form_path(tmp_path: Path, form_bytes: bytes) -> Path:
     path = tmp_path / f"science_week_{UNIT_NAME}.xlsx"
     path.write_bytes(form_bytes)
     return path
+
+
+@pytest.fixture
+def direct_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the units whose form `Context.form_bytes` built directly (not from a template)."""
+    from kepu_xl import context as context_mod
+    from kepu_xl.forms_writer import build_form
+
+    built: list[str] = []
+
+    def spy(*args, **kwargs):
+        built.append(args[3].name)
+        return build_form(*args, **kwargs)
+
+    monkeypatch.setattr(context_mod, "build_form", spy)
+    return built

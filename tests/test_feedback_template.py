@@ -20,7 +20,6 @@ from conftest import init_sample
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kepu_xl import context
 from kepu_xl.campaign import Unit
 from kepu_xl.collection import collect
 from kepu_xl.context import CONFIG_NAME, Context
@@ -73,19 +72,6 @@ def direct(ctx: Context, unit: Unit, prefill: Prefill | None, problems: list[Fin
 def rendered(ctx: Context, unit: Unit, prefill: Prefill | None, problems: list[Finding]) -> bytes:
     """The template's bytes (raises Fallback where it would build directly)."""
     return ctx.feedback_template().render(unit, ctx.identity(unit), ctx.password(unit), prefill, problems)
-
-
-@pytest.fixture
-def direct_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Names of the units whose form `Context.form_bytes` built directly."""
-    built: list[str] = []
-
-    def spy(*args, **kwargs):
-        built.append(args[3].name)
-        return build_form(*args, **kwargs)
-
-    monkeypatch.setattr(context, "build_form", spy)
-    return built
 
 
 @pytest.fixture(scope="module", params=FORMS)

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from conftest import init_sample
 
-from kepu_xl import context as context_mod
 from kepu_xl import identity, make, reader
 from kepu_xl.campaign import Unit
 from kepu_xl.collection import collect
@@ -73,19 +72,6 @@ def form_ctx(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     ctx = Context.load(config)
     assert ctx.spec.id == request.param
     return ctx
-
-
-@pytest.fixture
-def direct_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Names of the units whose form `Context.form_bytes` built directly."""
-    built: list[str] = []
-
-    def spy(*args, **kwargs):
-        built.append(args[3].name)
-        return build_form(*args, **kwargs)
-
-    monkeypatch.setattr(context_mod, "build_form", spy)
-    return built
 
 
 def direct(ctx: Context, unit: Unit) -> bytes:

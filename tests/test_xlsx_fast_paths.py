@@ -24,7 +24,7 @@ import pytest
 import xlsxwriter
 from packaging.requirements import Requirement
 
-from kepu_xl import context, merge, spec, summary_writer, xlsx_out
+from kepu_xl import merge, spec, summary_writer, xlsx_out
 from kepu_xl.campaign import Unit
 from kepu_xl.collection import collect
 from kepu_xl.context import Context
@@ -51,18 +51,6 @@ def test_pyproject_pins_exactly_the_verified_versions() -> None:
     major, minor, patch = (int(x) for x in max(VERIFIED_VERSIONS).split("."))
     others = [f"{major}.{minor}.{patch + 1}", f"{major}.{minor + 1}.0", f"{major + 1}.0.0", "3.2.0"]
     assert not any(pin.specifier.contains(v) for v in others if v not in VERIFIED_VERSIONS)
-
-
-@pytest.fixture
-def direct_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    built: list[str] = []
-
-    def spy(*args, **kwargs):
-        built.append(args[3].name)
-        return build_form(*args, **kwargs)
-
-    monkeypatch.setattr(context, "build_form", spy)
-    return built
 
 
 def test_every_fast_path_is_on(ctx: Context, direct_builds: list[str]) -> None:
