@@ -440,20 +440,14 @@ def _compare(table: Any, out: Findings, file: str) -> str:
 def _report_up(table: Any, out: Findings, file: str) -> ReportUp:
     """[report_up] → `ReportUp`: the upper level's address and name, and [report_up.map]; the map's
     expressions are checked against the definitions by report-up, which has both."""
-    if not isinstance(table, dict):
-        out.add(
-            Code.CAMPAIGN_BAD_VALUE,
-            file=file,
-            table="report_up",
-            key="report_up",
-            value=table,
-            rule="应为一个表",
-        )
-        return ReportUp()
-    kw: dict[str, Any] = {}
 
     def bad(key: str, value: Any, rule: str, where: str = "report_up") -> None:
         out.add(Code.CAMPAIGN_BAD_VALUE, file=file, table=where, key=key, value=value, rule=rule)
+
+    if not isinstance(table, dict):
+        bad("report_up", table, "应为一个表")
+        return ReportUp()
+    kw: dict[str, Any] = {}
 
     for key, value in table.items():
         if key == "email":
