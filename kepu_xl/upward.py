@@ -330,6 +330,13 @@ def _subunit(u: UnitResult, sources: dict[str, rules.Expr]) -> subunits.SubUnit:
 # -- detail rows, header fields, 情况说明 ----------------------------------------------------------------
 
 
+def _columns(these: list[tuple[str, str]], others: list[tuple[str, str]]) -> str:
+    """Columns by their labels for the message; a label the other side has too (the same name, another
+    field) also gives the field id, or the two lists would read alike."""
+    shared = {label for _, label in others}
+    return "、".join(f"{label}（字段 {fid}）" if label in shared else label for fid, label in these) or "无"
+
+
 def _fill_detail(
     upper: FieldMap,
     spec: FormSpec,
@@ -344,11 +351,11 @@ def _fill_detail(
         report.detail = {"rows": len(rows), "written": 0}
         return 0
     mine = {c.id for c in spec.detail.columns}
-    missing = [c.label for c in spec.detail.columns if c.id not in {u.id for u in upper.columns}]
-    blank = [c.label for c in upper.columns if c.id not in mine]
+    missing = [(c.id, c.label) for c in spec.detail.columns if c.id not in {u.id for u in upper.columns}]
+    blank = [(c.id, c.label) for c in upper.columns if c.id not in mine]
     if missing or blank:
         report.findings.add(
-            Code.REPORT_DETAIL_COLUMNS, columns="、".join(missing) or "无", blank="、".join(blank) or "无"
+            Code.REPORT_DETAIL_COLUMNS, columns=_columns(missing, blank), blank=_columns(blank, missing)
         )
     first, last = upper.detail_rows
     room = last - first + 1

@@ -300,7 +300,10 @@ def test_detail_columns_the_upper_form_lacks_are_said_so(city: Path, county: Pat
     fill_returns(county, {"T01": values_for(1, {})})
     report = report_up(upper_form(city, "C01"), county, now=NOW)
     found = [f for f in report.findings if f.code is Code.REPORT_DETAIL_COLUMNS]
-    assert [(f.context["columns"], f.context["blank"]) for f in found] == [("媒体报道数", "媒体报道数")]
+    # the same label on both sides, so each side also names its field id
+    assert [(f.context["columns"], f.context["blank"]) for f in found] == [
+        ("媒体报道数（字段 press）", "媒体报道数（字段 reports）")
+    ]
     assert report.detail["written"] == report.detail["rows"] > 0
 
 
