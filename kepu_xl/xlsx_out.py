@@ -506,7 +506,7 @@ class Xml:
 
 @dataclass(frozen=True, slots=True)
 class Deflated:
-    """A zip member's data compressed once, as zipfile compresses it."""
+    """A zip member's data compressed once, as zipfile compresses it (`of`), or spliced (`splice`)."""
 
     size: int
     crc: int
@@ -515,6 +515,76 @@ class Deflated:
     @classmethod
     def of(cls, data: bytes) -> Deflated:
         return cls(len(data), zlib.crc32(data), zlib.compress(data, zlib.Z_DEFAULT_COMPRESSION, -15))
+
+
+# -- a member spliced from pieces: fixed runs deflated once per campaign, the unit's bytes per form -------
+
+_STORED = struct.Struct("<BHH")  # a stored block's header from a byte boundary: BFINAL=0 BTYPE=00, LEN, NLEN
+_STORED_MAX = 65_535
+_FINAL = b"\x01\x00\x00\xff\xff"  # an empty final stored block: where a spliced stream ends
+UNIT_DEFLATE_MIN = 1_024  # a run of the unit's bytes this long is deflated per form; a shorter one stored
+
+
+def stored_blocks(raw: bytes) -> bytes:
+    """`raw` as non-final stored (uncompressed) deflate blocks, written from a byte boundary."""
+    out: list[bytes] = []
+    for at in range(0, len(raw), _STORED_MAX):
+        block = raw[at : at + _STORED_MAX]
+        out += (_STORED.pack(0, len(block), len(block) ^ 0xFFFF), block)
+    return b"".join(out)
+
+
+def deflated_run(raw: bytes) -> bytes:
+    """`raw` deflated on its own (no reference to anything before it), ended by a sync flush: non-final
+    blocks ending on a byte boundary, so that any deflate blocks can follow."""
+    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+    return compressor.compress(raw) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+
+@dataclass(frozen=True, slots=True)
+class Fixed:
+    """A run of a member's bytes that every form of a campaign shares, deflated once (or stored, when
+    shorter) as a piece of a longer stream: see `splice`."""
+
+    raw: bytes
+    blocks: bytes
+
+    @classmethod
+    def of(cls, raw: bytes) -> Fixed:
+        stored = stored_blocks(raw)
+        deflated = deflated_run(raw) if raw else b""
+        return cls(raw, deflated if len(deflated) < len(stored) else stored)
+
+
+def splice(pieces: Iterable[Fixed | bytes]) -> Deflated:
+    """A zip member made of `pieces` in order — `Fixed` runs and the unit's bytes — as ONE raw-deflate
+    stream without compressing the fixed runs again: their blocks as made once, each run of the unit's
+    bytes between them stored (deflated here when UNIT_DEFLATE_MIN long), an empty final block at the end.
+    Every piece ends on a byte boundary and refers to nothing before it, so any order of them is a valid
+    stream. The CRC-32 is chained over the pieces' bytes."""
+    out: list[bytes] = []
+    run: list[bytes] = []  # the unit's bytes since the last fixed run
+    crc, size, crc32 = 0, 0, zlib.crc32
+    for piece in pieces:
+        if type(piece) is Fixed:
+            if run:
+                out.append(_unit_blocks(b"".join(run)))
+                run.clear()
+            out.append(piece.blocks)
+            raw = piece.raw
+        else:
+            run.append(piece)
+            raw = piece
+        crc = crc32(raw, crc)
+        size += len(raw)
+    if run:
+        out.append(_unit_blocks(b"".join(run)))
+    out.append(_FINAL)
+    return Deflated(size, crc, b"".join(out))
+
+
+def _unit_blocks(raw: bytes) -> bytes:
+    return deflated_run(raw) if len(raw) >= UNIT_DEFLATE_MIN else stored_blocks(raw)
 
 
 _LOCAL, _CENTRAL = struct.Struct("<4s2B4HL2L2H"), struct.Struct("<4s4B4HL2L5H2L")
