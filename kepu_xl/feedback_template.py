@@ -20,8 +20,8 @@ every feedback case, the benchmark its returns); the parts the unit reaches are 
 (xlsx_out.splice): their fixed runs deflated once per frame, the unit's bytes stored or deflated alone,
 so the zip is compressed differently. `render` raises `Fallback` when anything could make the two
 differ (a value xlsxwriter would escape, clip or refuse, a name or identity the blank template would not
-take); the caller then builds the form directly. Only with a verified xlsxwriter (xlsx_out.FAST): what is patched in
-follows its conventions (`xlsx_out.Xml`).
+take); the caller then builds the form directly. Only with a verified xlsxwriter (xlsx_out.FAST): what
+is patched in follows its conventions (`xlsx_out.Xml`).
 """
 
 from __future__ import annotations
