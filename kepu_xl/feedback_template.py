@@ -101,8 +101,9 @@ class Frame:
     """A feedback form of the placeholder unit, cut where a unit's part goes (see the module docstring).
 
     `members`: each zip member as (name, how, what): ("bytes", data compressed once), ("cut", pieces:
-    fixed runs (`Fixed`, deflated once), or a slot: HASH, ROWS, PROBLEMS, or the number of one of the
-    unit's cells), ("fill", fixed runs and placeholders: form_template._pieces), ("strings", `sst`),
+    fixed runs (`Fixed`, deflated once) and groups between them of short texts and slots: HASH, ROWS,
+    PROBLEMS, or the number of one of the unit's cells), ("fill", fixed runs and placeholders:
+    form_template._pieces), ("strings", `sst`),
     ("comments", kind), ("vml", kind). Each member the unit reaches is spliced (xlsx_out.splice).
     """
 
@@ -116,8 +117,9 @@ class Frame:
     texts: dict[str, int]  # each fixed text without a placeholder → its number
     templated: tuple[tuple[int, str], ...]  # (number, text) of the fixed texts with a placeholder
     string_cells: int  # cells holding fixed texts (sharedStrings.xml's count before the unit's)
-    # sharedStrings.xml: fixed runs; COUNTS; the number of a fixed text with a placeholder; ADDED
-    sst: tuple[Fixed | _Slot | int, ...]
+    # sharedStrings.xml cut as a sheet is, its slots: COUNTS, the number of a fixed text with a
+    # placeholder, ADDED
+    sst: tuple[Any, ...]
     title_row: tuple[str, str, str]  # 问题清单 row 1 around its height and its title's number
     problem_row: tuple[str, str, str, tuple[str, ...]]  # a row's tag around its number and height; heads
     header_row: str  # 问题清单 row 2, fixed
@@ -216,20 +218,28 @@ class Frame:
 
 
 def _fixed(pieces: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Cut pieces with each run of text joined and deflated once (a `Fixed`); slots kept."""
+    """Cut pieces as they are spliced: each run of text deflated once (a `Fixed`), and what lies between
+    two of them (the unit's slots, texts too short to deflate alone) as one group, joined per form."""
     out: list[Any] = []
+    group: list[Any] = []
     run: list[str] = []
     for piece in (*pieces, None):
         if type(piece) is str:
             run.append(piece)
             continue
         text = "".join(run)
-        if text:
-            out.append(Fixed.of(text.encode()))
         run.clear()
+        fixed = Fixed.of(text.encode())
+        if fixed.blocks:
+            if group:
+                out.append(tuple(group))
+                group.clear()
+            out.append(fixed)
+        elif text:
+            group.append(text)
         if piece is not None:
-            out.append(piece)
-    return tuple(out)
+            group.append(piece)
+    return (*out, tuple(group)) if group else tuple(out)
 
 
 def _sst(head: bytes, strings: tuple[bytes, ...], templated: list[int], tail: bytes) -> tuple[Any, ...]:
@@ -609,7 +619,12 @@ class _Rendering:
     def cut(self, pieces: tuple[Any, ...]) -> list[Fixed | bytes]:
         cells, slots = self.cells, self.slots
         return [
-            p if type(p) is Fixed else (cells[p] if type(p) is int else slots[p]).encode() for p in pieces
+            p
+            if type(p) is Fixed
+            else "".join(
+                [q if type(q) is str else cells[q] if type(q) is int else slots[q] for q in p]
+            ).encode()
+            for p in pieces
         ]
 
     def shared_strings(self, pieces: tuple[Any, ...]) -> list[Fixed | bytes]:
@@ -617,12 +632,16 @@ class _Rendering:
         for p in pieces:
             if type(p) is Fixed:
                 out.append(p)
-            elif type(p) is int:
-                out.append(self.strings[p])  # a fixed text with the unit's name, id or token
-            elif p is COUNTS:
-                out.append(b'count="%d" uniqueCount="%d">' % (self.count, len(self.strings)))
-            else:
-                out += self.strings[len(self.frame.strings) :]
+                continue
+            for q in p:
+                if type(q) is str:
+                    out.append(q.encode())
+                elif type(q) is int:
+                    out.append(self.strings[q])  # a fixed text with the unit's name, id or token
+                elif q is COUNTS:
+                    out.append(b'count="%d" uniqueCount="%d">' % (self.count, len(self.strings)))
+                else:
+                    out += self.strings[len(self.frame.strings) :]
         return out
 
     def member(self, how: str, what: Any) -> Deflated:
