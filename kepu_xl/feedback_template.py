@@ -1,4 +1,4 @@
-"""Feedback forms from a template: (frame, unit, its values and problems) → the bytes `build_form` gives.
+"""Feedback forms from a template: (frame, unit, its values and problems) → the form `build_form` gives.
 
 A feedback form is the unit's form with the values it sent, each problem cell red with a comment, and a
 问题清单 sheet. Everything the unit's values and problems put into it is a `FormFill`; the writer writes
@@ -15,11 +15,13 @@ frame with the unit's part patched in:
   the 问题清单 rows, the shared strings it adds after the fixed ones, its comments (numbered per drawing
   as xlsxwriter numbers them), and its name, identity and sheet-password hash as in a blank form.
 
-The same bytes as a direct build in a fraction of the time (tests compare every feedback case, the
-benchmark its returns). `render` raises `Fallback` when anything could make the two differ (a value
-xlsxwriter would escape, clip or refuse, a name or identity the blank template would not take); the
-caller then builds the form directly. Only with a verified xlsxwriter (xlsx_out.FAST): what is patched in
-follows its conventions (`xlsx_out.Xml`).
+Every part of the zip, inflated, has the bytes of a direct build, in a fraction of the time (tests compare
+every feedback case, the benchmark its returns); the parts the unit reaches are spliced
+(xlsx_out.splice): their fixed runs deflated once per frame, the unit's bytes stored or deflated alone,
+so the zip is compressed differently. `render` raises `Fallback` when anything could make the two
+differ (a value xlsxwriter would escape, clip or refuse, a name or identity the blank template would not
+take); the caller then builds the form directly. Only with a verified xlsxwriter (xlsx_out.FAST): what
+is patched in follows its conventions (`xlsx_out.Xml`).
 """
 
 from __future__ import annotations
@@ -35,12 +37,13 @@ from typing import Any
 from . import layout as lay
 from .campaign import Campaign, Unit
 from .findings import Code, Finding
-from .form_template import NAME, PARTS, STRINGS, TOKEN, UNIT, FormTemplate, _fill, _values
+from .form_template import HASH as HASH_KEY
+from .form_template import NAME, PARTS, STRINGS, TOKEN, UNIT, FormTemplate, _fill, _pieces, _values
 from .forms_writer import DXF_FORMATS, FormFill, Prefill, _height, _legacy_hash, build, cell_content
 from .identity import Identity
 from .layout import Cell, CellMap
 from .spec import FormSpec
-from .xlsx_out import FAST, Deflated, Xml, clean_text, xf_indices
+from .xlsx_out import FAST, Deflated, Fixed, Xml, clean_text, splice, xf_indices
 
 MAIN, DETAIL = "main", "detail"  # the sheets that can carry comments, in sheet order
 STAND_IN = "\ue000kepuxl-problem\ue001"  # the placeholder unit's problem: never a form's text
@@ -90,28 +93,33 @@ class _Slot:
 
 
 HASH, ROWS, PROBLEMS = _Slot("hash"), _Slot("rows"), _Slot("problems")
+COUNTS, ADDED = _Slot("counts"), _Slot("added strings")  # sharedStrings.xml's counts, the unit's texts
 
 
 @dataclass(frozen=True)
 class Frame:
     """A feedback form of the placeholder unit, cut where a unit's part goes (see the module docstring).
 
-    `members`: each zip member as (name, how, what): ("bytes", data), ("cut", pieces: text, or a slot:
-    HASH, ROWS, PROBLEMS, or the number of one of the unit's cells), ("fill", data with placeholders),
-    ("strings", None), ("comments", kind), ("vml", kind).
+    `members`: each zip member as (name, how, what): ("bytes", data compressed once), ("cut", pieces:
+    fixed runs (`Fixed`, deflated once) and groups between them of short texts and slots: HASH, ROWS,
+    PROBLEMS, or the number of one of the unit's cells), ("fill", fixed runs and placeholders:
+    form_template._pieces), ("strings", `sst`),
+    ("comments", kind), ("vml", kind). Each member the unit reaches is spliced (xlsx_out.splice).
     """
 
     members: tuple[tuple[str, str, Any], ...]
     kinds: tuple[str, ...]  # the sheets with comments (MAIN, DETAIL)
     styles: dict[str, int]  # each format's number
-    slots: dict[Cell, int]  # the unit's cells (inputs and formulas) → their numbers in the cut parts
+    slots: dict[Cell, int]  # the unit's cells → their numbers in the cut parts (a formula: +1 its result)
     formulas: dict[Cell, tuple[str, str]]  # a formula cell's '<c r=".." s=".."' and its escaped formula
     blanks: tuple[str, ...]  # each slot as an empty input in its own format (what most of them are)
     strings: tuple[bytes, ...]  # the fixed <si> elements, some with placeholders
     texts: dict[str, int]  # each fixed text without a placeholder → its number
     templated: tuple[tuple[int, str], ...]  # (number, text) of the fixed texts with a placeholder
     string_cells: int  # cells holding fixed texts (sharedStrings.xml's count before the unit's)
-    sst_ends: tuple[bytes, bytes]  # sharedStrings.xml before `count=` and after the last <si>
+    # sharedStrings.xml cut as a sheet is, its slots: COUNTS, the number of a fixed text with a
+    # placeholder, ADDED
+    sst: tuple[Any, ...]
     title_row: tuple[str, str, str]  # 问题清单 row 1 around its height and its title's number
     problem_row: tuple[str, str, str, tuple[str, ...]]  # a row's tag around its number and height; heads
     header_row: str  # 问题清单 row 2, fixed
@@ -153,22 +161,22 @@ class Frame:
             if member == STRINGS:
                 members.append((member, "strings", None))
             elif member in PARTS:
-                members.append((member, "fill", data))
+                members.append((member, "fill", _pieces(data)))
             elif member in comment_parts:
                 members.append((member, *comment_parts[member]))
             elif member == by_name[lay.FEEDBACK_SHEET]:
-                members.append((member, "cut", _problem_sheet(data)))
+                members.append((member, "cut", _fixed(_problem_sheet(data))))
             elif member in cut_sheets:
                 cut = _cut_sheet(data, cut_sheets[member], set(inputs) | set(results), slots, formulas)
-                members.append((member, "cut", cut))
+                members.append((member, "cut", _fixed(cut)))
             else:
                 pieces = _with_hash(data)
                 fixed = (member, "bytes", Deflated.of(data))  # compressed once
-                members.append((member, "cut", pieces) if len(pieces) > 1 else fixed)
+                members.append((member, "cut", _fixed(pieces)) if len(pieces) > 1 else fixed)
         if set(slots) != set(inputs) | set(results) or set(formulas) != set(results):
             missing = (set(inputs) | set(results)) ^ set(slots)
             raise _Mismatch(f"cells not where expected ({sorted(map(str, missing))[:3]})")
-        blanks = [""] * len(slots)
+        blanks = [""] * (len(slots) + len(formulas))
         for cell, fmt in inputs.items():
             blanks[slots[cell]] = Xml.blank_cell(Xml.head(cell.a1, styles[fmt]))
         rows = {int(m[1]): m[0] for m in _ROW.finditer(parts[by_name[lay.FEEDBACK_SHEET]])}
@@ -201,12 +209,46 @@ class Frame:
             texts=texts,
             templated=tuple(templated),
             string_cells=string_cells,
-            sst_ends=(sst[1], sst[3]),
+            sst=_sst(sst[1], strings, [n for n, _ in templated], sst[3]),
             title_row=_title_row(title[0], title_cell),
             problem_row=_problem_row(_SIZED_ROW.fullmatch(rows[3])),
             header_row=header.decode(),
             names=names,
         )
+
+
+def _fixed(pieces: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Cut pieces as they are spliced: each run of text deflated once (a `Fixed`), and what lies between
+    two of them (the unit's slots, texts too short to deflate alone) as one group, joined per form."""
+    out: list[Any] = []
+    group: list[Any] = []
+    run: list[str] = []
+    for piece in (*pieces, None):
+        if type(piece) is str:
+            run.append(piece)
+            continue
+        text = "".join(run)
+        run.clear()
+        fixed = Fixed.of(text.encode())
+        if fixed.blocks:
+            if group:
+                out.append(tuple(group))
+                group.clear()
+            out.append(fixed)
+        elif text:
+            group.append(text)
+        if piece is not None:
+            group.append(piece)
+    return (*out, tuple(group)) if group else tuple(out)
+
+
+def _sst(head: bytes, strings: tuple[bytes, ...], templated: list[int], tail: bytes) -> tuple[Any, ...]:
+    """sharedStrings.xml cut where the unit's parts go: its counts, the fixed texts with a placeholder
+    (their numbers), the unit's texts after the fixed ones."""
+    pieces: list[Any] = [head.decode(), COUNTS]
+    for n, element in enumerate(strings):
+        pieces.append(n if n in templated else element.decode())
+    return _fixed((*pieces, ADDED, tail.decode()))
 
 
 def _kinds(spec: FormSpec, comments: dict[Cell, str]) -> tuple[str, ...]:
@@ -281,18 +323,22 @@ def _cut_sheet(
     slots: dict[Cell, int],
     formulas: dict[Cell, tuple[str, str]],
 ) -> tuple[Any, ...]:
-    """A main or detail sheet cut at the unit's cells (inputs and formulas), each numbered in `slots`."""
+    """A main or detail sheet cut at the unit's cells (inputs and formulas), each numbered in `slots`: an
+    input is a number, a formula cell two (its type attribute and its result; the rest is fixed)."""
     pieces: list[Any] = []
     at = 0
     for m in _CELL.finditer(data):
         cell = _cell(sheet, m[1], m[2])
         if cell not in unit_cells:
             continue
-        slots[cell] = len(slots)
-        pieces += [*_with_hash(data[at : m.start()]), slots[cell]]
+        n = slots[cell] = len(slots) + len(formulas)  # the numbers taken so far
+        pieces += _with_hash(data[at : m.start()])
         formula = _FORMULA.fullmatch(m[0])
-        if formula is not None:
-            formulas[cell] = (formula[1].decode(), formula[2].decode())
+        if formula is None:
+            pieces.append(n)
+        else:
+            head, text = formulas[cell] = (formula[1].decode(), formula[2].decode())
+            pieces += [head, n, f"><f>{text}</f><v>", n + 1, "</v></c>"]
         at = m.end()
     return (*pieces, *_with_hash(data[at:]))
 
@@ -336,19 +382,20 @@ def _problem_row(row: re.Match[bytes]) -> tuple[str, str, str, tuple[str, ...]]:
 @dataclass(frozen=True)
 class Atlas:
     """Every input cell's comment as xlsxwriter writes it: its <comment> around the text, its drawing's
-    <v:shape> around the shape's number and z-index; and the ends of both parts."""
+    <v:shape> around the shape's number and z-index; and the ends of both parts (the drawing's head cut
+    at its o:idmap data). Each piece deflated once (`Fixed`)."""
 
-    comments: dict[Cell, tuple[bytes, bytes]]
-    shapes: dict[Cell, tuple[bytes, bytes, bytes]]
-    comment_ends: tuple[bytes, bytes]
-    vml_ends: tuple[bytes, bytes]
+    comments: dict[Cell, tuple[Fixed, Fixed]]
+    shapes: dict[Cell, tuple[Fixed, Fixed, Fixed]]
+    comment_ends: tuple[Fixed, Fixed]
+    vml_ends: tuple[Fixed, Fixed, Fixed]
 
     @classmethod
     def from_form(cls, data: bytes, sheets: dict[str, str]) -> Atlas:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             parts = {info.filename: z.read(info) for info in z.infolist()}
-        comments: dict[Cell, tuple[bytes, bytes]] = {}
-        shapes: dict[Cell, tuple[bytes, bytes, bytes]] = {}
+        comments: dict[Cell, tuple[Fixed, Fixed]] = {}
+        shapes: dict[Cell, tuple[Fixed, Fixed, Fixed]] = {}
         ends: dict[str, tuple[bytes, bytes]] = {}
         for member, (part, kind) in _comment_parts(parts, _sheet_parts(parts), sheets).items():
             data, sheet = parts[member], sheets[kind]
@@ -358,13 +405,23 @@ class Atlas:
             for m in found:
                 if part == "comments":
                     text = _COMMENT_TEXT.fullmatch(m[0])
-                    comments[_cell(sheet, *_REF.fullmatch(m[1]).groups())] = (text[1], text[2])
+                    comments[_cell(sheet, *_REF.fullmatch(m[1]).groups())] = _fixed_of(text[1], text[2])
                 else:
                     where = _SHAPE_CELL.search(m[0])
                     ids = _SHAPE_IDS.search(m[0])
                     cell = Cell(sheet, int(where[1]), int(where[2]))
-                    shapes[cell] = (m[0][: ids.start()] + ids[1], ids[2], ids[3] + m[0][ids.end() :])
-        return cls(comments, shapes, ends["comments"], ends["vml"])
+                    shape = (m[0][: ids.start()] + ids[1], ids[2], ids[3] + m[0][ids.end() :])
+                    shapes[cell] = _fixed_of(*shape)
+        head, end = ends["vml"]
+        idmap = list(_IDMAP.finditer(head))
+        if len(idmap) != 1:
+            raise KeyError(f"{len(idmap)} o:idmap in a drawing")
+        vml = _fixed_of(head[: idmap[0].end(1)], head[idmap[0].start(2) :], end)
+        return cls(comments, shapes, _fixed_of(*ends["comments"]), vml)
+
+
+def _fixed_of(*runs: bytes) -> tuple[Fixed, ...]:
+    return tuple(Fixed.of(run) for run in runs)
 
 
 class FeedbackTemplate:
@@ -456,8 +513,8 @@ class _Rendering:
         self.comments: dict[str, list[tuple[Cell, str]]] = {}  # by sheet, in xlsxwriter's order
         for cell, text in sorted(comments.items(), key=lambda item: (item[0].row, item[0].col)):
             self.comments.setdefault(cell.sheet, []).append((cell, text))
-        self.values = _values(fill.unit.name, identity)
         self.hash = _legacy_hash(password)
+        self.values = {**_values(fill.unit.name, identity), HASH_KEY: self.hash.encode()}
         self.strings = list(frame.strings)
         self.texts = dict(frame.texts)
         raw = {NAME: fill.unit.name, UNIT: identity.unit, TOKEN: identity.token}
@@ -470,8 +527,8 @@ class _Rendering:
         for cell, value, fmt in fill.inputs(filled=True):
             cells[slots[cell]] = self.input_cell(cell.a1, styles[fmt], value)
         for cell, value in fill.results().items():
-            head, formula = frame.formulas[cell]
-            cells[slots[cell]] = Xml.formula_cell(head, formula, value)
+            n = slots[cell]
+            cells[n], cells[n + 1] = Xml.formula_result(value)
         self.cells = cells
         self.slots = {HASH: self.hash, **dict(zip((ROWS, PROBLEMS), self.problem_sheet(), strict=True))}
 
@@ -536,48 +593,69 @@ class _Rendering:
         spec = self.fill.spec
         return spec.sheet if kind == MAIN or spec.detail is None else spec.detail.sheet
 
-    def comments_part(self, kind: str) -> bytes:
+    def comments_part(self, kind: str) -> list[Fixed | bytes]:
         atlas = self.atlas
         assert atlas is not None
-        out = [atlas.comment_ends[0]]
+        out: list[Fixed | bytes] = [atlas.comment_ends[0]]
         for cell, text in self.comments[self.sheet_of(kind)]:
             before, after = atlas.comments[cell]
             out += [before, f"<t{Xml.preserve(text)}>{Xml.data(text)}".encode(), after]
         out.append(atlas.comment_ends[1])
-        return b"".join(out)
+        return out
 
-    def vml_part(self, kind: str) -> bytes:
+    def vml_part(self, kind: str) -> list[Fixed | bytes]:
         atlas, frame = self.atlas, self.frame
         assert atlas is not None
         counts = [len(self.comments[self.sheet_of(k)]) for k in frame.kinds]
         data, first = Xml.vml_ids(counts)[frame.kinds.index(kind)]
-        out = [_IDMAP.sub(lambda m: m[1] + data.encode() + m[2], atlas.vml_ends[0])]
+        head, after_data, end = atlas.vml_ends
+        out: list[Fixed | bytes] = [head, data.encode(), after_data]
         for z, (cell, _) in enumerate(self.comments[self.sheet_of(kind)]):
             before, middle, after = atlas.shapes[cell]
             out += [before, str(first + z).encode(), middle, str(z + 1).encode(), after]
-        out.append(atlas.vml_ends[1])
-        return b"".join(out)
+        out.append(end)
+        return out
 
-    def cut(self, pieces: tuple[Any, ...]) -> bytes:
+    def cut(self, pieces: tuple[Any, ...]) -> list[Fixed | bytes]:
         cells, slots = self.cells, self.slots
-        return "".join(
-            [p if type(p) is str else cells[p] if type(p) is int else slots[p] for p in pieces]
-        ).encode()
+        return [
+            p
+            if type(p) is Fixed
+            else "".join(
+                [q if type(q) is str else cells[q] if type(q) is int else slots[q] for q in p]
+            ).encode()
+            for p in pieces
+        ]
 
-    def member(self, how: str, what: Any) -> bytes | Deflated:
+    def shared_strings(self, pieces: tuple[Any, ...]) -> list[Fixed | bytes]:
+        out: list[Fixed | bytes] = []
+        for p in pieces:
+            if type(p) is Fixed:
+                out.append(p)
+                continue
+            for q in p:
+                if type(q) is str:
+                    out.append(q.encode())
+                elif type(q) is int:
+                    out.append(self.strings[q])  # a fixed text with the unit's name, id or token
+                elif q is COUNTS:
+                    out.append(b'count="%d" uniqueCount="%d">' % (self.count, len(self.strings)))
+                else:
+                    out += self.strings[len(self.frame.strings) :]
+        return out
+
+    def member(self, how: str, what: Any) -> Deflated:
         if how == "bytes":
             return what
         if how == "cut":
-            return self.cut(what)
+            return splice(self.cut(what))
         if how == "fill":
-            return _fill(what, self.values)
+            return splice(p if type(p) is Fixed else self.values[p] for p in what)
         if how == "comments":
-            return self.comments_part(what)
+            return splice(self.comments_part(what))
         if how == "vml":
-            return self.vml_part(what)
-        head, tail = self.frame.sst_ends
-        counts = b'count="%d" uniqueCount="%d">' % (self.count, len(self.strings))
-        return b"".join((head, counts, *self.strings, tail))
+            return splice(self.vml_part(what))
+        return splice(self.shared_strings(self.frame.sst))
 
     def package(self) -> bytes:
         return Xml.package((name, self.member(how, what)) for name, how, what in self.frame.members)

@@ -9,7 +9,7 @@ formula or a link), characters XML 1.0 cannot carry dropped, clipped to Excel's 
 
 The fast paths rely on how xlsxwriter works inside, so they are only taken with a version in
 VERIFIED_VERSIONS (pyproject.toml pins xlsxwriter to these; tests/test_xlsx_fast_paths.py checks that
-they are on, and each fast path's tests compare its bytes with xlsxwriter's own): with any other
+they are on, and each fast path's tests compare its output with xlsxwriter's own): with any other
 version the same calls go through xlsxwriter's public methods and every form is built directly.
 
 - `FastRowsWorksheet`: sheets of thousands of rows (a row in one call, the cell XML written directly,
@@ -18,7 +18,9 @@ version the same calls go through xlsxwriter's public methods and every form is 
   use), so that a problem cell's red format does not renumber every other cell.
 - `ProtectedWorkbook`: workbook structure protection, which xlsxwriter has no method for.
 - The cell, string, row and zip conventions below (`Xml`): what form_template.py and
-  feedback_template.py patch into a template so that it gives xlsxwriter's bytes.
+  feedback_template.py patch into a template so that every part of it is xlsxwriter's bytes.
+- `splice`: a zip member from pieces, the fixed ones deflated once per campaign (`Fixed`), the unit's
+  stored: the parts of a templated form are xlsxwriter's bytes once inflated, compressed differently.
 """
 
 from __future__ import annotations
@@ -458,16 +460,18 @@ class Xml:
     @classmethod
     def formula_cell(cls, head: str, formula: str, value: Any) -> str:
         """A formula cell with its saved result; `formula` already escaped (as it stands in the XML)."""
-        kind = ""
+        kind, result = cls.formula_result(value)
+        return f"{head}{kind}><f>{formula}</f><v>{result}</v></c>"
+
+    @classmethod
+    def formula_result(cls, value: Any) -> tuple[str, str]:
+        """A formula cell's type attribute (' t="str"', or none) and its <v> text, for a result `value`."""
         if isinstance(value, bool):
-            kind, value = ' t="b"', int(value)
-        elif isinstance(value, str):
-            if value in _ERROR_VALUES:
-                kind = ' t="e"'
-            elif value:
-                kind = ' t="str"'
-            value = cls.escape(value)
-        return f"{head}{kind}><f>{formula}</f><v>{value}</v></c>"
+            return ' t="b"', str(int(value))
+        if isinstance(value, str):
+            kind = ' t="e"' if value in _ERROR_VALUES else ' t="str"' if value else ""
+            return kind, cls.escape(value)
+        return "", f"{value}"
 
     @staticmethod
     def row_height(points: float) -> str:
@@ -497,8 +501,8 @@ class Xml:
     @staticmethod
     def package(members: Iterable[tuple[str, bytes | Deflated]]) -> bytes:
         """The zip of an in-memory workbook, as Workbook._store_workbook writes it (with zipfile): members
-        dated 1980-01-01, deflated. A `Deflated` member (a part every form of a campaign shares) is
-        not compressed again."""
+        dated 1980-01-01, deflated. A `Deflated` member (a part every form of a campaign shares, or one
+        spliced from pieces) is not compressed again."""
         if _zip_as_zipfile():
             return _zip(members)
         return _zipfile(members)
@@ -506,7 +510,7 @@ class Xml:
 
 @dataclass(frozen=True, slots=True)
 class Deflated:
-    """A zip member's data compressed once, as zipfile compresses it."""
+    """A zip member's data compressed once, as zipfile compresses it (`of`), or spliced (`splice`)."""
 
     size: int
     crc: int
@@ -515,6 +519,85 @@ class Deflated:
     @classmethod
     def of(cls, data: bytes) -> Deflated:
         return cls(len(data), zlib.crc32(data), zlib.compress(data, zlib.Z_DEFAULT_COMPRESSION, -15))
+
+
+# -- a member spliced from pieces: fixed runs deflated once per campaign, the unit's bytes per form -------
+
+_STORED = struct.Struct("<BHH")  # a stored block's header from a byte boundary: BFINAL=0 BTYPE=00, LEN, NLEN
+_STORED_MAX = 65_535
+_FINAL = b"\x01\x00\x00\xff\xff"  # an empty final stored block: where a spliced stream ends
+UNIT_DEFLATE_MIN = 1_024  # a run of the unit's bytes this long is deflated per form; a shorter one stored
+# a fixed run shorter than this goes with the unit's bytes around it: deflated alone it saves a few bytes
+# at most, while a table's rows of the unit's cells, with the short fixed runs between them, deflate to
+# a fifth (a sheet's fixed runs deflate independently: the member is bigger than deflated whole)
+FIXED_MIN = 128
+
+
+def stored_blocks(raw: bytes) -> bytes:
+    """`raw` as non-final stored (uncompressed) deflate blocks, written from a byte boundary."""
+    out: list[bytes] = []
+    for at in range(0, len(raw), _STORED_MAX):
+        block = raw[at : at + _STORED_MAX]
+        out += (_STORED.pack(0, len(block), len(block) ^ 0xFFFF), block)
+    return b"".join(out)
+
+
+def deflated_run(raw: bytes) -> bytes:
+    """`raw` deflated on its own (no reference to anything before it), ended by a sync flush: non-final
+    blocks ending on a byte boundary, so that any deflate blocks can follow."""
+    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+    return compressor.compress(raw) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+
+@dataclass(frozen=True, slots=True)
+class Fixed:
+    """A run of a member's bytes that every form of a campaign shares, deflated once as a piece of a
+    longer stream (see `splice`). `blocks` is empty for a run under FIXED_MIN bytes or one that deflating
+    alone would not shorten by more than a block header: its bytes then go with the unit's next to it."""
+
+    raw: bytes
+    blocks: bytes
+
+    @classmethod
+    def of(cls, raw: bytes) -> Fixed:
+        if len(raw) < FIXED_MIN:
+            return cls(raw, b"")
+        deflated = deflated_run(raw)
+        return cls(raw, deflated if len(deflated) + _STORED.size < len(raw) else b"")
+
+
+def splice(pieces: Iterable[Fixed | bytes]) -> Deflated:
+    """A zip member made of `pieces` in order — `Fixed` runs and the unit's bytes — as ONE raw-deflate
+    stream without compressing the fixed runs again: their blocks as made once, each run of other bytes
+    between them (the unit's, and short fixed runs) stored, or deflated here when UNIT_DEFLATE_MIN long;
+    an empty final block at the end.
+    Every piece's blocks end on a byte boundary and refer to nothing before them, so any sequence of
+    them is a valid stream. The CRC-32 and size are those of the pieces' bytes joined."""
+    out: list[bytes] = []
+    raws: list[bytes] = []
+    start = 0  # where in `raws` the run of bytes to store began
+    for piece in pieces:
+        if type(piece) is Fixed:
+            if piece.blocks:
+                if start < len(raws):
+                    out += _unit_blocks(raws[start] if start + 1 == len(raws) else b"".join(raws[start:]))
+                out.append(piece.blocks)
+                raws.append(piece.raw)
+                start = len(raws)
+                continue
+            piece = piece.raw
+        raws.append(piece)
+    if start < len(raws):
+        out += _unit_blocks(b"".join(raws[start:]))
+    out.append(_FINAL)
+    data = b"".join(raws)
+    return Deflated(len(data), zlib.crc32(data), b"".join(out))
+
+
+def _unit_blocks(raw: bytes) -> tuple[bytes, ...]:
+    if len(raw) < UNIT_DEFLATE_MIN:  # one stored block
+        return (_STORED.pack(0, len(raw), len(raw) ^ 0xFFFF), raw) if raw else ()
+    return (deflated_run(raw),)
 
 
 _LOCAL, _CENTRAL = struct.Struct("<4s2B4HL2L2H"), struct.Struct("<4s4B4HL2L5H2L")

@@ -1,5 +1,9 @@
 """Test helpers: compare two xlsx files part by part; point a sample campaign at another roster or form.
 
+`zip_differences` is what "the same form" means for a form from a template against a direct build: the
+same members in the same order with the same zip metadata, and every member the same bytes once
+inflated (each a complete raw-deflate stream); only the compressed bytes may differ.
+
 `compare_xlsx` is modelled on XlsxWriter's own comparator (`_compare_xlsx_files` in its test suite,
 which is not shipped in the wheel): the zip member lists must match, each XML part is compared as a list
 of tags once volatile content is removed, and binary parts byte for byte.
@@ -10,7 +14,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -44,6 +50,58 @@ def compare_xlsx(got: Path | bytes, expected: Path | bytes) -> list[str]:
             if got_tags != exp_tags:
                 diffs.append(_first_difference(name, got_tags, exp_tags))
         return diffs
+
+
+# what a member's zip entry says, apart from where it is and its compressed size
+ZIP_FIELDS = (
+    "filename", "date_time", "compress_type", "comment", "extra", "create_system", "create_version",
+    "extract_version", "reserved", "flag_bits", "volume", "internal_attr", "external_attr", "CRC",
+    "file_size",
+)  # fmt: skip
+
+
+def zip_differences(got: Path | bytes, expected: Path | bytes) -> list[str]:
+    """How `got` differs from `expected` as a zip (see the module docstring); empty when the same."""
+    with _zip(got) as g, _zip(expected) as e:
+        if g.comment != e.comment:
+            return [f"zip comment {g.comment!r} != {e.comment!r}"]
+        names, wanted = [i.filename for i in g.infolist()], [i.filename for i in e.infolist()]
+        if names != wanted:
+            return [f"members {names} != {wanted}"]
+        diffs = []
+        for mine, theirs in zip(g.infolist(), e.infolist(), strict=True):
+            diffs += [
+                f"{mine.filename}: {field} {getattr(mine, field)!r} != {getattr(theirs, field)!r}"
+                for field in ZIP_FIELDS
+                if getattr(mine, field) != getattr(theirs, field)
+            ]
+            data, expected_data = inflated(g, mine), e.read(theirs)
+            if data != expected_data:
+                pairs = zip(data, expected_data, strict=False)  # the shorter one's end: a difference too
+                at = next((k for k, (x, y) in enumerate(pairs) if x != y), min(len(data), len(expected_data)))
+                diffs.append(f"{mine.filename}: inflated bytes differ at {at}: {data[at : at + 40]!r}")
+        return diffs
+
+
+def inflated(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """A member's bytes inflated by zlib straight from the archive (one complete raw-deflate stream,
+    nothing after it), checked against what zipfile reads and against its CRC-32."""
+    assert z.fp is not None
+    z.fp.seek(info.header_offset)
+    local = z.fp.read(30)
+    assert local[:4] == b"PK\x03\x04", info.filename
+    name_length, extra_length = struct.unpack("<2H", local[26:30])
+    z.fp.seek(info.header_offset + 30 + name_length + extra_length)
+    raw = z.fp.read(info.compress_size)
+    if info.compress_type == zipfile.ZIP_STORED:
+        data = raw
+    else:
+        inflater = zlib.decompressobj(-15)
+        data = inflater.decompress(raw)
+        assert inflater.eof and not inflater.unused_data, f"{info.filename}: not one whole deflate stream"
+    assert zlib.crc32(data) == info.CRC and len(data) == info.file_size, info.filename
+    assert z.read(info) == data, info.filename
+    return data
 
 
 def _zip(source: Path | bytes) -> zipfile.ZipFile:

@@ -1,8 +1,8 @@
 """The speed does not depend on an xlsxwriter release silently: the fast paths rely on its internals, so
 pyproject.toml pins xlsxwriter to the versions they were checked against (xlsx_out.VERIFIED_VERSIONS),
-and with the installed one every fast path must be on. Their bytes are checked elsewhere, each against
-xlsxwriter's own: test_form_template.py (blank forms), test_feedback_template.py (feedback forms),
-test_summary_writer.py (FastRowsWorksheet).
+and with the installed one every fast path must be on. Their output is checked elsewhere, each against
+xlsxwriter's own: test_form_template.py (blank forms) and test_feedback_template.py (feedback forms), part
+by part inflated (their zips are spliced: test_splice.py), test_summary_writer.py (FastRowsWorksheet).
 
 To verify a new xlsxwriter: install it, run those tests with it (forcing `xlsx_out.FAST` on), add the
 version to VERIFIED_VERSIONS and to the pin.
