@@ -600,6 +600,22 @@ def _unit_blocks(raw: bytes) -> tuple[bytes, ...]:
     return (deflated_run(raw),)
 
 
+def same_parts(a: bytes, b: bytes) -> bool:
+    """Whether two zips hold the same members, in the same order, with the same bytes once inflated
+    (compressed alike or not). The directories are compared first (names, sizes, CRC-32), so nothing is
+    inflated past the sizes `b` declares; any unreadable zip is not the same."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(a)) as za, zipfile.ZipFile(io.BytesIO(b)) as zb:
+            ia, ib = za.infolist(), zb.infolist()
+            if [(i.filename, i.file_size, i.CRC) for i in ia] != [
+                (i.filename, i.file_size, i.CRC) for i in ib
+            ]:
+                return False
+            return all(za.read(x) == zb.read(y) for x, y in zip(ia, ib, strict=True))
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error, NotImplementedError):
+        return False
+
+
 _LOCAL, _CENTRAL = struct.Struct("<4s2B4HL2L2H"), struct.Struct("<4s4B4HL2L5H2L")
 _END = struct.Struct("<4s4H2LH")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import stat
 import subprocess
 import sys
 import unicodedata
+import zipfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -393,6 +395,35 @@ def test_make_forms_reports_new_replaced_and_unchanged(county: Path, monkeypatch
     )
     code, out, _ = invoke("make-forms")
     assert code == 0 and squash("（新增 0，更新 26，未变 0，移除 0）") in squash(out), out
+
+
+def _rezipped(data: bytes, level: int, edit: tuple[str, bytes, bytes] | None = None) -> bytes:
+    """The same members in the same order, deflated at another level (and one part's text changed)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            body = src.read(info)
+            if edit is not None and info.filename == edit[0]:
+                body = body.replace(edit[1], edit[2])
+            dst.writestr(info, body, zipfile.ZIP_DEFLATED, level)
+    return out.getvalue()
+
+
+def test_a_form_compressed_otherwise_with_the_same_parts_is_unchanged(county: Path) -> None:
+    # forms made by an earlier kepuxl hold the same parts compressed otherwise: not to be sent again
+    config = county / "kepuxl.toml"
+    first = make.make_forms(config)
+    forms = sorted(first.outdir.glob("*.xlsx"))
+    same, edited = forms[0], forms[1]
+    same.write_bytes(_rezipped(same.read_bytes(), 9))
+    assert same.read_bytes() != Context.load(config).form_bytes(Context.load(config).campaign.units[0])
+    edited.write_bytes(
+        _rezipped(edited.read_bytes(), 9, ("docProps/app.xml", b"<Application>", b"<Application>x"))
+    )
+    status = {Path(f["file"]).name: f["status"] for f in make.make_forms(config).forms}
+    assert status[same.name] == "unchanged"
+    assert status[edited.name] == "replaced"
+    assert not make.same_parts(b"PK not a zip", same.read_bytes())
 
 
 # -- 13.4.13: shared outputs follow the umask -----------------------------------------------------------
