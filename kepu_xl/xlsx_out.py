@@ -596,7 +596,7 @@ def splice(pieces: Iterable[Fixed | bytes]) -> Deflated:
 
 def _unit_blocks(raw: bytes) -> tuple[bytes, ...]:
     if len(raw) < UNIT_DEFLATE_MIN:  # one stored block
-        return (_STORED.pack(0, len(raw), len(raw) ^ 0xFFFF), raw) if raw else ()
+        return (stored_blocks(raw),) if raw else ()
     return (deflated_run(raw),)
 
 
