@@ -105,21 +105,16 @@ def load_xlsx(
     inflating them again. `merges` also reads each sheet's merged ranges (a table from above, not a return).
     """
     z = _Package(data, parts or {})
-    wb = etree.fromstring(z.read("xl/workbook.xml"), PARSER)
+    xml = z.read("xl/workbook.xml")
+    workbook = _workbook_of(xml) if len(xml) <= _CACHE_PART else _workbook_of.__wrapped__(xml)
     rels = _rels(z, "xl/_rels/workbook.xml.rels")
-    date1904 = wb.find("m:workbookPr", NS) is not None and wb.find("m:workbookPr", NS).get("date1904") in (
-        "1",
-        "true",
-    )
-    protection = wb.find("m:workbookProtection", NS)
     shared = _shared_strings(z)
     date_styles = _date_styles(z)
+    date1904 = workbook.date1904
     sheets: dict[str, Sheet] = {}
-    for node in wb.iterfind("m:sheets/m:sheet", NS):
-        name = node.get("name", "")
-        target = rels.get(node.get(f"{{{NS['r']}}}id", ""), "")
-        part = _resolve(target)
-        sheet = Sheet(name=name, state=node.get("state", "visible"))
+    for name, rid, state in workbook.sheets:
+        part = _resolve(rels.get(rid, ""))
+        sheet = Sheet(name=name, state=state)
         sheets[name] = sheet
         window = windows.get(name, default)
         if window is not None and part in z:
@@ -130,6 +125,29 @@ def load_xlsx(
         sheets=sheets,
         properties=_custom_properties(z),
         application=_application(z),
+        structure_locked=workbook.structure_locked,
+    )
+
+
+class _Workbook(NamedTuple):
+    """What xl/workbook.xml says: the sheets as (name, relationship id, state), in order."""
+
+    sheets: tuple[tuple[str, str, str], ...]
+    date1904: bool
+    structure_locked: bool
+
+
+@lru_cache(maxsize=32)
+def _workbook_of(xml: bytes) -> _Workbook:
+    wb = etree.fromstring(xml, PARSER)
+    pr = wb.find("m:workbookPr", NS)
+    protection = wb.find("m:workbookProtection", NS)
+    return _Workbook(
+        sheets=tuple(
+            (node.get("name", ""), node.get(f"{{{NS['r']}}}id", ""), node.get("state", "visible"))
+            for node in wb.iterfind("m:sheets/m:sheet", NS)
+        ),
+        date1904=pr is not None and pr.get("date1904") in ("1", "true"),
         structure_locked=protection is not None and protection.get("lockStructure") in ("1", "true"),
     )
 
@@ -170,8 +188,10 @@ def _resolve(target: str) -> str:
     return target if target.startswith("xl/") else "xl/" + target
 
 
-# Parts this small and this common (every form of a campaign has the same rels and styles) are
-# parsed once per process; the key is the part's bytes, so a changed part is parsed again.
+# Parts this small and this common (every form of a campaign has the same workbook part, rels, styles
+# and app.xml) are parsed once per process; the key is the part's bytes, so a changed part is parsed
+# again. The pre-check hands the same bytes object for a part it has seen (intake.bytecheck._SEEN),
+# whose hash is then already known: the lookup costs no pass over the bytes.
 _CACHE_PART = 64 << 10
 
 
@@ -555,5 +575,10 @@ def _custom_properties(z: _Package) -> dict[str, str]:
 def _application(z: _Package) -> str:
     if "docProps/app.xml" not in z:
         return ""
-    root = etree.fromstring(z.read("docProps/app.xml"), PARSER)
-    return " ".join(_APPLICATION(root)).strip()
+    xml = z.read("docProps/app.xml")
+    return _application_of(xml) if len(xml) <= _CACHE_PART else _application_of.__wrapped__(xml)
+
+
+@lru_cache(maxsize=32)
+def _application_of(xml: bytes) -> str:
+    return " ".join(_APPLICATION(etree.fromstring(xml, PARSER))).strip()

@@ -11,12 +11,14 @@ import struct
 import time
 import timeit
 import zipfile
+import zlib
 from datetime import datetime, timedelta, timezone
 from email.mime.application import MIMEApplication
 from email.mime.message import MIMEMessage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from pathlib import Path
+from types import SimpleNamespace
 
 import hostile as h
 import pytest
@@ -857,6 +859,56 @@ def test_parts_inflated_from_the_archive_are_what_zipfile_reads(form_bytes: byte
             assert fast[0] == "rejected", label
             assert fast[1][0].code is Code.READ_CORRUPT, label
         fast_hits.clear()
+
+
+def test_a_part_seen_before_is_not_inflated_again_and_a_lookalike_is(form_bytes: bytes, monkeypatch) -> None:
+    # Returns of one campaign share most of their parts: the pre-check keeps what a packed part inflated
+    # to and gives it again for the same packed bytes. A part whose directory entry matches a kept one
+    # (same CRC and sizes) but whose packed bytes differ must be inflated and checked as any other.
+    inflates = []
+
+    def counting(wbits: int) -> object:
+        inflates.append(wbits)
+        return zlib.decompressobj(wbits)
+
+    monkeypatch.setattr(
+        precheck_mod, "zlib", SimpleNamespace(decompressobj=counting, crc32=zlib.crc32, error=zlib.error)
+    )
+    monkeypatch.setattr(precheck_mod, "_SEEN", {})
+    first: dict[str, bytes] = {}
+    assert precheck(form_bytes, name="表.xlsx", parts=first) == ("xlsx", [])
+    assert len(inflates) >= 10  # every deflated XML part of a form, once
+    inflates.clear()
+    again: dict[str, bytes] = {}
+    assert precheck(form_bytes, name="表.xlsx", parts=again) == ("xlsx", [])
+    assert inflates == []  # the same packed bytes: nothing inflated a second time
+    assert again == first and all(again[name] is first[name] for name in first)
+
+    sheet = "xl/worksheets/sheet2.xml"
+    garbled = _garbled_stream(form_bytes, sheet)
+    with zipfile.ZipFile(io.BytesIO(garbled)) as z, zipfile.ZipFile(io.BytesIO(form_bytes)) as good:
+        kept, forged = good.getinfo(sheet), z.getinfo(sheet)
+        assert (forged.CRC, forged.file_size, forged.compress_size) == (
+            kept.CRC,
+            kept.file_size,
+            kept.compress_size,
+        )
+    kind, findings = precheck(garbled, name="表.xlsx")
+    assert inflates  # not taken from what was kept for the genuine part
+    assert kind == "rejected" and findings[0].code is Code.READ_CORRUPT
+    monkeypatch.setattr(precheck_mod, "_SEEN", {})
+    assert precheck(garbled, name="表.xlsx") == (kind, findings)  # what a fresh process says
+
+    # bounded: many other parts push the form's out, and the form is then inflated again, the same
+    many = {"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<workbook/>"}
+    many |= {f"xl/p{i}.xml": b"<p>%d</p>" % i * 50 for i in range(3 * precheck_mod._SEEN_KEPT)}
+    precheck(form_bytes, name="表.xlsx")
+    precheck(zip_of(many), name="表.xlsx")
+    assert len(precheck_mod._SEEN) == precheck_mod._SEEN_KEPT
+    inflates.clear()
+    later: dict[str, bytes] = {}
+    assert precheck(form_bytes, name="表.xlsx", parts=later) == ("xlsx", []) and later == first
+    assert len(inflates) >= 10
 
 
 def test_a_deferred_scan_checked_later_gives_what_a_scan_gives(tmp_path: Path, form_bytes: bytes) -> None:

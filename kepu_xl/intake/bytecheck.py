@@ -339,10 +339,33 @@ def _inflated(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
         if info.compress_type == zipfile.ZIP_STORED:
             out = data[start:end]
         else:
-            out = zlib.decompressobj(-15).decompress(data[start:end], info.file_size + 1)
+            packed = data[start:end]
+            key = (info.CRC, info.file_size, info.compress_size)
+            seen = _SEEN.get(key)
+            if seen is not None and seen[0] == packed:
+                _SEEN[key] = _SEEN.pop(key)  # most recently used last: the campaign's common parts stay
+                return seen[1]
+            out = zlib.decompressobj(-15).decompress(packed, info.file_size + 1)
     except (UnicodeDecodeError, zlib.error):
         return None
-    return out if len(out) == info.file_size and zlib.crc32(out) == info.CRC else None
+    if len(out) != info.file_size or zlib.crc32(out) != info.CRC:
+        return None
+    if info.compress_type != zipfile.ZIP_STORED and info.file_size <= _SEEN_PART:
+        if len(_SEEN) >= _SEEN_KEPT:
+            del _SEEN[next(iter(_SEEN))]  # the least recently used
+        _SEEN[(info.CRC, info.file_size, info.compress_size)] = (packed, out)
+    return out
+
+
+# Deflated parts byte-identical to one this process inflated recently, and what they inflate to.
+# Returns of one campaign share most of their parts (theme, styles, relationships, the hidden and
+# instruction sheets): saved by the same program, the same XML compresses to the same bytes, so the
+# second copy is recognised by its packed bytes (compared whole, not by a checksum) and costs no
+# inflating. Inflating is a function of those bytes alone, and the result passed the size and CRC
+# checks when it was stored. Unique parts (each unit's sheets) pass through and are dropped first.
+_SEEN_PART = 64 << 10  # parts up to this size inflated are kept
+_SEEN_KEPT = 64  # parts kept, at most (~4 MB)
+_SEEN: dict[tuple[int, int, int], tuple[bytes, bytes]] = {}
 
 
 def _starts_like_xml(head: bytes) -> bool:
