@@ -5,9 +5,15 @@ A file from outside can trigger a bug in the code that parses it: the C code beh
 catch, and any parser can be made to loop or to allocate without end. `run` therefore calls the
 per-file function in child processes:
 
-- each worker gets a batch of items at a time and sends one small result per item back;
-- a worker that dies (SIGSEGV, SIGABRT, os._exit, the kernel's OOM killer) costs the item it was on:
-  that item gets `failed(item, Failure(...))`, the worker is replaced and the rest of its batch goes on;
+- each worker gets a batch of items at a time and sends their results back together, at the batch's end
+  (or sooner when the batch is slow: `FLUSH_AFTER`); one message per result cost a province's run
+  seconds of both sides' time in pickling, system calls and wake-ups;
+- each worker counts the items it has finished in memory shared with this process, so a worker's
+  position in its batch is known without a message;
+- a worker that dies (SIGSEGV, SIGABRT, os._exit, the kernel's OOM killer) costs the item it was on
+  (the one after those it had finished): that item gets `failed(item, Failure(...))`, the worker is
+  replaced and the rest of its batch goes on; items it had finished whose results it had not sent yet
+  are run again by the new worker (the per-item function is pure);
 - an item that runs past `timeout` seconds gets the same, and its worker is killed and replaced;
 - an exception escaping the function costs that item only (the worker goes on);
 - results come back in input order.
@@ -45,6 +51,7 @@ Progress = Callable[[int, int, str], None]
 
 FILE_TIMEOUT = 60.0  # seconds one file may take (a form takes a few ms; a 20 MB .xls a few seconds)
 BATCH = 32  # items per message to a worker: start-up and messaging amortised, a crash re-queues few
+FLUSH_AFTER = 0.25  # seconds a worker holds finished results before sending them, its batch unfinished
 PER_WORKER = 150  # fewer expected items than this per extra worker: its start-up would not pay
 MEMORY_LIMIT = 2 << 30  # address space a worker may add to what it inherits (POSIX only)
 _STARTUP_FAILURES = 3  # workers in a row that die before saying ready: the pool itself is broken
@@ -187,8 +194,11 @@ STARTUP_TIMEOUT = 30.0  # seconds a new worker may take to say it is ready
 class _Worker:
     process: Any
     tasks: Connection  # parent → worker: batches
-    results: Connection  # worker → parent: "ready", then one (seq, ok, payload) per item
+    results: Connection  # worker → parent: "ready", then lists of (seq, ok, payload), in order
+    finished: Any  # shared counter: items the worker has finished, results sent or not
     ready: bool = False
+    received: int = 0  # results received from it
+    counted: int = 0  # `finished` when this process last looked
     sent: list[tuple[int, Any]] = field(default_factory=list)  # the batch as sent (re-sent after a death)
     open: deque[tuple[int, Any]] = field(default_factory=deque)  # (seq, kept) not answered yet, in order
     since: float = field(default_factory=time.monotonic)  # start of its current item (or of the worker)
@@ -231,6 +241,7 @@ class _Pool:
     def start(self) -> _Worker:
         task_r, task_w = self.mp.Pipe(duplex=False)
         result_r, result_w = self.mp.Pipe(duplex=False)
+        finished = self.mp.RawValue("q", 0)
         # a forked child inherits every descriptor: it closes the parent's ends of all pipes, or a
         # dead worker's pipe would never read as closed (a sibling would still hold it open)
         inherited = [c for w in self.workers for c in (w.tasks, w.results)] + [task_w, result_r]
@@ -239,6 +250,7 @@ class _Pool:
             args=(
                 task_r,
                 result_w,
+                finished,
                 self.func,
                 self.context,
                 self.memory_limit,
@@ -250,7 +262,7 @@ class _Pool:
         proc.start()
         task_r.close()
         result_w.close()
-        worker = _Worker(proc, task_w, result_r)
+        worker = _Worker(proc, task_w, result_r, finished)
         self.workers.append(worker)
         return worker
 
@@ -376,15 +388,33 @@ class _Pool:
         for w in waiting:
             if w not in self.workers:
                 continue
+            finished = w.finished.value
+            if finished != w.counted:  # it finished an item since the last look: its next began since
+                w.counted = finished
+                w.since = now
             if not w.ready and now - w.since > STARTUP_TIMEOUT:
                 self.died(w)
                 touched.append(w)
             elif w.open and now - w.since > self.timeout:
-                seq, kept = w.open.popleft()  # the item it is stuck on
-                self.done(seq, self.failed(kept, Failure("timeout", "", self.timeout)), kept)
+                self.drain(w)  # what it sent before it stuck
+                stuck = self.current(w)
+                if stuck is not None:
+                    seq, kept = stuck
+                    self.done(seq, self.failed(kept, Failure("timeout", "", self.timeout)), kept)
                 self.replace(w)
                 touched.append(w)
         return bool(touched)
+
+    def current(self, w: _Worker) -> tuple[int, Any] | None:
+        """Take out of `w.open` the item the worker is on: the one after those it has finished (their
+        results, unsent, are lost with it; they stay open and are run again). None: it had finished all."""
+        at = w.finished.value - w.received
+        if not 0 <= at < len(w.open):
+            return None
+        w.open.rotate(-at)
+        item = w.open.popleft()
+        w.open.rotate(at)
+        return item
 
     def drain(self, w: _Worker) -> bool:
         """Read every message the worker has sent; False when its pipe reads as closed (it died)."""
@@ -396,14 +426,15 @@ class _Pool:
                     w.since = time.monotonic()
                     self.startup_failures = 0
                     continue
-                seq, ok, payload = msg
-                expected, kept = w.open.popleft()
-                if seq != expected:
-                    raise RuntimeError(f"worker answered item {seq}, expected {expected}")
+                for seq, ok, payload in msg:
+                    expected, kept = w.open.popleft()
+                    if seq != expected:
+                        raise RuntimeError(f"worker answered item {seq}, expected {expected}")
+                    w.received += 1
+                    if not w.open:
+                        w.sent = []  # the batch is answered: drop its bytes now, not at the next batch
+                    self.done(seq, payload if ok else self.failed(kept, Failure("error", payload)), kept)
                 w.since = time.monotonic()
-                if not w.open:
-                    w.sent = []  # the batch is answered: drop its bytes now, not at the next batch
-                self.done(seq, payload if ok else self.failed(kept, Failure("error", payload)), kept)
         except (EOFError, OSError):
             return False
         return True
@@ -418,8 +449,10 @@ class _Pool:
             if self.startup_failures >= _STARTUP_FAILURES:
                 raise PoolBroken(f"工作进程无法启动（{_exit_text(w.process.exitcode)}）")
         elif w.open:
-            seq, kept = w.open.popleft()  # the item it was on
-            self.done(seq, self.failed(kept, Failure("crashed", _exit_text(w.process.exitcode))), kept)
+            crashed = self.current(w)
+            if crashed is not None:
+                seq, kept = crashed
+                self.done(seq, self.failed(kept, Failure("crashed", _exit_text(w.process.exitcode))), kept)
         self.replace(w)
 
 
@@ -429,6 +462,7 @@ class _Pool:
 def _worker_main(
     tasks: Connection,
     results: Connection,
+    finished: Any,
     func: Callable[[Any, Any], Any],
     context: Any,
     memory_limit: int | None,
@@ -452,16 +486,31 @@ def _worker_main(
             return
         if chunk is None:
             return
+        done: list[tuple[int, bool, Any]] = []
+        held = time.monotonic()
         for seq, item in chunk:
             try:
-                msg = (seq, True, func(item, context))
+                done.append((seq, True, func(item, context)))
             except Exception as exc:  # the item's failure, reported; the worker goes on
-                msg = (seq, False, _describe(exc))
+                done.append((seq, False, _describe(exc)))
             del item
+            finished.value += 1  # after the result is held: the parent counts it as finished
+            if time.monotonic() - held >= FLUSH_AFTER:
+                _send(results, done)
+                done, held = [], time.monotonic()
+        if done:
+            _send(results, done)
+
+
+def _send(results: Connection, done: list[tuple[int, bool, Any]]) -> None:
+    try:
+        results.send(done)
+    except (TypeError, AttributeError, pickle.PicklingError):  # a result that cannot travel: find it
+        for seq, ok, payload in done:
             try:
-                results.send(msg)
-            except (TypeError, AttributeError, pickle.PicklingError) as exc:  # a result that cannot travel
-                results.send((seq, False, _describe(exc)))
+                results.send([(seq, ok, payload)])
+            except (TypeError, AttributeError, pickle.PicklingError) as exc:
+                results.send([(seq, False, _describe(exc))])
 
 
 def _limit_memory(extra: int | None) -> None:

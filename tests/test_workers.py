@@ -112,6 +112,40 @@ def _square(i: int, ctx: object) -> int:
     return i * i
 
 
+def unpicklable(item: str, ctx: str) -> object:
+    """A result that cannot travel back (a lambda) for one item, plain text for the others."""
+    return (lambda: item) if item == "lambda" else f"{ctx}:{item}"
+
+
+def test_a_result_that_cannot_travel_costs_its_item_only() -> None:
+    # results travel back together, a batch at a time: one that cannot be pickled must not take the
+    # others of its batch with it
+    items = ["a", "b", "lambda", "c", "d"]
+    out = workers.run(items, unpicklable, "ok", failed=failure, workers=1, batch=5)
+    assert out[:2] == ["ok:a", "ok:b"] and out[3:] == ["ok:c", "ok:d"]
+    kept, kind, detail = out[2]
+    assert (kept, kind) == ("lambda", "error") and "pickle" in detail.lower()
+
+
+def slow(item: str, ctx: str) -> str:
+    time.sleep(0.6)
+    return f"{ctx}:{item}"
+
+
+def test_the_time_limit_is_per_item_not_per_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A worker holding its results to the batch's end still shows its progress (the shared count of
+    # finished items): four items of 0.6 s in one batch, 2.4 s in all, are within a 1 s limit each.
+    monkeypatch.setattr(workers, "FLUSH_AFTER", 100.0)  # forked: the worker sends only at the batch's end
+    items = ["a", "b", "c", "d"]
+    out = workers.run(items, slow, "ok", failed=failure, workers=1, batch=4, timeout=1.0)
+    assert out == [f"ok:{i}" for i in items]
+    # and the item that does overrun is the one blamed, not the first unsent one before it
+    out = workers.run(
+        ["a", "b", "hang", "c"], misbehave, "ok", failed=failure, workers=1, batch=4, timeout=1.0
+    )
+    assert out == ["ok:a", "ok:b", ("hang", "timeout", ""), "ok:c"]
+
+
 def test_a_failure_callback_that_raises_stops_the_run_and_the_workers() -> None:
     def stop(kept: str, why: workers.Failure) -> str:
         raise RuntimeError(f"stop at {kept}")
