@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -119,8 +120,32 @@ def text_px(text: str, font_pt: float = 11, bold: bool = False) -> float:
     """Printed width in px: a CJK character is one em (+1 px when bold: Windows emboldens SimSun),
     anything else half an em (SimSun and Noto CJK draw Latin text about that wide)."""
     em = font_pt * PX_PER_PT
-    wide = sum(1 for ch in text if unicodedata.east_asian_width(ch) in "WF")
+    wide = wide_chars(text)
     return wide * (em + bold) + (len(text) - wide) * em / 2
+
+
+_WIDE: dict[str, bool] = {}  # a character → East Asian wide or fullwidth; bounded below
+_WIDE_MAX = 1 << 16
+
+
+def wide_chars(text: str) -> int:
+    """How many characters of `text` are East Asian wide or fullwidth (W, F: a CJK character, an
+    ideographic space, a fullwidth digit), shown two columns wide; the others take one.
+
+    A summary measures a million characters of messages: each distinct character is looked up once per
+    text (counted in C) and its width once per process."""
+    if text.isascii():
+        return 0
+    wide = 0
+    for ch, n in Counter(text).items():
+        known = _WIDE.get(ch)
+        if known is None:
+            known = unicodedata.east_asian_width(ch) in "WF"
+            if len(_WIDE) < _WIDE_MAX:
+                _WIDE[ch] = known
+        if known:
+            wide += n
+    return wide
 
 
 def wrap_header(text: str, width: float, font_pt: float = 11, bold: bool = True) -> str:

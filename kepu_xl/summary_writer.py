@@ -16,7 +16,6 @@ import io
 import math
 import numbers
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -1232,10 +1231,7 @@ def _lines(text: str, width: float) -> int:
     usable = max(1.0, width * 0.9)  # cells lose a little width to padding
     if 2 * len(text) <= usable and "\n" not in text:
         return 1  # fits even if every character is wide: skip measuring (most cells of a list)
-    return sum(
-        max(1, math.ceil(sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in part) / usable))
-        for part in text.split("\n")
-    )
+    return sum(max(1, math.ceil((len(part) + pl.wide_chars(part)) / usable)) for part in text.split("\n"))
 
 
 def _plain(value: Any) -> Any:

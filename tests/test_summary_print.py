@@ -16,6 +16,7 @@ import io
 import itertools
 import re
 import subprocess
+import unicodedata
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,8 @@ import libreoffice as lo
 import openpyxl
 import pytest
 from conftest import GOLDEN_DIR, init_sample
+from hypothesis import given
+from hypothesis import strategies as st
 from openpyxl.utils import range_boundaries
 from test_summary_writer import make_report
 
@@ -356,3 +359,22 @@ def calibri_font() -> str:
     except OSError:
         return ""
     return proc.stdout.strip()
+
+
+_MIXED = st.text(
+    st.one_of(
+        st.characters(),  # anything, combining marks and emoji included
+        st.sampled_from(
+            "科普活动周　１２ＡＢ，。·–é①ｶ가🎉 ab\n"
+        ),  # wide, fullwidth, halfwidth, ambiguous, narrow
+    ),
+    max_size=60,
+)
+
+
+@given(_MIXED, _MIXED)
+def test_wide_characters_are_counted_as_unicodedata_says(text: str, other: str) -> None:
+    # the summary's row heights and the headers' widths count East Asian wide and fullwidth characters;
+    # the count is taken from a per-process table of what unicodedata says, whatever came before
+    for t in (text, other, text + other, text):
+        assert pl.wide_chars(t) == sum(unicodedata.east_asian_width(ch) in "WF" for ch in t)
