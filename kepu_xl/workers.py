@@ -396,6 +396,8 @@ class _Pool:
                 self.died(w)
                 touched.append(w)
             elif w.open and now - w.since > self.timeout:
+                w.process.kill()  # first: it can finish nothing more while it is judged
+                w.process.join()
                 self.drain(w)  # what it sent before it stuck
                 stuck = self.current(w)
                 if stuck is not None:

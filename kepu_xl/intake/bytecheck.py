@@ -341,10 +341,11 @@ def _inflated(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
         else:
             packed = data[start:end]
             key = (info.CRC, info.file_size, info.compress_size)
-            seen = _SEEN.get(key)
-            if seen is not None and seen[0] == packed:
-                _SEEN[key] = _SEEN.pop(key)  # most recently used last: the campaign's common parts stay
-                return seen[1]
+            seen = _SEEN.pop(key, None)  # (pop and put back, not del: the page's threads share it)
+            if seen is not None:
+                _SEEN[key] = seen  # most recently used last: the campaign's common parts stay
+                if seen[0] == packed:
+                    return seen[1]
             out = zlib.decompressobj(-15).decompress(packed, info.file_size + 1)
     except (UnicodeDecodeError, zlib.error):
         return None
@@ -352,7 +353,7 @@ def _inflated(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
         return None
     if info.compress_type != zipfile.ZIP_STORED and info.file_size <= _SEEN_PART:
         if len(_SEEN) >= _SEEN_KEPT:
-            del _SEEN[next(iter(_SEEN))]  # the least recently used
+            _SEEN.pop(next(iter(_SEEN), None), None)  # the least recently used
         _SEEN[(info.CRC, info.file_size, info.compress_size)] = (packed, out)
     return out
 
