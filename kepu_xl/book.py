@@ -287,6 +287,7 @@ _PLAIN_TEXT = f"[^{_XML_CHAR_NOT}]*+(?:&(?:amp|lt|gt|quot|apos);[^{_XML_CHAR_NOT
 _PLAIN_ITEMS = re.compile(f'(?:<si><t(?: xml:space="preserve")?+>{_PLAIN_TEXT}</t></si>)*+')
 _ITEM_END = "</t></si>"
 _PRESERVE = '<si><t xml:space="preserve">'
+_PLAIN = "<si><t>"
 
 
 def _plain_strings(xml: bytes) -> list[str] | None:
@@ -306,7 +307,7 @@ def _plain_strings(xml: bytes) -> list[str] | None:
 
 
 def _plain_text(item: str) -> str:
-    text = item[len(_PRESERVE) :] if item.startswith(_PRESERVE) else item[7:]  # 7: '<si><t>'
+    text = item[len(_PRESERVE) :] if item.startswith(_PRESERVE) else item[len(_PLAIN) :]
     if "&" in text:
         text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&apos;", "'")
         text = text.replace("&amp;", "&")

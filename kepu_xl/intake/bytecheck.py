@@ -332,6 +332,7 @@ def _inflated(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
     end = start + info.compress_size
     if header[0] != b"PK\x03\x04" or end > len(data):
         return None
+    key = (info.CRC, info.file_size, info.compress_size)  # of a kept part (_SEEN)
     try:
         name = data[name_at : name_at + header[-2]].decode("utf-8" if info.flag_bits & 0x800 else "cp437")
         if name != info.orig_filename:
@@ -340,7 +341,6 @@ def _inflated(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
             out = data[start:end]
         else:
             packed = data[start:end]
-            key = (info.CRC, info.file_size, info.compress_size)
             seen = _SEEN.pop(key, None)  # (pop and put back, not del: the page's threads share it)
             if seen is not None:
                 _SEEN[key] = seen  # most recently used last: the campaign's common parts stay
@@ -354,7 +354,7 @@ def _inflated(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
     if info.compress_type != zipfile.ZIP_STORED and info.file_size <= _SEEN_PART:
         if len(_SEEN) >= _SEEN_KEPT:
             _SEEN.pop(next(iter(_SEEN), None), None)  # the least recently used
-        _SEEN[(info.CRC, info.file_size, info.compress_size)] = (packed, out)
+        _SEEN[key] = (packed, out)
     return out
 
 
