@@ -11,13 +11,18 @@ of tags once volatile content is removed, and binary parts byte for byte.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
+import signal
 import struct
+import subprocess
+import sys
+import textwrap
 import zipfile
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 # docProps/core.xml carries the save time; everything else kepuxl writes is a pure function of its inputs.
@@ -156,3 +161,33 @@ def use_form(config: Path, toml_text: str, name: str = "custom_form.toml") -> Pa
     text = config.read_text(encoding="utf-8")
     config.write_text(re.sub(r'(?m)^form = "[^"]*"', f'form = "{name}"', text), encoding="utf-8")
     return path
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(
+    path: Path, what: str = "collect", *, kill: bool = True
+) -> Iterator[subprocess.Popen]:
+    """Another Python process holding the campaign lock at `path` while the block runs.
+
+    It has taken the lock when the block starts. Afterwards it is ended with SIGKILL (no chance to clean
+    up: the OS must drop its lock) or, with kill=False, SIGTERM; it is waited for and its pipe closed.
+    """
+    code = textwrap.dedent(
+        f"""
+        import time
+        from kepu_xl import locks
+        with locks.held({str(path)!r}, {what!r}):
+            print("held", flush=True)
+            time.sleep(600)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    with proc:  # closes the pipe and waits, however the block ends
+        try:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+            yield proc
+        finally:
+            if kill:
+                proc.kill()
+            else:
+                proc.send_signal(signal.SIGTERM)

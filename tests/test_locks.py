@@ -7,15 +7,12 @@ Chinese message, and a holder killed with SIGKILL leaves no stale lock behind.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import textwrap
 import threading
 from pathlib import Path
 
 import pytest
 from conftest import init_sample
+from helpers import lock_held_elsewhere
 
 from kepu_xl import lastrun, locks
 from kepu_xl.cli import cli
@@ -26,22 +23,6 @@ from kepu_xl.findings import KepuError
 @pytest.fixture
 def county(tmp_path: Path) -> Path:
     return init_sample(tmp_path / "青溪县", with_returns=True)
-
-
-def hold_in_process(path: Path) -> subprocess.Popen:
-    """Another process holding the lock until killed; returns once it holds it."""
-    code = textwrap.dedent(
-        f"""
-        import sys, time
-        from kepu_xl import locks
-        with locks.held({str(path)!r}, "collect"):
-            print("held", flush=True)
-            time.sleep(600)
-        """
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
-    return proc
 
 
 def test_a_second_taker_in_the_same_process_is_refused_with_the_holders_note(tmp_path: Path) -> None:
@@ -78,8 +59,7 @@ def test_a_waiting_taker_gets_the_lock_when_it_is_released(tmp_path: Path) -> No
 def test_collect_is_refused_while_another_process_collects_and_changes_nothing(county: Path) -> None:
     config = county / "kepuxl.toml"
     state = county / ".kepuxl"
-    holder = hold_in_process(lastrun.lock_path(state))
-    try:
+    with lock_held_elsewhere(lastrun.lock_path(state)) as holder:  # then SIGKILL: no chance to clean up
         with pytest.raises(KepuError) as refused:
             collect(county / "inbox", config)
         assert refused.value.findings[0].code.name == "OUT_BUSY"
@@ -90,22 +70,15 @@ def test_collect_is_refused_while_another_process_collects_and_changes_nothing(c
         assert result.exit_code == 3
         assert "这个活动正在汇总" in result.output and "本次未做任何改动" in result.output
         assert not (county / "output").exists()
-    finally:
-        holder.kill()  # SIGKILL: no chance to clean up
-        holder.wait()
     report = collect(county / "inbox", config)  # the OS dropped the dead holder's lock: no stale lock
     assert report.outputs["summary"]
 
 
 def test_a_collect_that_only_reads_takes_no_lock(county: Path) -> None:
     """remind reads a collect (write=False) to know whom to remind: it neither writes nor waits."""
-    holder = hold_in_process(lastrun.lock_path(county / ".kepuxl"))
-    try:
+    with lock_held_elsewhere(lastrun.lock_path(county / ".kepuxl"), kill=False):
         report = collect(county / "inbox", county / "kepuxl.toml", write=False)
         assert report.counts["pending"] == 1
-    finally:
-        holder.send_signal(signal.SIGTERM)
-        holder.wait()
 
 
 def _run_cli(args: list[str]):

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 from conftest import init_sample
-from helpers import ROSTER_HEADER, use_roster
+from helpers import ROSTER_HEADER, lock_held_elsewhere, use_roster
 from webpage import Served, serve_process
 
 from kepu_xl import lastrun, locks
@@ -212,19 +212,7 @@ def test_it_listens_on_127_0_0_1_only(served: Served) -> None:
 
 
 def test_a_collect_from_the_command_line_makes_the_page_wait(served: Served, county: Path) -> None:
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time\nfrom kepu_xl import locks\n"
-            f"with locks.held({str(lastrun.lock_path(county / '.kepuxl'))!r}, 'collect'):\n"
-            "    print('held', flush=True); time.sleep(600)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(lastrun.lock_path(county / ".kepuxl")):
         assert locks.is_held(lastrun.lock_path(county / ".kepuxl"))
         import urllib.request
 
@@ -236,9 +224,6 @@ def test_a_collect_from_the_command_line_makes_the_page_wait(served: Served, cou
         )
         page = urllib.request.urlopen(request).read().decode("utf-8")
         assert "另一个汇总正在进行" in page
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_unit_text_is_never_html(tmp_path: Path) -> None:

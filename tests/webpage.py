@@ -52,6 +52,7 @@ class Served:
     token: str
     process: subprocess.Popen
     output: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None  # reads `output` until the server exits, then closes the pipe
 
     @property
     def base(self) -> str:
@@ -62,10 +63,13 @@ class Served:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
         try:
-            return self.process.wait(timeout)
+            code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             raise
+        if self.reader is not None:
+            self.reader.join(timeout)
+        return code
 
     def request(
         self,
@@ -111,21 +115,23 @@ def serve_process(config: Path, *extra: str, env: dict[str, str] | None = None) 
 
     def read() -> None:
         assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            match = ADDRESS.search(line)
-            if match and not found:
-                found.append(match)
-                ready.set()
+        with process.stdout:  # closed at the end of the output, when the server has exited
+            for line in process.stdout:
+                lines.append(line)
+                match = ADDRESS.search(line)
+                if match and not found:
+                    found.append(match)
+                    ready.set()
         ready.set()
 
-    threading.Thread(target=read, daemon=True).start()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     ready.wait(START_TIMEOUT)
     if not found:
         process.kill()
         raise AssertionError("kepuxl serve did not print its address:\n" + "".join(lines))
     match = found[0]
-    return Served(match.group(0), int(match.group(1)), match.group(2), process, lines)
+    return Served(match.group(0), int(match.group(1)), match.group(2), process, lines, reader)
 
 
 @contextmanager
