@@ -24,7 +24,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from lxml import etree
-from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format
+from openpyxl.styles.numbers import is_date_format
 from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, from_excel
 
 NS = {
@@ -322,6 +322,16 @@ def _date_styles(z: _Package) -> frozenset[int]:
     return _date_styles_of(xml) if len(xml) <= _CACHE_PART else _date_styles_of.__wrapped__(xml)
 
 
+# The built-in number formats (ECMA-376 Part 1, 18.8.30) that show a date or a time. A built-in id has no
+# format code in the file: the id is all there is. Besides the international ones (14–22, 45–47), Chinese,
+# Japanese and Korean Excel and WPS write 27–36 and 50–58 for the dates and times their own lists offer
+# (zh-CN: 31 is yyyy"年"m"月"d"日", 57 yyyy"年"m"月", 58 m"月"d"日", 32 h"时"mm"分"); 71–81 are Thai dates.
+# LibreOffice and Excel show them as dates, and xlrd reads them so in an .xls: a date a unit picked from
+# Excel's list must not come back as its serial number. A file that defines one of these ids itself is
+# judged by its own code.
+BUILTIN_DATE_FORMATS = frozenset((*range(14, 23), *range(27, 37), *range(45, 48), *range(50, 59), *range(71, 82)))
+
+
 @lru_cache(maxsize=32)
 def _date_styles_of(xml: bytes) -> frozenset[int]:
     root = etree.fromstring(xml, PARSER)
@@ -331,8 +341,8 @@ def _date_styles_of(xml: bytes) -> frozenset[int]:
     out = set()
     for i, xf in enumerate(root.iterfind("m:cellXfs/m:xf", NS)):
         fmt_id = int(xf.get("numFmtId", "0"))
-        code = custom.get(fmt_id) or BUILTIN_FORMATS.get(fmt_id, "")
-        if (14 <= fmt_id <= 22) or (code and is_date_format(code)):
+        code = custom.get(fmt_id)
+        if fmt_id in BUILTIN_DATE_FORMATS if code is None else is_date_format(code):
             out.add(i)
     return frozenset(out)
 

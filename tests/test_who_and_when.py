@@ -5,10 +5,15 @@ that is no date (AUDIT_BAD_DATE). Each is reported at its cell; the rest of the 
 from __future__ import annotations
 
 import io
+import re
+import zipfile
+from datetime import date, datetime
 from pathlib import Path
 
+import libreoffice as lo
 from conftest import init_sample
 from openpyxl import load_workbook
+from xlsxwriter.utility import xl_rowcol_to_cell
 
 from kepu_xl import sample_returns
 from kepu_xl.collection import collect
@@ -70,3 +75,69 @@ def test_a_date_that_is_no_date_is_found_at_its_cell(config: Path, ctx: Context)
     found = [f for f in report.findings if f.code is Code.AUDIT_BAD_DATE]
     assert [(f.sheet, f.cell) for f in found] == [(at.sheet, at.a1)]
     assert "5月32日" in found[0].message
+
+
+# Date formats Chinese Excel and WPS offer in their own lists, written as built-in ids with no format code
+# in the file (ECMA-376 Part 1, 18.8.30, zh-CN): 31 is yyyy"年"m"月"d"日", 58 is m"月"d"日".
+ZH_CN_BUILTIN = {31: 'yyyy"年"m"月"d"日"', 58: 'm"月"d"日"'}
+
+
+def with_builtin_dates(data: bytes, cells: dict[tuple[str, str], tuple[datetime, int]]) -> bytes:
+    """The return with each (sheet, cell) holding a date in a zh-CN built-in format, stored as Excel stores
+    it: the style's numFmtId is the built-in id and styles.xml defines no code for it."""
+    wb = load_workbook(io.BytesIO(data))
+    for (sheet, a1), (moment, builtin) in cells.items():
+        wb[sheet][a1] = moment
+        wb[sheet][a1].number_format = ZH_CN_BUILTIN[builtin]
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as zin,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout,
+    ):
+        for info in zin.infolist():
+            part = zin.read(info)
+            if info.filename == "xl/styles.xml":
+                xml = part.decode("utf-8")
+                for builtin, code in ZH_CN_BUILTIN.items():
+                    escaped = code.replace('"', "&quot;")
+                    m = re.search(f'<numFmt numFmtId="([0-9]+)" formatCode="{re.escape(escaped)}"/>', xml)
+                    if m:  # openpyxl gave the code an id of its own: make it the built-in id, undefined
+                        xml = xml.replace(m[0], "").replace(f'numFmtId="{m[1]}"', f'numFmtId="{builtin}"')
+                assert 'numFmtId="31"' in xml and "年" not in xml
+                part = xml.encode("utf-8")
+            zout.writestr(info, part)
+    return out.getvalue()
+
+
+@lo.requires_libreoffice
+def test_a_date_in_a_format_from_chinese_excels_list_is_a_date(
+    config: Path, ctx: Context, tmp_path: Path
+) -> None:
+    """A unit picks 2023年5月26日 from Excel's (or WPS's) date formats: the file holds the built-in id 31 and
+    the serial number. It is read as the date, in .xlsx as in the .xls LibreOffice saves of it (xlrd's
+    reading), never as 45072 with a warning."""
+    unit = ctx.campaign.units[0]
+    at = ctx.cells.info["fill_date"]
+    detail_cell = xl_rowcol_to_cell(ctx.cells.detail_first, ctx.cells.detail_cols["start"])
+    data = with_builtin_dates(
+        filled(ctx, unit.id),
+        {
+            (at.sheet, at.a1): (datetime(2023, 5, 26), 31),
+            (ctx.spec.detail.sheet, detail_cell): (datetime(2023, 5, 21), 58),
+        },
+    )
+    source = tmp_path / "中文日期.xlsx"
+    source.write_bytes(data)
+    xls = lo.convert(source, "xls", tmp_path / "lo")
+    for path in (source, xls):
+        inbox = config.parent / "inbox"
+        for old in inbox.iterdir():
+            old.unlink()
+        (inbox / path.name).write_bytes(path.read_bytes())
+        report = collect(inbox, config, write=False)
+        assert not [f for f in report.findings if f.code is Code.AUDIT_BAD_DATE], path.name
+        result = next(u for u in report.units if u.unit.id == unit.id)
+        assert result.info["fill_date"] == date(2023, 5, 26), path.name
+        assert result.detail[0]["start"] == date(2023, 5, 21), path.name
