@@ -20,12 +20,13 @@ import re
 import zipfile
 from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, time
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+import xlrd
 from lxml import etree
-from openpyxl.styles.numbers import is_date_format
-from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, from_excel
+from xlrd.formatting import is_date_format_string
 
 NS = {
     "m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
@@ -329,7 +330,9 @@ def _date_styles(z: _Package) -> frozenset[int]:
 # LibreOffice and Excel show them as dates, and xlrd reads them so in an .xls: a date a unit picked from
 # Excel's list must not come back as its serial number. A file that defines one of these ids itself is
 # judged by its own code.
-BUILTIN_DATE_FORMATS = frozenset((*range(14, 23), *range(27, 37), *range(45, 48), *range(50, 59), *range(71, 82)))
+BUILTIN_DATE_FORMATS = frozenset(
+    (*range(14, 23), *range(27, 37), *range(45, 48), *range(50, 59), *range(71, 82))
+)
 
 
 @lru_cache(maxsize=32)
@@ -342,9 +345,31 @@ def _date_styles_of(xml: bytes) -> frozenset[int]:
     for i, xf in enumerate(root.iterfind("m:cellXfs/m:xf", NS)):
         fmt_id = int(xf.get("numFmtId", "0"))
         code = custom.get(fmt_id)
-        if fmt_id in BUILTIN_DATE_FORMATS if code is None else is_date_format(code):
+        if (fmt_id in BUILTIN_DATE_FORMATS) if code is None else is_date_format(code):
             out.add(i)
     return frozenset(out)
+
+
+class _Quiet:
+    """What xlrd's format classifier asks of a book: how much to log (nothing)."""
+
+    verbosity = 0
+    logfile = None
+
+
+@lru_cache(maxsize=256)
+def is_date_format(code: str) -> bool:
+    """Whether a number format code shows a date or a time: xlrd's reading of it, which is also how an
+    .xls's formats are read, so a format means the same in either file."""
+    return is_date_format_string(_Quiet, code)
+
+
+def excel_moment(serial: float, date1904: bool) -> datetime | time:
+    """A date-formatted cell's serial number as the moment it shows, in .xlsx and .xls alike: xlrd's
+    conversion (Excel's 1900 leap-year bug included); a bare time (below 1, 1900 calendar) is a time of
+    day. ValueError or OverflowError when the number is no moment."""
+    moment = xlrd.xldate_as_datetime(serial, 1 if date1904 else 0)
+    return moment.time() if not date1904 and 0 <= serial < 1 else moment
 
 
 # A sheet part up to this size is parsed whole by libxml2 and only the cells with content are handed
@@ -604,10 +629,7 @@ def _cell(el: Any, shared: _SharedStrings, date_styles: frozenset[int], date1904
             return Value(v, "s")
         if int(el.get("s", "0") or 0) in date_styles:
             try:
-                value, kind = (
-                    from_excel(number, epoch=CALENDAR_MAC_1904 if date1904 else CALENDAR_WINDOWS_1900),
-                    "d",
-                )
+                value, kind = excel_moment(number, date1904), "d"
             except (ValueError, OverflowError):
                 value, kind = number, "n"
         else:

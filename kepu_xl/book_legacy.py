@@ -29,7 +29,7 @@ from typing import Any
 import xlrd
 from lxml import etree
 
-from .book import PARSER, Book, Sheet, Value, Window
+from .book import PARSER, Book, Sheet, Value, Window, excel_moment
 from .xlsx_out import EXCEL_TEXT_LIMIT
 
 _STATES = {0: "visible", 1: "hidden", 2: "veryHidden"}
@@ -121,11 +121,9 @@ def _xls_value(ctype: int, raw: Any, datemode: int) -> Value | None:
         return Value(raw, "s")
     if ctype == xlrd.XL_CELL_DATE:
         try:
-            moment = xlrd.xldate_as_datetime(raw, datemode)
-        except (ValueError, OverflowError, xlrd.xldate.XLDateError):
+            return Value(excel_moment(raw, datemode == 1), "d")
+        except (ValueError, OverflowError):  # xlrd's XLDateError is a ValueError
             return _numeric(float(raw))
-        # a bare time (serial < 1) is a time of day, as openpyxl (hence load_xlsx) returns it
-        return Value(moment.time() if datemode == 0 and 0 <= raw < 1 else moment, "d")
     if ctype == xlrd.XL_CELL_BOOLEAN:
         return Value(bool(raw), "b")
     if ctype == xlrd.XL_CELL_ERROR:

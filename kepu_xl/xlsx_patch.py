@@ -30,7 +30,6 @@ from datetime import date, datetime, time
 from typing import Any
 
 from lxml import etree
-from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, to_excel
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from .book import NS, PARSER, position
@@ -234,6 +233,9 @@ def _set(c: Any, value: Any, date1904: bool) -> None:
     if value is None or value == "":
         return
     if isinstance(value, datetime | date) and not isinstance(value, bool):
+        # openpyxl (~0.4 s to import, numpy with it) only here: collect loads this module, not this branch
+        from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, to_excel
+
         moment = value if isinstance(value, datetime) else datetime.combine(value, time())
         epoch = CALENDAR_MAC_1904 if date1904 else CALENDAR_WINDOWS_1900
         etree.SubElement(c, f"{_M}v").text = _number(to_excel(moment, epoch))

@@ -290,6 +290,25 @@ def test_the_cli_loads_no_heavy_library_before_a_command_runs(code: str) -> None
     assert heavy == []
 
 
+def test_a_worker_reads_and_audits_returns_without_openpyxl_numpy_or_pandas(tmp_path: Path) -> None:
+    """A spawned worker (Windows) imports what reading a return needs and nothing more: openpyxl brings
+    numpy (~0.4 s a process); they are for writing and for the summary, not for reading."""
+    from conftest import init_sample
+
+    folder = init_sample(tmp_path / "县", with_returns=True)
+    code = (
+        "from pathlib import Path\n"
+        "from kepu_xl import collection, intake\n"
+        "from kepu_xl.context import Context\n"
+        f"ctx = Context.load(Path({str(folder / 'kepuxl.toml')!r}))\n"
+        f"done = [collection.process(c, ctx) for c in intake.scan(Path({str(folder / 'inbox')!r}), defer=True)]\n"
+        "assert sum(1 for p in done if p.file.values) >= 20, len(done)\n"
+    )
+    loaded = _loaded_after(code)
+    assert "kepu_xl.audit" in loaded and "lxml.etree" in loaded
+    assert [m for m in loaded if m.split(".")[0] in ("openpyxl", "numpy", "pandas")] == []
+
+
 def test_every_lazy_export_resolves() -> None:
     """`from kepu_xl import collect` (and every other public name) gives the job it names."""
     probe = (
