@@ -33,7 +33,7 @@ from .identity import PROPERTY_PREFIX, Identity
 from .layout import Cell, CellMap
 from .reader import Raw
 from .rules import DetailStats, excel_value
-from .spec import Field, FormSpec, InfoField, Rule
+from .spec import Column, Field, FormSpec, InfoField, Rule
 from .xlsx_out import CheckedSheet, FastRowsWorksheet, ProtectedWorkbook, check, fix_xf_order, strict_warnings
 
 # What a self-check (自查n) shows, and the 自查提示 of the field it points at. Every mark is what collect
@@ -80,6 +80,7 @@ META_CHOICE_COL = 4
 DATE_FORMAT = "yyyy-mm-dd"
 COMMENT_OPTIONS = {"x_scale": 2.2, "y_scale": 2.2, "author": "kepuxl"}
 DXF_FORMATS = ("bad", "warnfill")  # only in conditional formats: never a cell's format
+BAD_FILL = "#FFC7CE"  # a problem cell's red: the feedback form's, and 活动明细's live check
 SAFE_OPTIONS = {
     "in_memory": True,
     "strings_to_formulas": False,
@@ -564,7 +565,7 @@ class _FormWriter:
 
     def state_formula(self, fl: Field) -> str:
         if not fl.computed:
-            return _state_formula(fl, self.ref(fl.id))
+            return _state_formula(fl, self.ref(fl.id), fl.required)
         parts = [f'LEFT({self.cells.states[n].a1},1)="{BAD}"' for n in fl.formula.names]
         return f'IF(OR({",".join(parts)}),"{PARTS_HINT}","")' if parts else '""'
 
@@ -654,6 +655,16 @@ class _FormWriter:
             rng = f"{xl_rowcol_to_cell(first, col)}:{xl_rowcol_to_cell(last, col)}"
             if c.type in ("integer", "decimal"):
                 ws.write_formula(total, col, f"=SUM({rng})", f["computed"], self.result(d.sheet, total, col))
+                # a value collect would warn about (text, 约300, negative, too many places) turns red as it
+                # is pasted in: the same state formula as a field's, on the range's first cell (relative)
+                state = _state_formula(c, xl_rowcol_to_cell(first, col), required=False)
+                ws.conditional_format(
+                    first,
+                    col,
+                    last,
+                    col,
+                    {"type": "formula", "criteria": f'=LEFT({state},1)="{BAD}"', "format": f["bad"]},
+                )
             elif c.id == d.key:
                 cached = self.result(d.sheet, total, col)
                 ws.write_formula(total, col, f'=COUNTA({rng})&" 项"', f["computed"], cached)
@@ -761,7 +772,7 @@ def _formats(wb: xlsxwriter.Workbook, fixed: bool = False) -> dict[str, Any]:
     base = {"font_name": "宋体", "font_size": 11, "valign": "vcenter", "border": 1}
     locked = {**base, "bg_color": "#F2F2F2"}
     unlocked = {**base, "locked": False, "bg_color": "#FFFFFF"}
-    bad = {"bg_color": "#FFC7CE", "font_color": "#9C0006"}
+    bad = {"bg_color": BAD_FILL, "font_color": "#9C0006"}
     specs = {
         "title": {"font_name": "黑体", "font_size": 16, "bold": True, "align": "center", "valign": "vcenter"},
         "title_wrap": {
@@ -981,8 +992,9 @@ def _explained_formula(note: str) -> str:
     return f'IF(LEN({text})>={audit.EXPLANATION_MIN_CHARS},"{EXPLAINED}","")'
 
 
-def _state_formula(fl: Field, x: str) -> str:
-    """`value_state` as a formula over the input cell `x`, with functions every office suite computes alike.
+def _state_formula(fl: Field | Column, x: str, required: bool) -> str:
+    """`value_state` as a formula over the input cell `x`, with functions every office suite computes alike
+    (`required`: a blank is an error, as for a field of the table; a detail row's cell may stay blank).
 
     A number: its range and places, in check_number's order. Anything else: with the spaces parse_number
     ignores removed and any "|" made "#", FIND it between bars in "||-|--|…|无|": found first, it is
@@ -1000,7 +1012,7 @@ def _state_formula(fl: Field, x: str) -> str:
         f'IF({x}>{_num(fl.max)},"{VALUE_HINTS[Code.AUDIT_OUT_OF_RANGE]}",'
         f'IF(ROUND({x},{places})<>{x},"{places_hint}","")))'
     )
-    blank = f'"{BLANK_HINT}"' if fl.required else '""'
+    blank = f'"{BLANK_HINT}"' if required else '""'
     found = f'FIND("|"&SUBSTITUTE({squeezed},"|","#")&"|","{words}")'
     text = f'IFERROR(IF({found}=1,{blank},"{VALUE_HINTS[Code.AUDIT_DASH_ZERO]}"),"{NOT_A_NUMBER}")'
     return f"IF(ISNUMBER({x}),{number},{text})"

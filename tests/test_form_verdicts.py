@@ -290,6 +290,73 @@ def test_the_feedback_form_shows_what_collect_found(
         assert form_verdicts(ctx, recalculated) == saved, name
 
 
+# -- 活动明细: a value collect warns about turns red in the form --------------------------------------------------
+
+# (column id, row of the table) → how it is entered, the entry, whether collect warns about it
+DETAIL_ENTRIES: dict[tuple[str, int], tuple[str, Any, bool]] = {
+    ("offline", 0): ("text", "约300", True),
+    ("offline", 1): ("value", 1.5, True),  # pasted: typing is refused by the cell's validation
+    ("offline", 2): ("value", -2, True),
+    ("offline", 3): ("text", "-", False),  # a dash: 0
+    ("offline", 4): ("typed", "12", False),
+    ("offline", 5): ("text", "1,200", True),  # a number pasted as text
+    ("offline", 6): ("text", "无", False),
+    ("online", 0): ("value", 20_000_000, True),  # over the column's maximum
+    ("online", 1): ("typed", "30", False),
+    ("reports", 0): ("text", " 12 ", True),
+}
+
+
+def red_cells(html: Path, sheet: str, fill: str) -> set[str]:
+    """The cells of a sheet that LibreOffice's HTML export shows with the background `fill` (conditional
+    formatting applied, as the unit sees it). The export heads each sheet's table "Sheet N: name"."""
+    from lxml import html as lxml_html
+    from xlsxwriter.utility import xl_rowcol_to_cell
+
+    root = lxml_html.parse(str(html)).getroot()
+    headings = [h.text_content().strip() for h in root.iter("h1") if h.text_content().startswith("Sheet ")]
+    table = root.findall(".//table")[next(i for i, h in enumerate(headings) if h.endswith(f": {sheet}"))]
+    out = set()
+    for row, tr in enumerate(table.findall(".//tr")):
+        col = 0
+        for td in tr.findall("td"):
+            if (td.get("bgcolor") or "").upper() == fill.upper():
+                out.add(xl_rowcol_to_cell(row, col))
+            col += int(td.get("colspan") or 1)
+    return out
+
+
+def test_the_detail_table_turns_red_where_collect_warns(ctx: Context, tmp_path: Path) -> None:
+    """Values pasted or typed into 活动明细 in LibreOffice: the cells its conditional formatting shows red
+    are exactly those collect warns about, and the totals' SUM is LibreOffice's."""
+    from xlsxwriter.utility import xl_rowcol_to_cell
+
+    from kepu_xl.forms_writer import BAD_FILL
+
+    unit = ctx.campaign.units[0]
+    src = tmp_path / "src" / f"{unit.id}.xlsx"
+    src.parent.mkdir()
+    src.write_bytes(ctx.form_bytes(unit))
+    cells = ctx.cells
+    edits = []
+    for row in range(7):
+        edits.append({"sheet": DETAIL, "cell": f"B{cells.detail_first + 1 + row}", "typed": f"活动{row + 1}"})
+    expected = set()
+    for (column, row), (how, entry, warned) in DETAIL_ENTRIES.items():
+        a1 = xl_rowcol_to_cell(cells.detail_first + row, cells.detail_cols[column])
+        edits.append({"sheet": DETAIL, "cell": a1, how: entry})
+        if warned:
+            expected.add(a1)
+    inbox = tmp_path / "inbox"
+    saved = lo.fill(src, inbox, edits=edits).paths["xlsx"]
+    html = lo.convert(saved, "html", tmp_path / "html")
+    assert red_cells(html, DETAIL, BAD_FILL) == expected
+
+    report = collect(inbox, ctx.campaign.folder / CONFIG_NAME, write=False)
+    warned = {f.cell for f in report.findings if f.sheet == DETAIL and f.severity is not Severity.INFO}
+    assert warned == expected
+
+
 # -- the same value in LibreOffice and Gnumeric ------------------------------------------------------------------
 
 requires_gnumeric = pytest.mark.skipif(
