@@ -47,7 +47,8 @@ class Value(NamedTuple):  # a tuple: a form has hundreds of cells, and a tuple i
     """One cell as saved: `value` is str/float/int/bool/datetime or None; `kind` says what it was.
 
     kind: 'n' number, 's' text, 'b' boolean, 'd' date, 'e' error (value = '#DIV/0!' …),
-    'f' formula (value = cached result, None when the file has none).
+    'f' formula (value = cached result, None when the file has none); a formula whose cached result is an
+    error is 'e', with its formula.
     """
 
     value: Any
@@ -634,8 +635,8 @@ def _cell(el: Any, shared: _SharedStrings, date_styles: frozenset[int], date1904
                 value, kind = number, "n"
         else:
             value, kind = (int(number) if number.is_integer() and abs(number) < 2**53 else number), "n"
-    if f is not None:
-        return Value(value, "f", formula or "(shared)")
+    if f is not None:  # a formula whose saved result is an error value is that error, as in an .ods
+        return Value(value, "e" if kind == "e" else "f", formula or "(shared)")
     return Value(value, kind)
 
 

@@ -96,6 +96,7 @@ SCENARIOS: dict[str, tuple[str, dict[str, tuple[str, Any, str]], str]] = {
             "fund_enterprise": ("typed", "-5", ERROR),
             "fund_in_kind": ("typed", "600", VERIFY),  # 万元 typed as 元? fund_in_yuan is verify
             "staff_fulltime": ("typed", "1.5", ERROR),  # 1.5 people
+            "staff_scientists": ("typed", "=2/0", ERROR),  # a formula whose result is an error value
             "venues_open": ("typed", "20000000", ERROR),  # over the field's maximum
             "public_online": ("typed", BLANK, ERROR),  # blank: required
             "media_outlets": ("typed", "3", OK),
@@ -276,6 +277,21 @@ def test_what_the_form_cannot_count_is_never_shown_as_fine(
     rule2 = ctx.cells.rules[1]
     assert ws[rule2.a1].value == "－ 先填好数字"
     assert ws.cell(row=rule2.row + 1, column=2).value == "“宣传报道数量”是否不少于“参与媒体数量”"
+
+
+def test_a_formula_that_fails_is_an_error_in_the_form_and_in_collect(
+    ctx: Context, filled: dict[str, Path], report: CollectReport
+) -> None:
+    # a unit types =2/0 (a formula over an empty cell, say): LibreOffice saves the error value #DIV/0!
+    a1 = ctx.cells.fields["staff_scientists"].a1
+    ws = openpyxl.load_workbook(filled["numbers"], data_only=True)[MAIN]
+    assert ws[a1].value == "#DIV/0!"
+    assert ws[ctx.cells.hints["staff_scientists"].a1].value == "✗ 请填数字"
+    unit = unit_of(report, "numbers")
+    at = [f for f in unit.findings if f.cell == a1]
+    assert [(f.code.name, f.sheet, f.severity) for f in at] == [("AUDIT_CELL_ERROR", MAIN, Severity.ERROR)]
+    assert "#DIV/0!" in at[0].message
+    assert unit.values.get("staff_scientists") is None  # never a silent 0
 
 
 def test_the_feedback_form_shows_what_collect_found(
