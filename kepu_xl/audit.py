@@ -37,6 +37,7 @@ _DATE_PATTERNS = (
     re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$"),
     re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
 )
+_NO_YEAR = re.compile(r"^(\d{1,2})月(\d{1,2})[日号]?$")  # "5月21日" pasted as text: the campaign's year
 
 
 @dataclass
@@ -223,7 +224,8 @@ def _show(v: Any) -> str:
 
 
 def parse_date(raw: Raw) -> date | str | None:
-    """A date cell or text → date; None when blank; the raw text when it cannot be read."""
+    """A date cell or text → date; None when blank; the raw text when it cannot be read (`_date` may still
+    read a date without its year)."""
     if raw.blank:
         return None
     if isinstance(raw.value, datetime):
@@ -250,11 +252,13 @@ def audit(
     cells: CellMap,
     unit: Unit | None,
     previous: Mapping[str, float | None] | None = None,
+    year: int | None = None,
 ) -> Audited:
     """Structure, values, totals, rules and detail rows of one identified return.
 
     `previous`: the unit's values last year ([compare]), read by the rules over last year (prev()); None
-    when there are none, and then those rules are not checked.
+    when there are none, and then those rules are not checked. `year`: the year of a date written without
+    one ("5月21日"); None: such a date is not read.
     """
     result = Audited(unit=unit)
     out = result.findings
@@ -266,8 +270,8 @@ def audit(
     if not _structure(form, cells, out):
         return result  # positions are unreliable: reading on would put numbers in the wrong fields
     bad = _numbers(form, spec, result, add)
-    note = _info(form, spec, result, add)
-    stats = _detail(form, spec, result, add)
+    note = _info(form, spec, result, year, add)
+    stats = _detail(form, spec, result, year, add)
     if _all_blank(form, spec):
         # one finding for a form sent back empty, not one per empty cell
         first = form.fields[spec.inputs[0].id] if spec.inputs else None
@@ -352,7 +356,7 @@ def _total(f: Field, values: dict[str, float | None], raw: Raw, add: Any) -> flo
     return total
 
 
-def _info(form: ReturnedForm, spec: FormSpec, result: Audited, add: Any) -> str:
+def _info(form: ReturnedForm, spec: FormSpec, result: Audited, year: int | None, add: Any) -> str:
     """The fields around the table (填表人, 联系电话, 填报日期, 情况说明) into `result.info`; returns the
     情况说明 (the long text), which may explain a rule's finding."""
     note = ""
@@ -361,10 +365,7 @@ def _info(form: ReturnedForm, spec: FormSpec, result: Audited, add: Any) -> str:
         if raw is None:
             continue
         if item.type == "date":
-            parsed_date = parse_date(raw)
-            if isinstance(parsed_date, str):
-                add(Code.AUDIT_BAD_DATE, raw, label=item.label, raw=_quote(parsed_date))
-                parsed_date = _fit(parsed_date, raw, item.label, add)
+            parsed_date = _date(raw, item.label, year, add)
             result.info[item.id] = parsed_date if isinstance(parsed_date, date) else (parsed_date or None)
         else:
             text = _fit("" if raw.blank else _show(raw.value).strip(), raw, item.label, add)
@@ -434,7 +435,7 @@ def _all_blank(form: ReturnedForm, spec: FormSpec) -> bool:
     )
 
 
-def _detail(form: ReturnedForm, spec: FormSpec, result: Audited, add: Any) -> DetailStats:
+def _detail(form: ReturnedForm, spec: FormSpec, result: Audited, year: int | None, add: Any) -> DetailStats:
     d = spec.detail
     if d is None:
         return DetailStats()
@@ -460,11 +461,7 @@ def _detail(form: ReturnedForm, spec: FormSpec, result: Audited, add: Any) -> De
                 row[c.id] = parsed.value
                 sums[c.id] += parsed.value
             elif c.type == "date":
-                parsed_date = parse_date(raw)
-                if isinstance(parsed_date, str):
-                    add(Code.AUDIT_BAD_DATE, raw, label=f"{d.sheet}“{c.label}”", raw=_quote(parsed_date))
-                    parsed_date = _fit(parsed_date, raw, f"{d.sheet}“{c.label}”", add)
-                row[c.id] = parsed_date
+                row[c.id] = _date(raw, f"{d.sheet}“{c.label}”", year, add)
             elif c.type == "choice":
                 text = str(raw.value).strip()
                 if text not in c.choices:
@@ -483,6 +480,26 @@ def _detail(form: ReturnedForm, spec: FormSpec, result: Audited, add: Any) -> De
         row[DETAIL_ROW_KEY] = next(iter(entry.values())).cell.row
         result.detail.append(row)
     return DetailStats(rows=count, sums=sums)
+
+
+def _date(raw: Raw, label: str, year: int | None, add: Any) -> date | str | None:
+    """A date field or column: a date, None when blank, or the text (AUDIT_BAD_DATE). "5月21日" typed or
+    pasted as text, with no year, is that day of `year` (the campaign's, when all its days are in one year),
+    recorded (AUDIT_DATE_YEAR_ADDED); an impossible day stays text."""
+    parsed = parse_date(raw)
+    if not isinstance(parsed, str):
+        return parsed
+    m = _NO_YEAR.match(clean_text(parsed)) if year else None
+    if m:
+        try:
+            day = date(year, int(m.group(1)), int(m.group(2)))  # type: ignore[arg-type]
+        except ValueError:
+            pass
+        else:
+            add(Code.AUDIT_DATE_YEAR_ADDED, raw, label=label, raw=_quote(parsed), value=day.isoformat())
+            return day
+    add(Code.AUDIT_BAD_DATE, raw, label=label, raw=_quote(parsed))
+    return _fit(parsed, raw, label, add)
 
 
 def _fit(text: str, raw: Raw, label: str, add: Any) -> str:

@@ -162,6 +162,13 @@ class Campaign:
     def state_dir(self) -> Path:
         return self.folder / STATE_DIR
 
+    @property
+    def days_year(self) -> int | None:
+        """The year a date written without one ("5月21日") belongs to: the campaign's, unless its days
+        (start to end) reach into another year, when such a date is not read."""
+        days = [d for d in (self.start, self.end) if d is not None]
+        return self.year if all(d.year == self.year for d in days) else None
+
     def unit(self, unit_id: str) -> Unit | None:
         return self._by_id.get(unit_id)
 

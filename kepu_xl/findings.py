@@ -347,6 +347,11 @@ class Code(Enum):
     AUDIT_FORMULA_VALUE = (I, "按公式结果计", "“{label}”填写的是公式“{raw}”，按其结果 {value} 计。")
     AUDIT_DASH_ZERO = (I, "按 0 计", "“{label}”填写为“{raw}”，按 0 计。")
     AUDIT_CELL_ERROR = (E, "单元格为错误值", "“{label}”为错误值 {raw}。请修正后重报。")
+    AUDIT_DATE_YEAR_ADDED = (
+        I,
+        "日期补上年份",
+        "“{label}”填写为“{raw}”，没有年份，按活动所在年份记为 {value}。",
+    )
     AUDIT_BAD_DATE = (W, "日期无法识别", "“{label}”填写为“{raw}”，无法识别为日期。请按 2023-05-20 格式填写。")
     AUDIT_BAD_CHOICE = (W, "选项不在列表中", "“{label}”填写为“{raw}”，不在可选项中（{choices}）。")
     AUDIT_TOTAL_DIFFERS = (

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -15,10 +16,11 @@ from conftest import init_sample
 from openpyxl import load_workbook
 from xlsxwriter.utility import xl_rowcol_to_cell
 
-from kepu_xl import sample_returns
+from kepu_xl import reader, sample_returns
+from kepu_xl.audit import audit
 from kepu_xl.collection import collect
 from kepu_xl.context import CONFIG_NAME, Context
-from kepu_xl.findings import Code
+from kepu_xl.findings import Code, Severity
 from kepu_xl.init import init_campaign
 
 
@@ -141,3 +143,70 @@ def test_a_date_in_a_format_from_chinese_excels_list_is_a_date(
         result = next(u for u in report.units if u.unit.id == unit.id)
         assert result.info["fill_date"] == date(2023, 5, 26), path.name
         assert result.detail[0]["start"] == date(2023, 5, 21), path.name
+
+
+def with_text_dates(data: bytes, cells: dict[tuple[str, str], str]) -> bytes:
+    """The return with dates pasted as text (a paste keeps text text; typing "5月21日" makes a date)."""
+    wb = load_workbook(io.BytesIO(data))
+    for (sheet, a1), text in cells.items():
+        wb[sheet][a1] = text
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+@lo.requires_libreoffice
+def test_a_date_without_its_year_is_a_day_of_the_campaigns_year(
+    config: Path, ctx: Context, tmp_path: Path
+) -> None:
+    """ "5月21日" pasted as text into 活动明细 or 填报日期 is that day of 2023 (the campaign's days are all in
+    2023), recorded at its cell as a note the unit has nothing to do about; "2月30日" is no day and stays a
+    warning. Read alike from the .xlsx and from LibreOffice's .ods of it."""
+    unit = ctx.campaign.units[1]
+    at = ctx.cells.info["fill_date"]
+    detail = ctx.spec.detail.sheet
+    start = ctx.cells.detail_cols["start"]
+    first, second = (xl_rowcol_to_cell(ctx.cells.detail_first + i, start) for i in (0, 1))
+    source = tmp_path / "文字日期.xlsx"
+    source.write_bytes(
+        with_text_dates(
+            filled(ctx, unit.id, 2),
+            {(at.sheet, at.a1): "5月28日", (detail, first): " 5月21号 ", (detail, second): "2月30日"},
+        )
+    )
+    ods = lo.convert(source, "ods", tmp_path / "lo")
+    inbox = config.parent / "inbox"
+    for path in (source, ods):
+        for old in inbox.iterdir():
+            old.unlink()
+        (inbox / path.name).write_bytes(path.read_bytes())
+        report = collect(inbox, config, write=False)
+        mine = [f for f in report.findings if Path(f.file).name == path.name]
+        added = [(f.sheet, f.cell, f.severity) for f in mine if f.code is Code.AUDIT_DATE_YEAR_ADDED]
+        assert added == [(at.sheet, at.a1, Severity.INFO), (detail, first, Severity.INFO)], path.name
+        assert "按活动所在年份记为 2023-05-21" in next(f.message for f in mine if f.cell == first)
+        bad = [(f.sheet, f.cell) for f in mine if f.code is Code.AUDIT_BAD_DATE]
+        assert bad == [(detail, second)], path.name
+        result = next(u for u in report.units if u.unit.id == unit.id)
+        assert result.info["fill_date"] == date(2023, 5, 28), path.name
+        assert [row["start"] for row in result.detail[:2]] == [date(2023, 5, 21), "2月30日"], path.name
+
+
+def test_a_date_without_its_year_is_not_read_when_the_campaign_spans_two_years(ctx: Context) -> None:
+    assert ctx.campaign.days_year == 2023
+    assert replace(ctx.campaign, end=date(2024, 1, 5)).days_year is None
+    assert replace(ctx.campaign, start=None, end=None).days_year == 2023
+    unit = ctx.campaign.units[0]
+    wb = load_workbook(io.BytesIO(filled(ctx, unit.id)))
+    at = ctx.cells.info["fill_date"]
+    wb[at.sheet][at.a1] = "12月28日"
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    form = reader.read(buffer.getvalue(), "xlsx", ctx.spec, ctx.cells)
+    codes = {
+        year: [(f.code, f.cell) for f in audit(form, ctx.spec, ctx.cells, unit, None, year).findings]
+        for year in (2023, None)
+    }
+    assert (Code.AUDIT_DATE_YEAR_ADDED, at.a1) in codes[2023]
+    assert (Code.AUDIT_BAD_DATE, at.a1) in codes[None]
+    assert (Code.AUDIT_DATE_YEAR_ADDED, at.a1) not in codes[None]
