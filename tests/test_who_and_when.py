@@ -65,14 +65,21 @@ def test_a_form_of_a_unit_taken_off_the_roster_is_said_so(tmp_path: Path) -> Non
     assert (Code.ID_UNKNOWN_UNIT, ctx.spec.sheet, ctx.cells.unit.a1) in found
 
 
-def test_a_date_that_is_no_date_is_found_at_its_cell(config: Path, ctx: Context) -> None:
-    unit = ctx.campaign.units[0]
-    wb = load_workbook(io.BytesIO(filled(ctx, unit.id)))
-    at = ctx.cells.info["fill_date"]
-    wb[at.sheet][at.a1] = "5月32日"
+def with_text_dates(data: bytes, cells: dict[tuple[str, str], str]) -> bytes:
+    """The return with dates pasted as text (a paste keeps text text; typing "5月21日" makes a date)."""
+    wb = load_workbook(io.BytesIO(data))
+    for (sheet, a1), text in cells.items():
+        wb[sheet][a1] = text
     buffer = io.BytesIO()
     wb.save(buffer)
-    (config.parent / "inbox" / "date.xlsx").write_bytes(buffer.getvalue())
+    return buffer.getvalue()
+
+
+def test_a_date_that_is_no_date_is_found_at_its_cell(config: Path, ctx: Context) -> None:
+    unit = ctx.campaign.units[0]
+    at = ctx.cells.info["fill_date"]
+    data = with_text_dates(filled(ctx, unit.id), {(at.sheet, at.a1): "5月32日"})
+    (config.parent / "inbox" / "date.xlsx").write_bytes(data)
     report = collect(config.parent / "inbox", config, write=False)
     found = [f for f in report.findings if f.code is Code.AUDIT_BAD_DATE]
     assert [(f.sheet, f.cell) for f in found] == [(at.sheet, at.a1)]
@@ -145,16 +152,6 @@ def test_a_date_in_a_format_from_chinese_excels_list_is_a_date(
         assert result.detail[0]["start"] == date(2023, 5, 21), path.name
 
 
-def with_text_dates(data: bytes, cells: dict[tuple[str, str], str]) -> bytes:
-    """The return with dates pasted as text (a paste keeps text text; typing "5月21日" makes a date)."""
-    wb = load_workbook(io.BytesIO(data))
-    for (sheet, a1), text in cells.items():
-        wb[sheet][a1] = text
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
-
-
 @lo.requires_libreoffice
 def test_a_date_without_its_year_is_a_day_of_the_campaigns_year(
     config: Path, ctx: Context, tmp_path: Path
@@ -197,12 +194,9 @@ def test_a_date_without_its_year_is_not_read_when_the_campaign_spans_two_years(c
     assert replace(ctx.campaign, end=date(2024, 1, 5)).days_year is None
     assert replace(ctx.campaign, start=None, end=None).days_year == 2023
     unit = ctx.campaign.units[0]
-    wb = load_workbook(io.BytesIO(filled(ctx, unit.id)))
     at = ctx.cells.info["fill_date"]
-    wb[at.sheet][at.a1] = "12月28日"
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    form = reader.read(buffer.getvalue(), "xlsx", ctx.spec, ctx.cells)
+    data = with_text_dates(filled(ctx, unit.id), {(at.sheet, at.a1): "12月28日"})
+    form = reader.read(data, "xlsx", ctx.spec, ctx.cells)
     codes = {
         year: [(f.code, f.cell) for f in audit(form, ctx.spec, ctx.cells, unit, None, year).findings]
         for year in (2023, None)
