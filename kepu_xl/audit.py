@@ -252,13 +252,14 @@ def audit(
     cells: CellMap,
     unit: Unit | None,
     previous: Mapping[str, float | None] | None = None,
-    year: int | None = None,
+    campaign: Campaign | None = None,
 ) -> Audited:
     """Structure, values, totals, rules and detail rows of one identified return.
 
     `previous`: the unit's values last year ([compare]), read by the rules over last year (prev()); None
-    when there are none, and then those rules are not checked. `year`: the year of a date written without
-    one ("5月21日"); None: such a date is not read.
+    when there are none, and then those rules are not checked. `campaign`: the one whose days a date written
+    without its year ("5月21日") falls in (`Campaign.days_year`; None: such a date is not read), and whose
+    example date a message about a date gives.
     """
     result = Audited(unit=unit)
     out = result.findings
@@ -270,8 +271,8 @@ def audit(
     if not _structure(form, cells, out):
         return result  # positions are unreliable: reading on would put numbers in the wrong fields
     bad = _numbers(form, spec, result, add)
-    note = _info(form, spec, result, year, add)
-    stats = _detail(form, spec, result, year, add)
+    note = _info(form, spec, result, campaign, add)
+    stats = _detail(form, spec, result, campaign, add)
     if _all_blank(form, spec):
         # one finding for a form sent back empty, not one per empty cell
         first = form.fields[spec.inputs[0].id] if spec.inputs else None
@@ -356,7 +357,7 @@ def _total(f: Field, values: dict[str, float | None], raw: Raw, add: Any) -> flo
     return total
 
 
-def _info(form: ReturnedForm, spec: FormSpec, result: Audited, year: int | None, add: Any) -> str:
+def _info(form: ReturnedForm, spec: FormSpec, result: Audited, campaign: Campaign | None, add: Any) -> str:
     """The fields around the table (填表人, 联系电话, 填报日期, 情况说明) into `result.info`; returns the
     情况说明 (the long text), which may explain a rule's finding."""
     note = ""
@@ -365,7 +366,7 @@ def _info(form: ReturnedForm, spec: FormSpec, result: Audited, year: int | None,
         if raw is None:
             continue
         if item.type == "date":
-            parsed_date = _date(raw, item.label, year, add)
+            parsed_date = _date(raw, item.label, campaign, add)
             result.info[item.id] = parsed_date if isinstance(parsed_date, date) else (parsed_date or None)
         else:
             text = _fit("" if raw.blank else _show(raw.value).strip(), raw, item.label, add)
@@ -435,7 +436,9 @@ def _all_blank(form: ReturnedForm, spec: FormSpec) -> bool:
     )
 
 
-def _detail(form: ReturnedForm, spec: FormSpec, result: Audited, year: int | None, add: Any) -> DetailStats:
+def _detail(
+    form: ReturnedForm, spec: FormSpec, result: Audited, campaign: Campaign | None, add: Any
+) -> DetailStats:
     d = spec.detail
     if d is None:
         return DetailStats()
@@ -461,7 +464,7 @@ def _detail(form: ReturnedForm, spec: FormSpec, result: Audited, year: int | Non
                 row[c.id] = parsed.value
                 sums[c.id] += parsed.value
             elif c.type == "date":
-                row[c.id] = _date(raw, f"{d.sheet}“{c.label}”", year, add)
+                row[c.id] = _date(raw, f"{d.sheet}“{c.label}”", campaign, add)
             elif c.type == "choice":
                 text = str(raw.value).strip()
                 if text not in c.choices:
@@ -482,13 +485,14 @@ def _detail(form: ReturnedForm, spec: FormSpec, result: Audited, year: int | Non
     return DetailStats(rows=count, sums=sums)
 
 
-def _date(raw: Raw, label: str, year: int | None, add: Any) -> date | str | None:
+def _date(raw: Raw, label: str, campaign: Campaign | None, add: Any) -> date | str | None:
     """A date field or column: a date, None when blank, or the text (AUDIT_BAD_DATE). "5月21日" typed or
-    pasted as text, with no year, is that day of `year` (the campaign's, when all its days are in one year),
+    pasted as text, with no year, is that day of the campaign's year (when all its days are in one year),
     recorded (AUDIT_DATE_YEAR_ADDED); an impossible day stays text."""
     parsed = parse_date(raw)
     if not isinstance(parsed, str):
         return parsed
+    year = campaign.days_year if campaign is not None else None
     m = _NO_YEAR.match(clean_text(parsed)) if year else None
     if m:
         try:
@@ -498,7 +502,8 @@ def _date(raw: Raw, label: str, year: int | None, add: Any) -> date | str | None
         else:
             add(Code.AUDIT_DATE_YEAR_ADDED, raw, label=label, raw=_quote(parsed), value=day.isoformat())
             return day
-    add(Code.AUDIT_BAD_DATE, raw, label=label, raw=_quote(parsed))
+    example = campaign.date_example if campaign is not None else "2023-05-20"
+    add(Code.AUDIT_BAD_DATE, raw, label=label, raw=_quote(parsed), example=example)
     return _fit(parsed, raw, label, add)
 
 

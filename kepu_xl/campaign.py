@@ -169,6 +169,12 @@ class Campaign:
         days = [d for d in (self.start, self.end) if d is not None]
         return self.year if all(d.year == self.year for d in days) else None
 
+    @property
+    def date_example(self) -> str:
+        """The date the forms' prompts and collect's messages show as the way to write one: the campaign's
+        own (its end, else the deadline's day)."""
+        return f"{self.end or self.deadline.date():%Y-%m-%d}"
+
     def unit(self, unit_id: str) -> Unit | None:
         return self._by_id.get(unit_id)
 

@@ -111,7 +111,7 @@ def read_and_audit(cand: intake.Candidate, parts: Mapping[str, bytes], ctx: Cont
         fr.outcome = Outcome.REJECTED
         return Processed(fr, audit_mod.Audited(unit=unit), unit)
     last_year = ctx.previous.of(unit.id) if ctx.previous is not None else None
-    audited = audit_mod.audit(form, ctx.spec, ctx.cells, unit, last_year, ctx.campaign.days_year)
+    audited = audit_mod.audit(form, ctx.spec, ctx.cells, unit, last_year, ctx.campaign)
     fr.findings.extend(audited.findings)
     fr.values = audited.values
     fr.outcome = Outcome.REJECTED if fr.has_error else Outcome.USED

@@ -352,7 +352,11 @@ class Code(Enum):
         "日期补上年份",
         "“{label}”填写为“{raw}”，没有年份，按活动所在年份记为 {value}。",
     )
-    AUDIT_BAD_DATE = (W, "日期无法识别", "“{label}”填写为“{raw}”，无法识别为日期。请按 2023-05-20 格式填写。")
+    AUDIT_BAD_DATE = (
+        W,
+        "日期无法识别",
+        "“{label}”填写为“{raw}”，无法识别为日期。请按 {example} 这样的格式填写。",
+    )
     AUDIT_BAD_CHOICE = (W, "选项不在列表中", "“{label}”填写为“{raw}”，不在可选项中（{choices}）。")
     AUDIT_TOTAL_DIFFERS = (
         I,

@@ -346,8 +346,7 @@ class _FormWriter:
     def __init__(self, wb: ProtectedWorkbook, fill: FormFill, identity: Identity, password: str):
         self.wb, self.fill, self.identity, self.password = wb, fill, identity, password
         self.spec, self.cells, self.campaign, self.unit = fill.spec, fill.cells, fill.campaign, fill.unit
-        # example dates in prompts: the campaign's own (its end, else the deadline)
-        self.example = f"{self.campaign.end or self.campaign.deadline.date():%Y-%m-%d}"
+        self.example = self.campaign.date_example  # in prompts, as in collect's messages
         self.fmt = _formats(wb, fill.fixed_formats)
         self.results = fill.results()
         # Excel keeps an inline dropdown list to 255 characters and splits it at commas: longer

@@ -84,6 +84,9 @@ def test_a_date_that_is_no_date_is_found_at_its_cell(config: Path, ctx: Context)
     found = [f for f in report.findings if f.code is Code.AUDIT_BAD_DATE]
     assert [(f.sheet, f.cell) for f in found] == [(at.sheet, at.a1)]
     assert "5月32日" in found[0].message
+    # the way to write it is the form's own example: the campaign's last day, as the form's prompts give it
+    assert ctx.campaign.date_example == "2023-05-27"
+    assert "请按 2023-05-27 这样的格式填写" in found[0].message
 
 
 # Date formats Chinese Excel and WPS offer in their own lists, written as built-in ids with no format code
@@ -197,9 +200,12 @@ def test_a_date_without_its_year_is_not_read_when_the_campaign_spans_two_years(c
     at = ctx.cells.info["fill_date"]
     data = with_text_dates(filled(ctx, unit.id), {(at.sheet, at.a1): "12月28日"})
     form = reader.read(data, "xlsx", ctx.spec, ctx.cells)
+    spanning = replace(ctx.campaign, end=date(2024, 1, 5))
     codes = {
-        year: [(f.code, f.cell) for f in audit(form, ctx.spec, ctx.cells, unit, None, year).findings]
-        for year in (2023, None)
+        campaign.days_year: [
+            (f.code, f.cell) for f in audit(form, ctx.spec, ctx.cells, unit, None, campaign).findings
+        ]
+        for campaign in (ctx.campaign, spanning)
     }
     assert (Code.AUDIT_DATE_YEAR_ADDED, at.a1) in codes[2023]
     assert (Code.AUDIT_BAD_DATE, at.a1) in codes[None]
