@@ -3,7 +3,7 @@
 click routes every string it shows through gettext (`from gettext import gettext as _` at the top of each of
 its modules) but ships no catalogue. `install()` rebinds `_` and `ngettext` in those modules to `CATALOGUE`,
 so whatever click formats — "Error: Missing argument 'INBOX'.", "Usage:", "Show this message and exit." — comes
-out Chinese. The msgids are those of click 8.1.7–8.4 (pyproject pins `click>=8.1.7,<8.5`); tests/test_cli_zh.py
+out Chinese. The msgids are those of click 8.1.7–8.5 (pyproject pins `click>=8.1.7,<8.6`); tests/test_cli_zh.py
 checks that every msgid of the installed click is translated or known to be a programmer's error, and walks
 every command's help and the common usage errors for English. kepu_xl/cli.py installs it when imported, for
 the whole process (only the CLI imports click; the library does not).
@@ -34,6 +34,7 @@ CATALOGUE: dict[str, str] = {
     "Usage:": "用法：",
     "Options": "选项",
     "Commands": "命令",
+    "Positional arguments": "参数",  # click 8.5: a section when an argument has help
     "Show this message and exit.": "显示本帮助并退出。",
     "Show the version and exit.": "显示版本号并退出。",
     "%(prog)s, version %(version)s": "%(prog)s 版本 %(version)s",
