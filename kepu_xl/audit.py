@@ -223,26 +223,6 @@ def _show(v: Any) -> str:
     return str(v)
 
 
-def parse_date(raw: Raw) -> date | str | None:
-    """A date cell or text → date; None when blank; the raw text when it cannot be read (`_date` may still
-    read a date without its year)."""
-    if raw.blank:
-        return None
-    if isinstance(raw.value, datetime):
-        return raw.value.date()
-    if isinstance(raw.value, date):
-        return raw.value
-    text = clean_text(str(raw.value))
-    for pattern in _DATE_PATTERNS:
-        m = pattern.match(text)
-        if m:
-            try:
-                return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-            except ValueError:
-                break
-    return str(raw.value)
-
-
 # -- the audit -------------------------------------------------------------------------------------
 
 
@@ -486,25 +466,36 @@ def _detail(
 
 
 def _date(raw: Raw, label: str, campaign: Campaign | None, add: Any) -> date | str | None:
-    """A date field or column: a date, None when blank, or the text (AUDIT_BAD_DATE). "5月21日" typed or
-    pasted as text, with no year, is that day of the campaign's year (when all its days are in one year),
-    recorded (AUDIT_DATE_YEAR_ADDED); an impossible day stays text."""
-    parsed = parse_date(raw)
-    if not isinstance(parsed, str):
-        return parsed
+    """A date field or column: a date, None when blank, or the text (AUDIT_BAD_DATE). A date cell, or text
+    such as 2023-05-21 or 2023年5月21日, is that date; "5月21日" pasted as text, with no year, is that day of
+    the campaign's year (when all its days are in one year), recorded (AUDIT_DATE_YEAR_ADDED); an impossible
+    day stays text."""
+    if raw.blank:
+        return None
+    if isinstance(raw.value, datetime):
+        return raw.value.date()
+    if isinstance(raw.value, date):
+        return raw.value
+    text = str(raw.value)
+    cleaned = clean_text(text)
+    for pattern in _DATE_PATTERNS:
+        if m := pattern.match(cleaned):
+            try:
+                return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            except ValueError:
+                break
     year = campaign.days_year if campaign is not None else None
-    m = _NO_YEAR.match(clean_text(parsed)) if year else None
-    if m:
+    if year is not None and (m := _NO_YEAR.match(cleaned)):
         try:
-            day = date(year, int(m.group(1)), int(m.group(2)))  # type: ignore[arg-type]
+            day = date(year, int(m.group(1)), int(m.group(2)))
         except ValueError:
             pass
         else:
-            add(Code.AUDIT_DATE_YEAR_ADDED, raw, label=label, raw=_quote(parsed), value=day.isoformat())
+            add(Code.AUDIT_DATE_YEAR_ADDED, raw, label=label, raw=_quote(text), value=day.isoformat())
             return day
     example = campaign.date_example if campaign is not None else "2023-05-20"
-    add(Code.AUDIT_BAD_DATE, raw, label=label, raw=_quote(parsed), example=example)
-    return _fit(parsed, raw, label, add)
+    add(Code.AUDIT_BAD_DATE, raw, label=label, raw=_quote(text), example=example)
+    return _fit(text, raw, label, add)
 
 
 def _fit(text: str, raw: Raw, label: str, add: Any) -> str:
